@@ -1,0 +1,34 @@
+// The one interface every backend implements. A backend compiles a Graph into an Executable (weights prepared,
+// memory planned); the caller then sets inputs, runs, and reads outputs, as often as it likes.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "core/graph.h"
+#include "core/memory_plan.h"
+
+namespace websd {
+
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Copies the caller's data into graph input `id` (its dtype and numel as the graph declares).
+  virtual void set_input(TensorId id, const void* data) = 0;
+  // Runs every node. If `cancel` becomes true the run stops between nodes and throws Error(kCancelled).
+  virtual void run(const std::atomic<bool>* cancel = nullptr) = 0;
+  // Copies a node's f32 output to dst (outputs always; other nodes only where the backend keeps them).
+  virtual void read(TensorId id, float* dst) = 0;
+  virtual const MemoryPlan& plan() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual bool supports_op(const Graph& g, const Node& n) const = 0;
+  virtual std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) = 0;
+};
+
+}  // namespace websd

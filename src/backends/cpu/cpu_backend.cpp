@@ -1,0 +1,89 @@
+#include "backends/cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "backends/cpu/kernel_args.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace websd {
+namespace {
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+class CpuExecutable final : public Executable {
+ public:
+  CpuExecutable(std::shared_ptr<const Graph> g, std::shared_ptr<ThreadPool> pool, bool reference)
+      : g_(std::move(g)), pool_(std::move(pool)), reference_(reference) {
+    plan_ = plan_memory(*g_, [this](const Node& n) { return reference_ ? 0 : cpu::fast_scratch_bytes(*g_, n); });
+    void* p = std::aligned_alloc(MemoryPlan::kAlignment, std::max<size_t>(plan_.arena_bytes, MemoryPlan::kAlignment));
+    if (!p)
+      throw Error(ErrorCode::kOutOfMemory, "cpu backend: cannot allocate the " +
+                                               std::to_string(plan_.arena_bytes >> 20) + " MiB activation arena");
+    arena_.reset(static_cast<uint8_t*>(p));
+  }
+
+  void set_input(TensorId id, const void* data) override {
+    const Node& n = g_->node(id);
+    if (n.op != Op::kInput) throw Error(ErrorCode::kInvalidArgument, "set_input on a node that is not an input");
+    std::memcpy(ptr(id), data, size_t(n.shape.numel()) * dtype_size(n.dtype));
+  }
+
+  void run(const std::atomic<bool>* cancel) override {
+    const auto& nodes = g_->nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      if (n.op == Op::kInput || n.op == Op::kWeight) continue;
+      if (cancel && cancel->load(std::memory_order_relaxed)) throw Error(ErrorCode::kCancelled, "run cancelled");
+      cpu::KernelArgs args{*g_, n, {}, ptr(TensorId(i)), nullptr, *pool_};
+      for (TensorId t : n.inputs) args.in.push_back(ptr(t));
+      if (plan_.scratch_offset[i] >= 0) args.scratch = arena_.get() + plan_.scratch_offset[i];
+      if (reference_ || !cpu::run_fast(args)) cpu::run_reference(args);
+    }
+  }
+
+  void read(TensorId id, float* dst) override {
+    const Node& n = g_->node(id);
+    std::memcpy(dst, ptr(id), size_t(n.shape.numel()) * sizeof(float));
+  }
+
+  const MemoryPlan& plan() const override { return plan_; }
+
+ private:
+  void* ptr(TensorId t) {
+    const Node& n = g_->node(t);
+    if (n.op == Op::kWeight) return const_cast<void*>(g_->weights()[size_t(n.weight)].data);
+    return arena_.get() + plan_.offset[size_t(t)];
+  }
+
+  std::shared_ptr<const Graph> g_;
+  std::shared_ptr<ThreadPool> pool_;
+  bool reference_;
+  MemoryPlan plan_;
+  std::unique_ptr<uint8_t, AlignedFree> arena_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const CpuOptions& o)
+      : pool_(std::make_shared<ThreadPool>(o.threads)), reference_(o.reference) {}
+  std::string name() const override { return reference_ ? "cpu-reference" : "cpu"; }
+  bool supports_op(const Graph&, const Node&) const override { return true; }
+  std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) override {
+    return std::make_unique<CpuExecutable>(std::move(graph), pool_, reference_);
+  }
+
+ private:
+  std::shared_ptr<ThreadPool> pool_;
+  bool reference_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& options) { return std::make_unique<CpuBackend>(options); }
+
+}  // namespace websd

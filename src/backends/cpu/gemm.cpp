@@ -1,0 +1,167 @@
+#include "backends/cpu/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#ifdef WEBSD_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+namespace websd::cpu {
+namespace {
+
+// Vector width in floats: 16 where AVX-512 exists, else 8 (two SSE/NEON/SIMD128 registers per vector, which
+// the compiler splits by itself).
+#if defined(__AVX512F__)
+constexpr int kVec = 16;
+#else
+constexpr int kVec = 8;
+#endif
+typedef float vfloat __attribute__((vector_size(kVec * sizeof(float))));
+
+constexpr int kMR = 6;         // rows of C per micro-tile
+constexpr int kNR = 2 * kVec;  // columns of C per micro-tile
+constexpr int64_t kKC = 256;   // depth of one packed block (A panel kMR×kKC stays in L1)
+constexpr int64_t kMC = 96;    // rows of C per task (A block in L2)
+constexpr int64_t kNC = 512;   // columns of C per task
+
+struct Matrix {
+  const float* p;
+  int64_t ld;
+  bool trans;
+  float at(int64_t r, int64_t c) const { return trans ? p[c * ld + r] : p[r * ld + c]; }
+};
+
+// A[i0:i0+kMR, k0:k0+kc] -> dst[kc][kMR], zero-padded past M.
+void pack_a(const Matrix& a, int64_t i0, int64_t M, int64_t k0, int64_t kc, float* dst) {
+  const int64_t rows = std::min<int64_t>(kMR, M - i0);
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int64_t r = 0; r < rows; ++r) dst[k * kMR + r] = a.at(i0 + r, k0 + k);
+    for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0;
+  }
+}
+
+// B[k0:k0+kc, j0:j0+kNR] -> dst[kc][kNR], zero-padded past N.
+void pack_b(const Matrix& b, int64_t j0, int64_t N, int64_t k0, int64_t kc, float* dst) {
+  const int64_t cols = std::min<int64_t>(kNR, N - j0);
+  if (!b.trans && cols == kNR) {
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * kNR, b.p + (k0 + k) * b.ld + j0, kNR * sizeof(float));
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int64_t c = 0; c < cols; ++c) dst[k * kNR + c] = b.at(k0 + k, j0 + c);
+    for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0;
+  }
+}
+
+inline vfloat load(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof(v)); }
+
+// C tile (rows × cols) (+)= packed A panel · packed B panel.
+void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t rows, int64_t cols,
+                  bool accumulate) {
+  vfloat acc[kMR][2] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const vfloat b0 = load(b + k * kNR), b1 = load(b + k * kNR + kVec);
+    for (int r = 0; r < kMR; ++r) {
+      const float av = a[k * kMR + r];
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  if (rows == kMR && cols == kNR) {
+    for (int r = 0; r < kMR; ++r) {
+      float* row = c + r * ldc;
+      if (accumulate) {
+        store(row, load(row) + acc[r][0]);
+        store(row + kVec, load(row + kVec) + acc[r][1]);
+      } else {
+        store(row, acc[r][0]);
+        store(row + kVec, acc[r][1]);
+      }
+    }
+    return;
+  }
+  float tile[kMR][kNR];
+  for (int r = 0; r < kMR; ++r) {
+    store(tile[r], acc[r][0]);
+    store(tile[r] + kVec, acc[r][1]);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.0f) + tile[r][j];
+}
+
+}  // namespace
+
+void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
+                    int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+    return;
+  }
+  const Matrix a{A, lda, ta == Trans::kYes}, b{B, ldb, tb == Trans::kYes};
+  const int64_t m_panels = (M + kMR - 1) / kMR, n_panels = (N + kNR - 1) / kNR;
+  static thread_local std::vector<float> packed_a, packed_b;  // owned by the calling thread, shared by workers
+  std::vector<float>& pa = packed_a;
+  std::vector<float>& pb = packed_b;
+  pa.resize(size_t(m_panels * kMR * kKC));
+  pb.resize(size_t(n_panels * kNR * kKC));
+  const int64_t m_tasks = (M + kMC - 1) / kMC, n_tasks = (N + kNC - 1) / kNC;
+  for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+    const int64_t kc = std::min(kKC, K - k0);
+    const bool acc = accumulate || k0 > 0;
+    pool.parallel_for(m_panels + n_panels, [&](int64_t begin, int64_t end, int) {
+      for (int64_t p = begin; p < end; ++p) {
+        if (p < m_panels)
+          pack_a(a, p * kMR, M, k0, kc, pa.data() + p * kMR * kKC);
+        else
+          pack_b(b, (p - m_panels) * kNR, N, k0, kc, pb.data() + (p - m_panels) * kNR * kKC);
+      }
+    });
+    pool.parallel_for(m_tasks * n_tasks, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t i_lo = (t % m_tasks) * kMC, j_lo = (t / m_tasks) * kNC;
+        const int64_t i_hi = std::min(M, i_lo + kMC), j_hi = std::min(N, j_lo + kNC);
+        for (int64_t j = j_lo; j < j_hi; j += kNR) {
+          const float* bp = pb.data() + (j / kNR) * kNR * kKC;
+          for (int64_t i = i_lo; i < i_hi; i += kMR)
+            micro_kernel(kc, pa.data() + (i / kMR) * kMR * kKC, bp, C + i * ldc + j, ldc,
+                         std::min<int64_t>(kMR, M - i), std::min<int64_t>(kNR, N - j), acc);
+        }
+      }
+    });
+  }
+}
+
+void sgemm(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+#ifdef WEBSD_HAVE_BLAS
+  static int blas_threads = 0;
+  if (blas_threads != pool.size()) {
+    openblas_set_num_threads(pool.size());
+    blas_threads = pool.size();
+  }
+  cblas_sgemm(CblasRowMajor, ta == Trans::kYes ? CblasTrans : CblasNoTrans,
+              tb == Trans::kYes ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f, A, int(lda), B, int(ldb),
+              accumulate ? 1.0f : 0.0f, C, int(ldc));
+#else
+  sgemm_portable(pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+#endif
+}
+
+const char* sgemm_implementation() {
+#ifdef WEBSD_HAVE_BLAS
+  return "openblas";
+#else
+  return "portable";
+#endif
+}
+
+}  // namespace websd::cpu

@@ -1,0 +1,77 @@
+#include "io/weight_source.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace websd {
+
+SafetensorsWeights::SafetensorsWeights(std::vector<SafetensorsFile> files, std::string prefix)
+    : files_(std::move(files)), prefix_(std::move(prefix)) {}
+
+const TensorView* SafetensorsWeights::find(const std::string& name) const {
+  // The prefix applies to most tensors but not all (CLIP's text_projection sits outside text_model.).
+  for (const auto& f : files_) {
+    if (!prefix_.empty() && f.contains(prefix_ + name)) return &f.get(prefix_ + name);
+    if (f.contains(name)) return &f.get(name);
+  }
+  return nullptr;
+}
+
+bool SafetensorsWeights::contains(const std::string& name) const { return find(name) != nullptr; }
+
+size_t SafetensorsWeights::tensor_count() const {
+  size_t n = 0;
+  for (const auto& f : files_) n += f.tensors().size();
+  return n;
+}
+
+std::string SafetensorsWeights::where() const {
+  std::string s;
+  for (const auto& f : files_) s += (s.empty() ? "" : ", ") + f.path();
+  return s;
+}
+
+WeightData SafetensorsWeights::get(const std::string& name, const Shape& shape) const {
+  const TensorView* t = find(name);
+  if (!t)
+    throw Error(ErrorCode::kNotFound,
+                where() + ": tensor '" + prefix_ + name + "' is missing (wrong model type, or an incomplete file?)");
+  if (t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16)
+    throw Error(ErrorCode::kShapeMismatch, where() + ": tensor '" + t->name + "' has dtype " + dtype_name(t->dtype) +
+                                               "; weights must be F32, F16 or BF16");
+  if (t->shape != shape)
+    throw Error(ErrorCode::kShapeMismatch, where() + ": tensor '" + t->name + "' has shape " + t->shape.str() +
+                                               " but the config describes " + shape.str() +
+                                               " (config.json and weights do not belong together?)");
+  return WeightData{t->name, t->dtype, t->shape, t->data, t->owner};
+}
+
+WeightData RandomWeights::get(const std::string& name, const Shape& shape) const {
+  const size_t n = size_t(shape.numel());
+  const bool is_norm_scale = name.find("norm") != std::string::npos && name.ends_with(".weight");
+  const bool is_bias = name.ends_with(".bias");
+  const double fan_in = shape.rank() >= 2 ? double(shape.numel() / shape[0]) : 1.0;
+  const float amp = is_bias ? 0.01f : float(std::sqrt(3.0 / fan_in));  // uniform with variance 1/fan_in
+  uint64_t state = seed_ ^ std::hash<std::string>{}(name);
+  auto next = [&state] {  // splitmix64: fast and good enough for weights nobody looks at
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  auto value = [&]() -> float {
+    if (is_norm_scale) return 1.0f;
+    return amp * (float(next() >> 40) * (2.0f / 16777216.0f) - 1.0f);
+  };
+  if (dtype_ == DType::kF32) {
+    auto buf = std::make_shared<std::vector<float>>(n);
+    for (auto& v : *buf) v = value();
+    return WeightData{name, DType::kF32, shape, buf->data(), buf};
+  }
+  auto buf = std::make_shared<std::vector<uint16_t>>(n);
+  for (auto& v : *buf) v = f32_to_f16(value());
+  return WeightData{name, DType::kF16, shape, buf->data(), buf};
+}
+
+}  // namespace websd

@@ -1,0 +1,53 @@
+// Where a network's weights come from. Models ask for tensors by their checkpoint name and expected shape;
+// the source checks both, so a wrong file is an error that names the file and the tensor.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "io/safetensors.h"
+
+namespace websd {
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // The tensor `name` with exactly `shape`, as f32/f16/bf16. Throws Error naming the file on absence, wrong shape
+  // or wrong dtype.
+  virtual WeightData get(const std::string& name, const Shape& shape) const = 0;
+  virtual bool contains(const std::string& name) const = 0;
+  virtual std::string where() const = 0;  // for messages
+};
+
+// Tensors from one or more safetensors files (a component folder, shards included).
+class SafetensorsWeights final : public WeightSource {
+ public:
+  explicit SafetensorsWeights(std::vector<SafetensorsFile> files, std::string prefix = "");
+  WeightData get(const std::string& name, const Shape& shape) const override;
+  bool contains(const std::string& name) const override;
+  std::string where() const override;
+  size_t tensor_count() const;
+
+ private:
+  const TensorView* find(const std::string& name) const;
+  std::vector<SafetensorsFile> files_;
+  std::string prefix_;
+};
+
+// Deterministic pseudo-random f16 (or f32) weights of any requested shape, for benchmarks of real architectures
+// without their files. Norm scales are 1 and biases small so activations stay in a sane range.
+class RandomWeights final : public WeightSource {
+ public:
+  explicit RandomWeights(DType dtype = DType::kF16, uint64_t seed = 1) : dtype_(dtype), seed_(seed) {}
+  WeightData get(const std::string& name, const Shape& shape) const override;
+  bool contains(const std::string&) const override { return true; }
+  std::string where() const override { return "random weights"; }
+
+ private:
+  DType dtype_;
+  uint64_t seed_;
+};
+
+}  // namespace websd

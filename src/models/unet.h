@@ -1,0 +1,52 @@
+// UNet2DConditionModel (diffusers) for SD 1.x and 2.x, built from its config.json.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "io/config.h"
+#include "io/weight_source.h"
+
+namespace websd {
+
+struct UNetConfig {
+  int in_channels = 4, out_channels = 4;
+  std::vector<int> block_out_channels{320, 640, 1280, 1280};
+  std::vector<std::string> down_block_types{"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
+                                            "DownBlock2D"};
+  std::vector<std::string> up_block_types{"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+                                          "CrossAttnUpBlock2D"};
+  int layers_per_block = 2;
+  std::vector<int> heads{8, 8, 8, 8};                 // attention heads per down block (diffusers' naming quirk:
+                                                      // SD 1.x calls this attention_head_dim)
+  std::vector<int> transformer_layers{1, 1, 1, 1};    // per down block
+  int cross_attention_dim = 768;
+  bool use_linear_projection = false;
+  int norm_num_groups = 32;
+  float norm_eps = 1e-5f;
+  bool flip_sin_to_cos = true;
+  float freq_shift = 0;
+  enum class MidBlock { kCrossAttn, kPlain, kNone } mid_block = MidBlock::kCrossAttn;
+
+  static UNetConfig from(const Config& c);
+  static UNetConfig sd15();
+  int time_embed_dim() const { return block_out_channels[0] * 4; }
+};
+
+struct UNetGraph {
+  std::shared_ptr<Graph> graph;
+  TensorId sample = -1;     // input [B, in, h, w]
+  TensorId time_proj = -1;  // input [B, block_out_channels[0]]: sinusoidal timestep features (unet_time_features)
+  TensorId context = -1;    // input [B, 77, cross_attention_dim]
+  TensorId out = -1;        // output "noise_pred" [B, out, h, w]
+};
+
+UNetGraph build_unet(const UNetConfig& cfg, const WeightSource& weights, int batch, int latent_h, int latent_w,
+                     int context_len = 77);
+
+// diffusers' get_timestep_embedding for one timestep, with its float32 rounding, into dst[dim].
+void unet_time_features(const UNetConfig& cfg, float timestep, float* dst);
+
+}  // namespace websd
