@@ -1,6 +1,10 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <cstring>
 #include <new>
 
@@ -10,6 +14,31 @@
 
 namespace websd {
 namespace {
+
+// WEBSD_PROFILE=1 prints where each run spent its time, by op.
+struct OpProfile {
+  bool enabled = std::getenv("WEBSD_PROFILE") != nullptr;
+  std::map<Op, std::pair<double, int>> by_op;
+
+  void add(Op op, std::chrono::steady_clock::time_point t0) {
+    auto& e = by_op[op];
+    e.first += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    e.second++;
+  }
+  void print(const Graph& g) const {
+    std::vector<std::pair<double, Op>> rows;
+    double total = 0;
+    for (const auto& [op, e] : by_op) {
+      rows.emplace_back(e.first, op);
+      total += e.first;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "cpu profile (%zu nodes, %.1f ms):\n", g.nodes().size(), total);
+    for (const auto& [ms, op] : rows)
+      std::fprintf(stderr, "  %-12s %5d calls %10.1f ms %5.1f%%\n", op_name(op), by_op.at(op).second, ms,
+                   100.0 * ms / total);
+  }
+};
 
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
@@ -35,6 +64,7 @@ class CpuExecutable final : public Executable {
 
   void run(const std::atomic<bool>* cancel) override {
     const auto& nodes = g_->nodes();
+    OpProfile profile;
     for (size_t i = 0; i < nodes.size(); ++i) {
       const Node& n = nodes[i];
       if (n.op == Op::kInput || n.op == Op::kWeight) continue;
@@ -42,8 +72,11 @@ class CpuExecutable final : public Executable {
       cpu::KernelArgs args{*g_, n, {}, ptr(TensorId(i)), nullptr, *pool_};
       for (TensorId t : n.inputs) args.in.push_back(ptr(t));
       if (plan_.scratch_offset[i] >= 0) args.scratch = arena_.get() + plan_.scratch_offset[i];
+      auto t0 = std::chrono::steady_clock::now();
       if (reference_ || !cpu::run_fast(args)) cpu::run_reference(args);
+      if (profile.enabled) profile.add(n.op, t0);
     }
+    if (profile.enabled) profile.print(*g_);
   }
 
   void read(TensorId id, float* dst) override {

@@ -8,13 +8,15 @@
 
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/kernel_args.h"
+#include "backends/cpu/vec_math.h"
 #include "core/error.h"
 
 namespace websd::cpu {
 namespace {
 
 constexpr size_t kIm2colBytes = 8u << 20;     // column chunk of a 3×3 convolution
-constexpr size_t kScoreBytes = 32u << 20;     // score tile of one attention query block
+constexpr size_t kScoreBytes = 16u << 20;     // score tile of one attention query block
+constexpr int64_t kAttentionRows = 256;       // query rows per block: enough for sgemm, small enough to share
 constexpr int64_t kElementGrain = 1 << 14;    // elements per thread chunk below which threads do not pay off
 
 size_t weight_expansion_bytes(const Graph& g, TensorId w) {
@@ -46,7 +48,7 @@ bool is_pointwise_conv(const Node& n, const Shape& ws) {
 }
 
 int64_t attention_block(const Shape& q, const Shape& k) {
-  return std::clamp<int64_t>(int64_t(kScoreBytes / sizeof(float)) / k[1], 16, q[1]);
+  return std::min(q[1], std::clamp<int64_t>(int64_t(kScoreBytes / sizeof(float)) / k[1], 16, kAttentionRows));
 }
 
 void add_bias_rows(const KernelArgs& a, float* y, int64_t rows, int64_t cols, const std::vector<float>& bias) {
@@ -135,9 +137,11 @@ void attention(const KernelArgs& a) {
             float* row = s + r * LK;
             const int64_t valid = causal ? std::min(LK, i0 + r + 1) : LK;
             float mx = -std::numeric_limits<float>::infinity();
-            for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j] * scale);
+            for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
+            mx *= scale;  // scale > 0, so max(s)·scale = max(s·scale)
+            for (int64_t j = 0; j < valid; ++j) row[j] = fast_exp(row[j] * scale - mx);
             float total = 0;
-            for (int64_t j = 0; j < valid; ++j) total += row[j] = std::exp(row[j] * scale - mx);
+            for (int64_t j = 0; j < valid; ++j) total += row[j];
             const float inv = 1.0f / total;
             for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
             for (int64_t j = valid; j < LK; ++j) row[j] = 0;
@@ -172,8 +176,7 @@ void group_norm(const KernelArgs& a) {
         float* yr = yg + c * S;
         if (silu)
           for (int64_t i = 0; i < S; ++i) {
-            const float v = xr[i] * mul + add;
-            yr[i] = v / (1.0f + std::exp(-v));
+            yr[i] = fast_silu(xr[i] * mul + add);
           }
         else
           for (int64_t i = 0; i < S; ++i) yr[i] = xr[i] * mul + add;
@@ -211,8 +214,6 @@ void map(const KernelArgs& a, F f) {
   }, kElementGrain);
 }
 
-float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2))); }
-
 bool elementwise(const KernelArgs& a) {
   switch (a.n.op) {
     case Op::kAdd: {
@@ -235,9 +236,9 @@ bool elementwise(const KernelArgs& a) {
       map(a, [s](float x, int64_t) { return x * s; });
       return true;
     }
-    case Op::kSilu: map(a, [](float x, int64_t) { return x / (1.0f + std::exp(-x)); }); return true;
-    case Op::kGelu: map(a, [](float x, int64_t) { return gelu_erf(x); }); return true;
-    case Op::kQuickGelu: map(a, [](float x, int64_t) { return x / (1.0f + std::exp(-1.702f * x)); }); return true;
+    case Op::kSilu: map(a, [](float x, int64_t) { return fast_silu(x); }); return true;
+    case Op::kGelu: map(a, [](float x, int64_t) { return fast_gelu(x); }); return true;
+    case Op::kQuickGelu: map(a, [](float x, int64_t) { return x / (1.0f + fast_exp(-1.702f * x)); }); return true;
     default: return false;
   }
 }
@@ -259,7 +260,7 @@ void geglu(const KernelArgs& a) {
   float* y = a.out_f32();
   a.pool.parallel_for(R, [&](int64_t lo, int64_t hi, int) {
     for (int64_t r = lo; r < hi; ++r)
-      for (int64_t d = 0; d < D; ++d) y[r * D + d] = x[r * 2 * D + d] * gelu_erf(x[r * 2 * D + D + d]);
+      for (int64_t d = 0; d < D; ++d) y[r * D + d] = x[r * 2 * D + d] * fast_gelu(x[r * 2 * D + D + d]);
   }, std::max<int64_t>(1, kElementGrain / D));
 }
 

@@ -1,0 +1,131 @@
+#include "op_cases.h"
+
+#include <cmath>
+#include <random>
+
+namespace websd::test {
+namespace {
+
+// A stored tensor with random contents in the requested dtype.
+TensorId random_weight(Graph& g, std::vector<std::shared_ptr<void>>& keep, const std::string& name, Shape shape,
+                       DType dtype, float amp = 0.5f, float offset = 0.0f) {
+  std::mt19937 rng(uint32_t(std::hash<std::string>{}(name) + shape.numel()));
+  std::uniform_real_distribution<float> u(-amp, amp);
+  const size_t n = size_t(shape.numel());
+  std::shared_ptr<std::vector<uint8_t>> buf = std::make_shared<std::vector<uint8_t>>(n * dtype_size(dtype));
+  for (size_t i = 0; i < n; ++i) {
+    const float v = u(rng) + offset;
+    if (dtype == DType::kF32) reinterpret_cast<float*>(buf->data())[i] = v;
+    if (dtype == DType::kF16) reinterpret_cast<uint16_t*>(buf->data())[i] = f32_to_f16(v);
+    if (dtype == DType::kBF16) {
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      reinterpret_cast<uint16_t*>(buf->data())[i] = uint16_t(bits >> 16);
+    }
+  }
+  keep.push_back(buf);
+  return g.weight(WeightData{name, dtype, std::move(shape), buf->data(), buf});
+}
+
+std::string dims(std::initializer_list<int64_t> d) {
+  std::string s;
+  for (int64_t x : d) s += (s.empty() ? "" : "x") + std::to_string(x);
+  return s;
+}
+
+}  // namespace
+
+std::vector<OpCase> all_op_cases() {
+  std::vector<OpCase> cases;
+  auto add = [&](std::string name, std::function<void(Graph&, std::vector<std::shared_ptr<void>>&)> f) {
+    cases.push_back({std::move(name), std::move(f)});
+  };
+
+  for (auto [m, k, n] : {std::tuple{1, 32, 16}, {7, 40, 33}, {77, 320, 64}, {130, 33, 70}})
+    for (DType dt : {DType::kF32, DType::kF16, DType::kBF16})
+      for (bool bias : {true, false})
+        add("linear_" + dims({m, k, n}) + "_" + dtype_name(dt) + (bias ? "_bias" : ""), [=](Graph& g, auto& keep) {
+          TensorId x = g.input("x", Shape{1, m, k});
+          TensorId w = random_weight(g, keep, "w", Shape{n, k}, dt);
+          TensorId b = bias ? random_weight(g, keep, "b", Shape{n}, dt) : -1;
+          g.mark_output(ops::linear(g, x, w, b), "y");
+        });
+
+  struct Conv {
+    int b, c, h, w, o, k, stride, pad, pad_end;
+  };
+  for (Conv cv : {Conv{1, 4, 8, 8, 32, 3, 1, 1, 1}, Conv{2, 5, 9, 7, 6, 3, 1, 1, 1}, Conv{1, 8, 9, 9, 8, 3, 2, 1, 1},
+                  Conv{1, 8, 8, 10, 8, 3, 2, 0, 1}, Conv{2, 16, 5, 6, 12, 1, 1, 0, 0}, Conv{1, 3, 33, 17, 4, 3, 1, 1, 1}})
+    for (DType dt : {DType::kF32, DType::kF16})
+      add("conv2d_" + dims({cv.b, cv.c, cv.h, cv.w}) + "_o" + std::to_string(cv.o) + "_k" + std::to_string(cv.k) +
+              "_s" + std::to_string(cv.stride) + "_p" + std::to_string(cv.pad) + std::to_string(cv.pad_end) + "_" +
+              dtype_name(dt),
+          [=](Graph& g, auto& keep) {
+            TensorId x = g.input("x", Shape{cv.b, cv.c, cv.h, cv.w});
+            TensorId w = random_weight(g, keep, "w", Shape{cv.o, cv.c, cv.k, cv.k}, dt);
+            TensorId b = random_weight(g, keep, "b", Shape{cv.o}, dt);
+            g.mark_output(ops::conv2d(g, x, w, b, cv.stride, cv.pad, cv.pad_end), "y");
+          });
+
+  for (auto [groups, c, silu] : {std::tuple{32, 64, true}, {32, 32, false}, {8, 48, true}})
+    add("group_norm_g" + std::to_string(groups) + "_c" + std::to_string(c) + (silu ? "_silu" : ""),
+        [=](Graph& g, auto& keep) {
+          TensorId x = g.input("x", Shape{2, c, 5, 7});
+          TensorId gamma = random_weight(g, keep, "gamma", Shape{c}, DType::kF16, 0.5f, 1.0f);
+          TensorId beta = random_weight(g, keep, "beta", Shape{c}, DType::kF16);
+          g.mark_output(ops::group_norm(g, x, gamma, beta, groups, 1e-5f, silu ? Act::kSilu : Act::kNone), "y");
+        });
+
+  add("layer_norm", [](Graph& g, auto& keep) {
+    TensorId x = g.input("x", Shape{2, 77, 96});
+    TensorId gamma = random_weight(g, keep, "gamma", Shape{96}, DType::kF16, 0.5f, 1.0f);
+    TensorId beta = random_weight(g, keep, "beta", Shape{96}, DType::kF32);
+    g.mark_output(ops::layer_norm(g, x, gamma, beta, 1e-5f), "y");
+  });
+
+  struct Attn {
+    int b, lq, lk, c, heads;
+    bool causal;
+  };
+  for (Attn at : {Attn{2, 77, 77, 64, 4, true}, Attn{1, 64, 77, 32, 8, false}, Attn{2, 300, 300, 40, 1, false},
+                  Attn{1, 513, 77, 80, 2, false}, Attn{1, 260, 260, 16, 2, true}})
+    add("attention_" + dims({at.b, at.lq, at.lk, at.c}) + "_h" + std::to_string(at.heads) + (at.causal ? "_causal" : ""),
+        [=](Graph& g, auto&) {
+          TensorId q = g.input("q", Shape{at.b, at.lq, at.c});
+          TensorId k = g.input("k", Shape{at.b, at.lk, at.c});
+          TensorId v = g.input("v", Shape{at.b, at.lk, at.c});
+          g.mark_output(ops::attention(g, q, k, v, at.heads, 1.0f / std::sqrt(float(at.c / at.heads)), at.causal), "y");
+        });
+
+  add("add_same_shape", [](Graph& g, auto&) {
+    g.mark_output(ops::add(g, g.input("a", Shape{2, 3, 5, 7}), g.input("b", Shape{2, 3, 5, 7})), "y");
+  });
+  add("add_suffix_broadcast_f16", [](Graph& g, auto& keep) {
+    TensorId b = random_weight(g, keep, "pos", Shape{77, 32}, DType::kF16);
+    g.mark_output(ops::add(g, g.input("a", Shape{2, 77, 32}), b), "y");
+  });
+  add("add_channel", [](Graph& g, auto&) {
+    g.mark_output(ops::add_channel(g, g.input("a", Shape{2, 6, 5, 7}), g.input("b", Shape{2, 6})), "y");
+  });
+  add("mul", [](Graph& g, auto&) { g.mark_output(ops::mul(g, g.input("a", Shape{3, 50}), g.input("b", Shape{3, 50})), "y"); });
+  add("scale", [](Graph& g, auto&) { g.mark_output(ops::scale(g, g.input("a", Shape{3, 50}), -0.37f), "y"); });
+  add("silu", [](Graph& g, auto&) { g.mark_output(ops::silu(g, g.input("a", Shape{4, 1000})), "y"); });
+  add("gelu", [](Graph& g, auto&) { g.mark_output(ops::gelu(g, g.input("a", Shape{4, 1000})), "y"); });
+  add("quick_gelu", [](Graph& g, auto&) { g.mark_output(ops::quick_gelu(g, g.input("a", Shape{4, 1000})), "y"); });
+  add("geglu", [](Graph& g, auto&) { g.mark_output(ops::geglu(g, g.input("a", Shape{2, 30, 64})), "y"); });
+  add("upsample_2x", [](Graph& g, auto&) { g.mark_output(ops::upsample(g, g.input("a", Shape{2, 3, 5, 7}), 10, 14), "y"); });
+  add("upsample_odd", [](Graph& g, auto&) { g.mark_output(ops::upsample(g, g.input("a", Shape{1, 3, 5, 7}), 9, 13), "y"); });
+  add("concat", [](Graph& g, auto&) {
+    g.mark_output(ops::concat(g, g.input("a", Shape{2, 3, 4, 5}), g.input("b", Shape{2, 6, 4, 5})), "y");
+  });
+  add("slice", [](Graph& g, auto&) { g.mark_output(ops::slice_channels(g, g.input("a", Shape{2, 8, 3, 3}), 2, 6), "y"); });
+  add("to_tokens", [](Graph& g, auto&) { g.mark_output(ops::to_tokens(g, g.input("a", Shape{2, 40, 33, 35})), "y"); });
+  add("to_image", [](Graph& g, auto&) { g.mark_output(ops::to_image(g, g.input("a", Shape{2, 33 * 35, 40}), 33, 35), "y"); });
+  add("embedding_f16", [](Graph& g, auto& keep) {
+    TensorId table = random_weight(g, keep, "table", Shape{500, 24}, DType::kF16);
+    g.mark_output(ops::embedding(g, table, g.input("ids", Shape{2, 77}, DType::kI32)), "y");
+  });
+  return cases;
+}
+
+}  // namespace websd::test

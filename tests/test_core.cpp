@@ -1,0 +1,134 @@
+// Core pieces: half-precision conversion, the sgemm kernels, the thread pool and the static memory planner.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "backends/cpu/gemm.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/memory_plan.h"
+#include "fixtures.h"
+#include "io/pipeline_folder.h"
+#include "models/unet.h"
+#include "models/vae.h"
+
+namespace websd {
+namespace {
+
+TEST(DType, HalfConversionRoundTripsEveryValue) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = f16_to_f32(uint16_t(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(f32_to_f16(f), h) << std::hex << h;
+  }
+  EXPECT_EQ(f16_to_f32(0x3c00), 1.0f);
+  EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);               // rounds to infinity
+  EXPECT_EQ(bf16_to_f32(0x3f80), 1.0f);
+}
+
+void naive_gemm(bool ta, bool tb, int M, int N, int K, const std::vector<float>& A, const std::vector<float>& B,
+                std::vector<float>& C, bool acc) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double s = acc ? C[size_t(i * N + j)] : 0.0;
+      for (int k = 0; k < K; ++k)
+        s += double(ta ? A[size_t(k * M + i)] : A[size_t(i * K + k)]) * double(tb ? B[size_t(j * K + k)] : B[size_t(k * N + j)]);
+      C[size_t(i * N + j)] = float(s);
+    }
+}
+
+TEST(Gemm, PortableAndSystemKernelsMatchANaiveProduct) {
+  ThreadPool pool(0);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto [M, N, K] : {std::tuple{1, 1, 1}, {7, 33, 5}, {96, 512, 256}, {100, 37, 300}, {13, 700, 257}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (bool acc : {false, true}) {
+          std::vector<float> A(size_t(M * K)), B(size_t(K * N)), C0(size_t(M * N));
+          for (auto& v : A) v = u(rng);
+          for (auto& v : B) v = u(rng);
+          for (auto& v : C0) v = u(rng);
+          std::vector<float> want = C0, portable = C0, system = C0;
+          naive_gemm(ta, tb, M, N, K, A, B, want, acc);
+          const auto TA = ta ? cpu::Trans::kYes : cpu::Trans::kNo, TB = tb ? cpu::Trans::kYes : cpu::Trans::kNo;
+          cpu::sgemm_portable(pool, TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, portable.data(), N, acc);
+          cpu::sgemm(pool, TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, system.data(), N, acc);
+          const float tol = 1e-5f * float(K);
+          EXPECT_LE(test::max_abs_diff(portable, want), tol) << M << "x" << N << "x" << K << " ta " << ta << " tb " << tb;
+          EXPECT_LE(test::max_abs_diff(system, want), tol) << M << "x" << N << "x" << K;
+        }
+}
+
+TEST(ThreadPool, CoversTheRangeExactlyOnce) {
+  ThreadPool pool(4);
+  for (int64_t n : {1, 3, 4, 1000, 12345}) {
+    std::vector<int> hits(size_t(n), 0);
+    pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+    });
+    for (int h : hits) ASSERT_EQ(h, 1);
+  }
+}
+
+// No two buffers that are alive at the same time may share bytes.
+void expect_valid_plan(const Graph& g, const MemoryPlan& plan) {
+  const auto& nodes = g.nodes();
+  const int n = int(nodes.size());
+  std::vector<int> last(size_t(n), -1);
+  for (int i = 0; i < n; ++i)
+    for (TensorId t : nodes[size_t(i)].inputs) last[size_t(t)] = std::max(last[size_t(t)], i);
+  for (TensorId t : g.outputs()) last[size_t(t)] = n;
+  struct Live {
+    int first, last;
+    int64_t lo, hi;
+  };
+  std::vector<Live> live;
+  for (int i = 0; i < n; ++i) {
+    if (nodes[size_t(i)].op == Op::kWeight) continue;
+    const int64_t bytes = nodes[size_t(i)].shape.numel() * int64_t(dtype_size(nodes[size_t(i)].dtype));
+    ASSERT_GE(plan.offset[size_t(i)], 0);
+    ASSERT_EQ(plan.offset[size_t(i)] % int64_t(MemoryPlan::kAlignment), 0);
+    live.push_back({nodes[size_t(i)].op == Op::kInput ? 0 : i, std::max(last[size_t(i)], i), plan.offset[size_t(i)],
+                    plan.offset[size_t(i)] + bytes});
+    if (plan.scratch_offset[size_t(i)] >= 0)
+      live.push_back({i, i, plan.scratch_offset[size_t(i)], plan.scratch_offset[size_t(i)] + int64_t(plan.scratch_size[size_t(i)])});
+  }
+  for (size_t a = 0; a < live.size(); ++a)
+    for (size_t b = a + 1; b < live.size(); ++b) {
+      const bool time = live[a].first <= live[b].last && live[b].first <= live[a].last;
+      const bool space = live[a].lo < live[b].hi && live[b].lo < live[a].hi;
+      ASSERT_FALSE(time && space) << "buffers " << a << " and " << b << " overlap";
+    }
+  for (const Live& l : live) ASSERT_LE(size_t(l.hi), plan.arena_bytes);
+}
+
+TEST(MemoryPlan, AChainNeedsOnlyTwoBuffers) {
+  Graph g;
+  TensorId x = g.input("x", Shape{1024});
+  for (int i = 0; i < 10; ++i) x = ops::silu(g, x);
+  g.mark_output(x, "y");
+  MemoryPlan plan = plan_memory(g, [](const Node&) { return size_t(0); });
+  expect_valid_plan(g, plan);
+  EXPECT_EQ(plan.arena_bytes, 2 * 4096u);
+  EXPECT_EQ(plan.unplanned_bytes, 11 * 4096u);
+}
+
+TEST(MemoryPlan, RealNetworksArePlannedWithoutOverlaps) {
+  auto p = PipelineFolder::open(test::fixture("tiny-sd2/model"));
+  auto uw = p.weights("unet");
+  auto unet = build_unet(UNetConfig::from(p.config("unet")), *uw, 2, 8, 8);
+  MemoryPlan plan = plan_memory(*unet.graph, [](const Node& n) { return n.op == Op::kConv2d ? size_t(1000) : 0; });
+  expect_valid_plan(*unet.graph, plan);
+  EXPECT_LT(plan.arena_bytes * 4, plan.unplanned_bytes);
+  std::printf("  tiny-sd2 UNet: planned %zu bytes, %zu without planning\n", plan.arena_bytes, plan.unplanned_bytes);
+  auto vw = p.weights("vae");
+  auto vae = build_vae_decoder(VaeConfig::from(p.config("vae")), *vw, 1, 8, 8);
+  MemoryPlan vplan = plan_memory(*vae.graph, [](const Node&) { return size_t(0); });
+  expect_valid_plan(*vae.graph, vplan);
+}
+
+}  // namespace
+}  // namespace websd
