@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 
+#include <bit>
 #include <cassert>
 
 namespace websd {
@@ -78,16 +79,9 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
         const uint32_t exp = o & 0x0f800000u;
         o += (127u - 15u) << 23;
         o += exp == 0x0f800000u ? (128u - 16u) << 23 : 0u;
-        float f, sub;
-        const uint32_t o_sub = o + (1u << 23);
-        std::memcpy(&f, &o, 4);
-        std::memcpy(&sub, &o_sub, 4);
-        sub -= 6.103515625e-05f;  // 2^-14
-        f = exp == 0 ? sub : f;
-        uint32_t bits;
-        std::memcpy(&bits, &f, 4);
-        bits |= (h & 0x8000u) << 16;
-        std::memcpy(&dst[i], &bits, 4);
+        const float sub = std::bit_cast<float>(o + (1u << 23)) - 6.103515625e-05f;  // 2^-14
+        const float f = exp == 0 ? sub : std::bit_cast<float>(o);
+        dst[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(f) | (h & 0x8000u) << 16);
       }
       return;
     }

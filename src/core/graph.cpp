@@ -78,30 +78,25 @@ size_t Graph::weight_bytes() const {
   return n;
 }
 
+double Graph::node_flops(const Node& n) const {
+  switch (n.op) {
+    case Op::kLinear: return 2.0 * double(n.shape.numel()) * double(node(n.inputs[1]).shape[1]);
+    case Op::kConv2d: {
+      const Shape& w = node(n.inputs[1]).shape;
+      return 2.0 * double(n.shape.numel()) * double(w[1] * w[2] * w[3]);
+    }
+    case Op::kAttention: {
+      const Shape& q = node(n.inputs[0]).shape;
+      const Shape& k = node(n.inputs[1]).shape;
+      return 4.0 * double(q[0]) * double(q[1]) * double(k[1]) * double(q[2]);
+    }
+    default: return 0;
+  }
+}
+
 double Graph::flops() const {
   double total = 0;
-  for (const Node& n : nodes_) {
-    switch (n.op) {
-      case Op::kLinear: {
-        const Shape& w = node(n.inputs[1]).shape;
-        total += 2.0 * double(n.shape.numel()) * double(w[1]);
-        break;
-      }
-      case Op::kConv2d: {
-        const Shape& w = node(n.inputs[1]).shape;
-        total += 2.0 * double(n.shape.numel()) * double(w[1] * w[2] * w[3]);
-        break;
-      }
-      case Op::kAttention: {
-        const Shape& q = node(n.inputs[0]).shape;
-        const Shape& k = node(n.inputs[1]).shape;
-        total += 4.0 * double(q[0]) * double(q[1]) * double(k[1]) * double(q[2]);
-        break;
-      }
-      default:
-        break;
-    }
-  }
+  for (const Node& n : nodes_) total += node_flops(n);
   return total;
 }
 

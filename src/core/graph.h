@@ -90,6 +90,7 @@ class Graph {
   size_t weight_bytes() const;
   // Floating-point operations of one run (multiply-add = 2), for throughput reports.
   double flops() const;
+  double node_flops(const Node& n) const;
 
  private:
   std::vector<Node> nodes_;

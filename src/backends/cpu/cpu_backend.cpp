@@ -15,28 +15,43 @@
 namespace websd {
 namespace {
 
-// WEBSD_PROFILE=1 prints where each run spent its time, by op.
+// WEBSD_PROFILE=1 prints where each run spent its time, by op; WEBSD_PROFILE=2 also every node over 1 ms.
 struct OpProfile {
-  bool enabled = std::getenv("WEBSD_PROFILE") != nullptr;
-  std::map<Op, std::pair<double, int>> by_op;
+  int level = std::getenv("WEBSD_PROFILE") ? std::atoi(std::getenv("WEBSD_PROFILE")) : 0;
+  bool enabled = level > 0;
+  struct Entry {
+    double ms = 0, flops = 0;
+    int calls = 0;
+  };
+  std::map<Op, Entry> by_op;
 
-  void add(Op op, std::chrono::steady_clock::time_point t0) {
-    auto& e = by_op[op];
-    e.first += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    e.second++;
+  void add(const Graph& g, const Node& n, std::chrono::steady_clock::time_point t0) {
+    auto& e = by_op[n.op];
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (level >= 2 && ms > 1.0) {
+      std::string in;
+      for (TensorId t : n.inputs) in += g.shape(t).str() + " ";
+      std::fprintf(stderr, "  %-12s %9.2f ms  %s-> %s\n", op_name(n.op), ms, in.c_str(), n.shape.str().c_str());
+    }
+    e.ms += ms;
+    e.flops += g.node_flops(n);
+    e.calls++;
   }
   void print(const Graph& g) const {
     std::vector<std::pair<double, Op>> rows;
     double total = 0;
     for (const auto& [op, e] : by_op) {
-      rows.emplace_back(e.first, op);
-      total += e.first;
+      rows.emplace_back(e.ms, op);
+      total += e.ms;
     }
     std::sort(rows.rbegin(), rows.rend());
     std::fprintf(stderr, "cpu profile (%zu nodes, %.1f ms):\n", g.nodes().size(), total);
-    for (const auto& [ms, op] : rows)
-      std::fprintf(stderr, "  %-12s %5d calls %10.1f ms %5.1f%%\n", op_name(op), by_op.at(op).second, ms,
-                   100.0 * ms / total);
+    for (const auto& [ms, op] : rows) {
+      const Entry& e = by_op.at(op);
+      std::fprintf(stderr, "  %-12s %5d calls %10.1f ms %5.1f%%", op_name(op), e.calls, ms, 100.0 * ms / total);
+      if (e.flops > 0) std::fprintf(stderr, " %8.1f GFLOP %7.1f GFLOP/s", e.flops / 1e9, e.flops / 1e6 / ms);
+      std::fprintf(stderr, "\n");
+    }
   }
 };
 
@@ -74,7 +89,7 @@ class CpuExecutable final : public Executable {
       if (plan_.scratch_offset[i] >= 0) args.scratch = arena_.get() + plan_.scratch_offset[i];
       auto t0 = std::chrono::steady_clock::now();
       if (reference_ || !cpu::run_fast(args)) cpu::run_reference(args);
-      if (profile.enabled) profile.add(n.op, t0);
+      if (profile.enabled) profile.add(*g_, n, t0);
     }
     if (profile.enabled) profile.print(*g_);
   }

@@ -38,9 +38,10 @@ const float* weight_f32(const KernelArgs& a, size_t i, float*& scratch) {
   return dst;
 }
 
-int64_t conv_chunk(const Node& n, const Shape& ws) {
-  const int64_t K = ws[1] * ws[2] * ws[3], P = n.shape[2] * n.shape[3];
-  return std::clamp<int64_t>(int64_t(kIm2colBytes / sizeof(float)) / K, 64, P);
+// Output rows per im2col chunk: whole rows, so that each column row is a few contiguous copies.
+int64_t conv_chunk_rows(const Node& n, const Shape& ws) {
+  const int64_t K = ws[1] * ws[2] * ws[3], WO = n.shape[3];
+  return std::clamp<int64_t>(int64_t(kIm2colBytes / sizeof(float)) / (K * WO), 1, n.shape[2]);
 }
 
 bool is_pointwise_conv(const Node& n, const Shape& ws) {
@@ -79,7 +80,7 @@ void conv2d(const KernelArgs& a) {
   float* col = scratch;
   const float* x = a.in_f32(0);
   float* y = a.out_f32();
-  const int64_t chunk = conv_chunk(a.n, ws);
+  const int64_t chunk_rows = conv_chunk_rows(a.n, ws);
   for (int64_t b = 0; b < B; ++b) {
     const float* xb = x + b * C * H * W;
     float* yb = y + b * O * P;
@@ -87,17 +88,29 @@ void conv2d(const KernelArgs& a) {
       sgemm(a.pool, Trans::kNo, Trans::kNo, O, P, C, w, C, xb, P, yb, P, false);
       continue;
     }
-    for (int64_t p0 = 0; p0 < P; p0 += chunk) {
-      const int64_t pc = std::min(chunk, P - p0);
-      // col[k][p] = x[c][oy*stride - pad + ky][ox*stride - pad + kx], k = (c, ky, kx)
+    for (int64_t oy0 = 0; oy0 < HO; oy0 += chunk_rows) {
+      const int64_t rows = std::min(chunk_rows, HO - oy0), pc = rows * WO, p0 = oy0 * WO;
+      // col[k][(oy - oy0)·WO + ox] = x[c][oy·stride - pad + ky][ox·stride - pad + kx], k = (c, ky, kx)
       a.pool.parallel_for(K, [&](int64_t kb, int64_t ke, int) {
         for (int64_t k = kb; k < ke; ++k) {
           const int64_t c = k / (KH * KW), ky = (k / KW) % KH, kx = k % KW;
-          float* dst = col + k * pc;
-          for (int64_t i = 0; i < pc; ++i) {
-            const int64_t p = p0 + i, oy = p / WO, ox = p % WO;
-            const int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-            dst[i] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? xb[(c * H + iy) * W + ix] : 0.0f;
+          // Output columns whose input column lies inside the image: ox in [ox_lo, ox_hi).
+          const int64_t ox_lo = std::clamp<int64_t>((pad - kx + stride - 1) / stride, 0, WO);
+          const int64_t ox_hi = std::clamp<int64_t>((W + pad - kx + stride - 1) / stride, ox_lo, WO);
+          for (int64_t r = 0; r < rows; ++r) {
+            float* dst = col + k * pc + r * WO;
+            const int64_t iy = (oy0 + r) * stride - pad + ky;
+            if (iy < 0 || iy >= H) {
+              std::fill(dst, dst + WO, 0.0f);
+              continue;
+            }
+            const float* src = xb + (c * H + iy) * W - pad + kx;
+            std::fill(dst, dst + ox_lo, 0.0f);
+            if (stride == 1)
+              std::copy(src + ox_lo, src + ox_hi, dst + ox_lo);
+            else
+              for (int64_t ox = ox_lo; ox < ox_hi; ++ox) dst[ox] = src[ox * stride];
+            std::fill(dst + ox_hi, dst + WO, 0.0f);
           }
         }
       }, 4);
@@ -136,14 +149,7 @@ void attention(const KernelArgs& a) {
           for (int64_t r = lo; r < hi; ++r) {
             float* row = s + r * LK;
             const int64_t valid = causal ? std::min(LK, i0 + r + 1) : LK;
-            float mx = -std::numeric_limits<float>::infinity();
-            for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
-            mx *= scale;  // scale > 0, so max(s)·scale = max(s·scale)
-            for (int64_t j = 0; j < valid; ++j) row[j] = fast_exp(row[j] * scale - mx);
-            float total = 0;
-            for (int64_t j = 0; j < valid; ++j) total += row[j];
-            const float inv = 1.0f / total;
-            for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
+            softmax_row(row, valid, scale);
             for (int64_t j = valid; j < LK; ++j) row[j] = 0;
           }
         }, std::max<int64_t>(1, 4096 / LK));
@@ -321,7 +327,9 @@ size_t fast_scratch_bytes(const Graph& g, const Node& n) {
     case Op::kLinear: return weight_expansion_bytes(g, n.inputs[1]);
     case Op::kConv2d: {
       const Shape& ws = g.shape(n.inputs[1]);
-      size_t col = is_pointwise_conv(n, ws) ? 0 : size_t(ws[1] * ws[2] * ws[3] * conv_chunk(n, ws)) * sizeof(float);
+      size_t col = is_pointwise_conv(n, ws) ? 0
+                                            : size_t(ws[1] * ws[2] * ws[3] * conv_chunk_rows(n, ws) * n.shape[3]) *
+                                                  sizeof(float);
       return weight_expansion_bytes(g, n.inputs[1]) + col;
     }
     case Op::kAttention: {

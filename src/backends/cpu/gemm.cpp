@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #ifdef WEBSD_HAVE_BLAS
@@ -98,8 +99,18 @@ void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t 
 
 }  // namespace
 
-void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
-                    int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+namespace {
+
+// Runs fn over [0, n) on the pool, or inline when there is none (a caller that is itself a pool task).
+void for_range(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (pool)
+    pool->parallel_for(n, fn);
+  else
+    fn(0, n, 0);
+}
+
+void portable(ThreadPool* pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -117,7 +128,7 @@ void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, 
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
     const int64_t kc = std::min(kKC, K - k0);
     const bool acc = accumulate || k0 > 0;
-    pool.parallel_for(m_panels + n_panels, [&](int64_t begin, int64_t end, int) {
+    for_range(pool, m_panels + n_panels, [&](int64_t begin, int64_t end, int) {
       for (int64_t p = begin; p < end; ++p) {
         if (p < m_panels)
           pack_a(a, p * kMR, M, k0, kc, pa.data() + p * kMR * kKC);
@@ -125,7 +136,7 @@ void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, 
           pack_b(b, (p - m_panels) * kNR, N, k0, kc, pb.data() + (p - m_panels) * kNR * kKC);
       }
     });
-    pool.parallel_for(m_tasks * n_tasks, [&](int64_t begin, int64_t end, int) {
+    for_range(pool, m_tasks * n_tasks, [&](int64_t begin, int64_t end, int) {
       for (int64_t t = begin; t < end; ++t) {
         const int64_t i_lo = (t % m_tasks) * kMC, j_lo = (t / m_tasks) * kNC;
         const int64_t i_hi = std::min(M, i_lo + kMC), j_hi = std::min(N, j_lo + kNC);
@@ -138,6 +149,18 @@ void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, 
       }
     });
   }
+}
+
+}  // namespace
+
+void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
+                    int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  portable(&pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+void sgemm_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  portable(nullptr, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 void sgemm(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

@@ -18,6 +18,10 @@ void sgemm(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K
 void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
                     int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
+// The portable kernel on the calling thread only: for callers that already are one task of a parallel loop.
+void sgemm_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float* C, int64_t ldc, bool accumulate);
+
 // "openblas" or "portable".
 const char* sgemm_implementation();
 

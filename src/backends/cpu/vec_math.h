@@ -1,8 +1,8 @@
 // Branch-free scalar maths written so that compilers vectorise the loops that call them (AVX, NEON, wasm SIMD128).
 #pragma once
 
+#include <bit>
 #include <cstdint>
-#include <cstring>
 
 namespace websd::cpu {
 
@@ -10,7 +10,8 @@ namespace websd::cpu {
 // below -87.3 and saturates at 88.7. std::exp does not vectorise and dominated softmax and SiLU time.
 inline float fast_exp(float x) {
   x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
-  const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+  // Round to nearest by the 1.5·2^23 trick (|x·log2 e| < 2^22 here): vectorises where floor() may not.
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693145751953125f;
   r = r - n * 1.428606765330187045e-06f;
   float p = 1.0f / 720.0f;
@@ -20,10 +21,40 @@ inline float fast_exp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t bits = (int32_t(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
+  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
+}
+
+// Reductions with 16 independent lanes, so they vectorise without -ffast-math (which would reorder everything).
+inline float row_max(const float* x, int64_t n) {
+  float lanes[16];
+  for (int l = 0; l < 16; ++l) lanes[l] = -3.402823466e38f;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; ++l) lanes[l] = lanes[l] > x[j + l] ? lanes[l] : x[j + l];
+  float m = -3.402823466e38f;
+  for (int l = 0; l < 16; ++l) m = m > lanes[l] ? m : lanes[l];
+  for (; j < n; ++j) m = m > x[j] ? m : x[j];
+  return m;
+}
+
+inline float row_sum(const float* x, int64_t n) {
+  float lanes[16] = {};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; ++l) lanes[l] += x[j + l];
+  float s = 0;
+  for (int l = 0; l < 16; ++l) s += lanes[l];
+  for (; j < n; ++j) s += x[j];
+  return s;
+}
+
+// row[0:n] = softmax(row[0:n] · scale) for scale > 0. Values are plain arguments (not captured references) so
+// that the compiler can prove they do not alias the row and vectorise every loop.
+inline void softmax_row(float* row, int64_t n, float scale) {
+  const float shift = row_max(row, n) * scale;  // scale > 0, so max(s)·scale = max(s·scale)
+  for (int64_t j = 0; j < n; ++j) row[j] = fast_exp(row[j] * scale - shift);
+  const float inv = 1.0f / row_sum(row, n);
+  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
 }
 
 inline float fast_silu(float x) { return x / (1.0f + fast_exp(-x)); }
