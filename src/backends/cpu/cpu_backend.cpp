@@ -63,7 +63,7 @@ class CpuExecutable final : public Executable {
  public:
   CpuExecutable(std::shared_ptr<const Graph> g, std::shared_ptr<ThreadPool> pool, bool reference)
       : g_(std::move(g)), pool_(std::move(pool)), reference_(reference) {
-    plan_ = plan_memory(*g_, [this](const Node& n) { return reference_ ? 0 : cpu::fast_scratch_bytes(*g_, n); });
+    plan_ = plan_memory(*g_, [this](const Node& n) { return reference_ ? 0 : cpu::fast_scratch_bytes(*g_, n, pool_->size()); });
     void* p = std::aligned_alloc(MemoryPlan::kAlignment, std::max<size_t>(plan_.arena_bytes, MemoryPlan::kAlignment));
     if (!p)
       throw Error(ErrorCode::kOutOfMemory, "cpu backend: cannot allocate the " +

@@ -14,9 +14,10 @@
 namespace websd::cpu {
 namespace {
 
-constexpr size_t kIm2colBytes = 8u << 20;     // column chunk of a 3×3 convolution
-constexpr size_t kScoreBytes = 16u << 20;     // score tile of one attention query block
-constexpr int64_t kAttentionRows = 256;       // query rows per block: enough for sgemm, small enough to share
+constexpr size_t kIm2colBytes = 8u << 20;     // column chunk of a 3×3 convolution...
+constexpr int64_t kIm2colMinColumns = 2048;   // ...but never so narrow that sgemm loses efficiency
+constexpr size_t kScoreBytes = 2u << 20;      // score tile of one attention task: about L2-sized
+constexpr int64_t kAttentionRows = 128;       // query rows per task at most
 constexpr int64_t kElementGrain = 1 << 14;    // elements per thread chunk below which threads do not pay off
 
 size_t weight_expansion_bytes(const Graph& g, TensorId w) {
@@ -41,11 +42,20 @@ const float* weight_f32(const KernelArgs& a, size_t i, float*& scratch) {
 // Output rows per im2col chunk: whole rows, so that each column row is a few contiguous copies.
 int64_t conv_chunk_rows(const Node& n, const Shape& ws) {
   const int64_t K = ws[1] * ws[2] * ws[3], WO = n.shape[3];
-  return std::clamp<int64_t>(int64_t(kIm2colBytes / sizeof(float)) / (K * WO), 1, n.shape[2]);
+  const int64_t by_bytes = int64_t(kIm2colBytes / sizeof(float)) / (K * WO);
+  const int64_t by_width = (kIm2colMinColumns + WO - 1) / WO;
+  return std::clamp<int64_t>(std::max(by_bytes, by_width), 1, n.shape[2]);
 }
 
 bool is_pointwise_conv(const Node& n, const Shape& ws) {
-  return ws[2] == 1 && ws[3] == 1 && n.p.stride == 1 && n.p.pad == 0;
+  return ws[2] == 1 && ws[3] == 1 && n.p.stride == 1 && n.p.pad == 0 && n.p.pad_end == 0;
+}
+
+// Batch entries that share one sgemm (1 = one image at a time, in row chunks).
+int64_t conv_batch_group(const Node& n, const Shape& ws) {
+  const int64_t P = n.shape[2] * n.shape[3];
+  if (is_pointwise_conv(n, ws) || P >= kIm2colMinColumns) return 1;
+  return std::min<int64_t>(n.shape[0], (kIm2colMinColumns + P - 1) / P);
 }
 
 int64_t attention_block(const Shape& q, const Shape& k) {
@@ -68,57 +78,89 @@ void linear(const KernelArgs& a) {
   if (a.has_input(2)) add_bias_rows(a, a.out_f32(), M, N, small_param_f32(a, 2));
 }
 
+struct ConvGeometry {
+  int64_t C, H, W, KH, KW, HO, WO;
+  int stride, pad;
+};
+
+// col[k][col0 + (oy - oy0)·WO + ox] = x[c][oy·stride - pad + ky][ox·stride - pad + kx] for k = (c, ky, kx) and
+// the output rows [oy0, oy0 + rows); col rows are ldcol floats apart. Whole output rows, so each column row is a
+// few contiguous copies.
+void im2col(ThreadPool& pool, const ConvGeometry& g, const float* x, int64_t oy0, int64_t rows, float* col,
+            int64_t ldcol, int64_t col0) {
+  const int64_t K = g.C * g.KH * g.KW;
+  pool.parallel_for(K, [&](int64_t kb, int64_t ke, int) {
+    for (int64_t k = kb; k < ke; ++k) {
+      const int64_t c = k / (g.KH * g.KW), ky = (k / g.KW) % g.KH, kx = k % g.KW;
+      // Output columns whose input column lies inside the image: ox in [ox_lo, ox_hi).
+      const int64_t ox_lo = std::clamp<int64_t>((g.pad - kx + g.stride - 1) / g.stride, 0, g.WO);
+      const int64_t ox_hi = std::clamp<int64_t>((g.W + g.pad - kx + g.stride - 1) / g.stride, ox_lo, g.WO);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* dst = col + k * ldcol + col0 + r * g.WO;
+        const int64_t iy = (oy0 + r) * g.stride - g.pad + ky;
+        if (iy < 0 || iy >= g.H) {
+          std::fill(dst, dst + g.WO, 0.0f);
+          continue;
+        }
+        const float* src = x + (c * g.H + iy) * g.W - g.pad + kx;
+        std::fill(dst, dst + ox_lo, 0.0f);
+        if (g.stride == 1)
+          std::copy(src + ox_lo, src + ox_hi, dst + ox_lo);
+        else
+          for (int64_t ox = ox_lo; ox < ox_hi; ++ox) dst[ox] = src[ox * g.stride];
+        std::fill(dst + ox_hi, dst + g.WO, 0.0f);
+      }
+    }
+  }, 4);
+}
+
 void conv2d(const KernelArgs& a) {
   const Shape& xs = a.input_shape(0);
   const Shape& ws = a.input_shape(1);
-  const int64_t B = xs[0], C = xs[1], H = xs[2], W = xs[3];
-  const int64_t O = ws[0], KH = ws[2], KW = ws[3], HO = a.n.shape[2], WO = a.n.shape[3], P = HO * WO;
-  const int64_t K = C * KH * KW;
-  const int stride = a.n.p.stride, pad = a.n.p.pad;
+  const ConvGeometry geo{xs[1], xs[2], xs[3], ws[2], ws[3], a.n.shape[2], a.n.shape[3], a.n.p.stride, a.n.p.pad};
+  const int64_t B = xs[0], O = ws[0], P = geo.HO * geo.WO, K = geo.C * geo.KH * geo.KW;
   float* scratch = static_cast<float*>(a.scratch);
   const float* w = weight_f32(a, 1, scratch);
-  float* col = scratch;
   const float* x = a.in_f32(0);
   float* y = a.out_f32();
+  const std::vector<float> bias = a.has_input(2) ? small_param_f32(a, 2) : std::vector<float>(size_t(O), 0.0f);
+  const int64_t group = conv_batch_group(a.n, ws);
+  if (group > 1) {
+    // Small images: several batch entries side by side in one column matrix, so that sgemm sees a wide N; the
+    // result is scattered back to [B, O, P] with the bias added on the way.
+    float* col = scratch;
+    float* out = col + K * group * P;
+    for (int64_t b0 = 0; b0 < B; b0 += group) {
+      const int64_t n = std::min(group, B - b0);
+      for (int64_t i = 0; i < n; ++i) im2col(a.pool, geo, x + (b0 + i) * geo.C * geo.H * geo.W, 0, geo.HO, col, n * P, i * P);
+      sgemm(a.pool, Trans::kNo, Trans::kNo, O, n * P, K, w, K, col, n * P, out, n * P, false);
+      a.pool.parallel_for(n * O, [&](int64_t lo, int64_t hi, int) {
+        for (int64_t r = lo; r < hi; ++r) {
+          const int64_t i = r / O, o = r % O;
+          const float* src = out + o * n * P + i * P;
+          float* dst = y + ((b0 + i) * O + o) * P;
+          const float bv = bias[size_t(o)];
+          for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bv;
+        }
+      });
+    }
+    return;
+  }
   const int64_t chunk_rows = conv_chunk_rows(a.n, ws);
   for (int64_t b = 0; b < B; ++b) {
-    const float* xb = x + b * C * H * W;
+    const float* xb = x + b * geo.C * geo.H * geo.W;
     float* yb = y + b * O * P;
     if (is_pointwise_conv(a.n, ws)) {
-      sgemm(a.pool, Trans::kNo, Trans::kNo, O, P, C, w, C, xb, P, yb, P, false);
+      sgemm(a.pool, Trans::kNo, Trans::kNo, O, P, geo.C, w, geo.C, xb, P, yb, P, false);
       continue;
     }
-    for (int64_t oy0 = 0; oy0 < HO; oy0 += chunk_rows) {
-      const int64_t rows = std::min(chunk_rows, HO - oy0), pc = rows * WO, p0 = oy0 * WO;
-      // col[k][(oy - oy0)·WO + ox] = x[c][oy·stride - pad + ky][ox·stride - pad + kx], k = (c, ky, kx)
-      a.pool.parallel_for(K, [&](int64_t kb, int64_t ke, int) {
-        for (int64_t k = kb; k < ke; ++k) {
-          const int64_t c = k / (KH * KW), ky = (k / KW) % KH, kx = k % KW;
-          // Output columns whose input column lies inside the image: ox in [ox_lo, ox_hi).
-          const int64_t ox_lo = std::clamp<int64_t>((pad - kx + stride - 1) / stride, 0, WO);
-          const int64_t ox_hi = std::clamp<int64_t>((W + pad - kx + stride - 1) / stride, ox_lo, WO);
-          for (int64_t r = 0; r < rows; ++r) {
-            float* dst = col + k * pc + r * WO;
-            const int64_t iy = (oy0 + r) * stride - pad + ky;
-            if (iy < 0 || iy >= H) {
-              std::fill(dst, dst + WO, 0.0f);
-              continue;
-            }
-            const float* src = xb + (c * H + iy) * W - pad + kx;
-            std::fill(dst, dst + ox_lo, 0.0f);
-            if (stride == 1)
-              std::copy(src + ox_lo, src + ox_hi, dst + ox_lo);
-            else
-              for (int64_t ox = ox_lo; ox < ox_hi; ++ox) dst[ox] = src[ox * stride];
-            std::fill(dst + ox_hi, dst + WO, 0.0f);
-          }
-        }
-      }, 4);
-      sgemm(a.pool, Trans::kNo, Trans::kNo, O, pc, K, w, K, col, pc, yb + p0, P, false);
+    for (int64_t oy0 = 0; oy0 < geo.HO; oy0 += chunk_rows) {
+      const int64_t rows = std::min(chunk_rows, geo.HO - oy0), pc = rows * geo.WO;
+      im2col(a.pool, geo, xb, oy0, rows, scratch, pc, 0);
+      sgemm(a.pool, Trans::kNo, Trans::kNo, O, pc, K, w, K, scratch, pc, yb + oy0 * geo.WO, P, false);
     }
   }
   if (a.has_input(2)) {
-    std::vector<float> bias = small_param_f32(a, 2);
     a.pool.parallel_for(B * O, [&](int64_t lo, int64_t hi, int) {
       for (int64_t r = lo; r < hi; ++r) {
         const float bv = bias[size_t(r % O)];
@@ -128,34 +170,37 @@ void conv2d(const KernelArgs& a) {
   }
 }
 
+// Parallel over (batch, head, query block); each task computes its block's scores with a single-threaded sgemm
+// into its own L2-sized tile, normalises them in place and multiplies by V. The full score matrix never exists.
 void attention(const KernelArgs& a) {
   const Shape& qs = a.input_shape(0);
   const Shape& ks = a.input_shape(1);
   const int64_t B = qs[0], LQ = qs[1], LK = ks[1], C = qs[2], H = a.n.p.heads, D = C / H;
-  const int64_t block = attention_block(qs, ks);
+  const int64_t block = attention_block(qs, ks), blocks = (LQ + block - 1) / block;
   const float scale = a.n.p.scale;
   const bool causal = a.n.p.causal;
-  float* s = static_cast<float*>(a.scratch);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h) {
-      const float* q = a.in_f32(0) + b * LQ * C + h * D;
-      const float* k = a.in_f32(1) + b * LK * C + h * D;
-      const float* v = a.in_f32(2) + b * LK * C + h * D;
-      float* y = a.out_f32() + b * LQ * C + h * D;
-      for (int64_t i0 = 0; i0 < LQ; i0 += block) {
-        const int64_t rows = std::min(block, LQ - i0);
-        sgemm(a.pool, Trans::kNo, Trans::kYes, rows, LK, D, q + i0 * C, C, k, C, s, LK, false);
-        a.pool.parallel_for(rows, [&](int64_t lo, int64_t hi, int) {
-          for (int64_t r = lo; r < hi; ++r) {
-            float* row = s + r * LK;
-            const int64_t valid = causal ? std::min(LK, i0 + r + 1) : LK;
-            softmax_row(row, valid, scale);
-            for (int64_t j = valid; j < LK; ++j) row[j] = 0;
-          }
-        }, std::max<int64_t>(1, 4096 / LK));
-        sgemm(a.pool, Trans::kNo, Trans::kNo, rows, D, LK, s, LK, v, C, y + i0 * C, C, false);
+  const float *qp = a.in_f32(0), *kp = a.in_f32(1), *vp = a.in_f32(2);
+  float* yp = a.out_f32();
+  float* scores = static_cast<float*>(a.scratch);
+  SerialGemmScope serial;
+  a.pool.parallel_for(B * H * blocks, [&](int64_t lo, int64_t hi, int thread) {
+    float* s = scores + int64_t(thread) * block * LK;
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t b = t / (H * blocks), h = (t / blocks) % H, i0 = (t % blocks) * block;
+      const int64_t rows = std::min(block, LQ - i0);
+      const float* q = qp + (b * LQ + i0) * C + h * D;
+      const float* k = kp + b * LK * C + h * D;
+      const float* v = vp + b * LK * C + h * D;
+      sgemm_serial(serial, Trans::kNo, Trans::kYes, rows, LK, D, q, C, k, C, s, LK, false);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* row = s + r * LK;
+        const int64_t valid = causal ? std::min(LK, i0 + r + 1) : LK;
+        softmax_row(row, valid, scale);
+        std::fill(row + valid, row + LK, 0.0f);
       }
+      sgemm_serial(serial, Trans::kNo, Trans::kNo, rows, D, LK, s, LK, v, C, yp + (b * LQ + i0) * C + h * D, C, false);
     }
+  });
 }
 
 void group_norm(const KernelArgs& a) {
@@ -170,11 +215,8 @@ void group_norm(const KernelArgs& a) {
       const int64_t g = bg % G;
       const float* xg = x + bg * CG * S;
       float* yg = y + bg * CG * S;
-      double sum = 0;
-      for (int64_t i = 0; i < CG * S; ++i) sum += xg[i];
-      const float mean = float(sum / double(CG * S));
-      double sq = 0;
-      for (int64_t i = 0; i < CG * S; ++i) sq += double(xg[i] - mean) * double(xg[i] - mean);
+      const float mean = float(sum_blocked(xg, CG * S) / double(CG * S));
+      const double sq = sum_sq_dev_blocked(xg, CG * S, mean);
       const float inv = float(1.0 / std::sqrt(sq / double(CG * S) + a.n.p.eps));
       for (int64_t c = 0; c < CG; ++c) {
         const float mul = inv * gamma[size_t(g * CG + c)], add = beta[size_t(g * CG + c)] - mean * mul;
@@ -200,12 +242,8 @@ void layer_norm(const KernelArgs& a) {
     for (int64_t r = lo; r < hi; ++r) {
       const float* xr = x + r * C;
       float* yr = y + r * C;
-      float sum = 0;
-      for (int64_t c = 0; c < C; ++c) sum += xr[c];
-      const float mean = sum / float(C);
-      float sq = 0;
-      for (int64_t c = 0; c < C; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
-      const float inv = 1.0f / std::sqrt(sq / float(C) + a.n.p.eps);
+      const float mean = float(sum_blocked(xr, C) / double(C));
+      const float inv = float(1.0 / std::sqrt(sum_sq_dev_blocked(xr, C, mean) / double(C) + a.n.p.eps));
       for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mean) * inv * gamma[size_t(c)] + beta[size_t(c)];
     }
   }, std::max<int64_t>(1, kElementGrain / C));
@@ -322,20 +360,23 @@ bool layout(const KernelArgs& a) {
 
 }  // namespace
 
-size_t fast_scratch_bytes(const Graph& g, const Node& n) {
+size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads) {
   switch (n.op) {
     case Op::kLinear: return weight_expansion_bytes(g, n.inputs[1]);
     case Op::kConv2d: {
       const Shape& ws = g.shape(n.inputs[1]);
-      size_t col = is_pointwise_conv(n, ws) ? 0
-                                            : size_t(ws[1] * ws[2] * ws[3] * conv_chunk_rows(n, ws) * n.shape[3]) *
-                                                  sizeof(float);
-      return weight_expansion_bytes(g, n.inputs[1]) + col;
+      const int64_t K = ws[1] * ws[2] * ws[3], P = n.shape[2] * n.shape[3], group = conv_batch_group(n, ws);
+      size_t work = 0;
+      if (group > 1)
+        work = size_t((K + ws[0]) * group * P) * sizeof(float);  // column matrix and unscattered result
+      else if (!is_pointwise_conv(n, ws))
+        work = size_t(K * conv_chunk_rows(n, ws) * n.shape[3]) * sizeof(float);
+      return weight_expansion_bytes(g, n.inputs[1]) + work;
     }
     case Op::kAttention: {
       const Shape& q = g.shape(n.inputs[0]);
       const Shape& k = g.shape(n.inputs[1]);
-      return size_t(attention_block(q, k) * k[1]) * sizeof(float);
+      return size_t(threads * attention_block(q, k) * k[1]) * sizeof(float);
     }
     default: return 0;
   }

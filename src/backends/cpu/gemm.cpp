@@ -158,22 +158,46 @@ void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, 
   portable(&pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
-void sgemm_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                  int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+#ifdef WEBSD_HAVE_BLAS
+namespace {
+int blas_threads = 0;
+void use_blas_threads(int n) {
+  if (blas_threads != n) {
+    openblas_set_num_threads(n);
+    blas_threads = n;
+  }
+}
+void blas_sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  cblas_sgemm(CblasRowMajor, ta == Trans::kYes ? CblasTrans : CblasNoTrans,
+              tb == Trans::kYes ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f, A, int(lda), B, int(ldb),
+              accumulate ? 1.0f : 0.0f, C, int(ldc));
+}
+}  // namespace
+#endif
+
+SerialGemmScope::SerialGemmScope() {
+#ifdef WEBSD_HAVE_BLAS
+  use_blas_threads(1);
+#endif
+}
+
+SerialGemmScope::~SerialGemmScope() = default;  // the next threaded sgemm restores the pool's thread count
+
+void sgemm_serial(const SerialGemmScope&, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+#ifdef WEBSD_HAVE_BLAS
+  blas_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+#else
   portable(nullptr, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+#endif
 }
 
 void sgemm(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
            const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
 #ifdef WEBSD_HAVE_BLAS
-  static int blas_threads = 0;
-  if (blas_threads != pool.size()) {
-    openblas_set_num_threads(pool.size());
-    blas_threads = pool.size();
-  }
-  cblas_sgemm(CblasRowMajor, ta == Trans::kYes ? CblasTrans : CblasNoTrans,
-              tb == Trans::kYes ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f, A, int(lda), B, int(ldb),
-              accumulate ? 1.0f : 0.0f, C, int(ldc));
+  use_blas_threads(pool.size());
+  blas_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 #else
   sgemm_portable(pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 #endif

@@ -18,9 +18,17 @@ void sgemm(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K
 void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
                     int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
-// The portable kernel on the calling thread only: for callers that already are one task of a parallel loop.
-void sgemm_serial(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                  int64_t ldb, float* C, int64_t ldc, bool accumulate);
+// sgemm on the calling thread only, for callers that already are one task of a parallel loop (several such
+// calls run at once). Hold a SerialGemmScope, created outside the parallel loop, while making these calls.
+class SerialGemmScope {
+ public:
+  SerialGemmScope();
+  ~SerialGemmScope();
+  SerialGemmScope(const SerialGemmScope&) = delete;
+  SerialGemmScope& operator=(const SerialGemmScope&) = delete;
+};
+void sgemm_serial(const SerialGemmScope& scope, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
 // "openblas" or "portable".
 const char* sgemm_implementation();

@@ -33,6 +33,6 @@ void run_reference(const KernelArgs& a);
 
 // Threaded, blocked, SIMD-friendly versions. Return false where no fast path exists (the reference runs then).
 bool run_fast(const KernelArgs& a);
-size_t fast_scratch_bytes(const Graph& g, const Node& n);
+size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads);
 
 }  // namespace websd::cpu

@@ -48,6 +48,33 @@ inline float row_sum(const float* x, int64_t n) {
   return s;
 }
 
+// Sums of long rows (group norm over a million pixels): float lanes within blocks of 4096, double across blocks,
+// so the loops vectorise and the result stays accurate to double rounding of the block sums.
+inline double sum_blocked(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t b = 0; b < n; b += 4096) s += row_sum(x + b, n - b < 4096 ? n - b : 4096);
+  return s;
+}
+
+inline double sum_sq_dev_blocked(const float* x, int64_t n, float mean) {
+  double s = 0;
+  for (int64_t b = 0; b < n; b += 4096) {
+    const int64_t m = n - b < 4096 ? n - b : 4096;
+    float lanes[16] = {};
+    int64_t j = 0;
+    for (; j + 16 <= m; j += 16)
+      for (int l = 0; l < 16; ++l) {
+        const float d = x[b + j + l] - mean;
+        lanes[l] += d * d;
+      }
+    float t = 0;
+    for (int l = 0; l < 16; ++l) t += lanes[l];
+    for (; j < m; ++j) t += (x[b + j] - mean) * (x[b + j] - mean);
+    s += t;
+  }
+  return s;
+}
+
 // row[0:n] = softmax(row[0:n] · scale) for scale > 0. Values are plain arguments (not captured references) so
 // that the compiler can prove they do not alias the row and vectorise every loop.
 inline void softmax_row(float* row, int64_t n, float scale) {
