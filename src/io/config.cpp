@@ -1,11 +1,55 @@
 #include "io/config.h"
 
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "core/error.h"
 
 namespace websd {
+
+namespace {
+
+// Python's json module writes -Infinity, Infinity and NaN (diffusers' lambda_min_clipped is -inf); strict JSON
+// parsers reject them. Outside strings they become the strings "-Infinity", "Infinity", "NaN", which
+// get_number() understands.
+std::string quote_python_floats(const std::string& text) {
+  std::string out;
+  out.reserve(text.size() + 16);
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) out += text[++i];
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool replaced = false;
+    for (const char* token : {"-Infinity", "Infinity", "NaN"}) {
+      if (text.compare(i, std::strlen(token), token) == 0) {
+        out += std::string("\"") + token + "\"";
+        i += std::strlen(token) - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Config Config::parse(const std::string& text, const std::string& path) {
+  try {
+    return Config(nlohmann::json::parse(quote_python_floats(text)), path);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorCode::kCorruptFile, path + ": not valid JSON (" + e.what() + ")");
+  }
+}
 
 Config Config::load(const std::string& path) {
   std::ifstream f(path);
@@ -13,7 +57,7 @@ Config Config::load(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   try {
-    return Config(nlohmann::json::parse(ss.str()), path);
+    return parse(ss.str(), path);
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorCode::kCorruptFile, path + ": not valid JSON (" + e.what() + ")");
   }
@@ -43,6 +87,12 @@ int Config::get_int(const std::string& key, int fallback) const { return has(key
 double Config::get_number(const std::string& key, double fallback) const {
   if (!has(key)) return fallback;
   const auto& v = j_[key];
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+    if (s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  }
   if (!v.is_number()) invalid(key, "must be a number, found " + v.dump());
   return v.get<double>();
 }

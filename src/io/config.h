@@ -14,6 +14,8 @@ class Config {
   Config() = default;
   Config(nlohmann::json j, std::string path) : j_(std::move(j)), path_(std::move(path)) {}
   static Config load(const std::string& path);  // Error(kNotFound / kCorruptFile) naming the file
+  // Also accepts Python's -Infinity / Infinity / NaN (diffusers writes them); get_number() returns them as such.
+  static Config parse(const std::string& text, const std::string& path);
 
   const nlohmann::json& json() const { return j_; }
   const std::string& path() const { return path_; }

@@ -1,0 +1,50 @@
+// Samplers with diffusers semantics. A scheduler is configured from the model's scheduler_config.json (as
+// diffusers' SchedulerClass.from_config does) and chosen by the CLI name; the pipeline drives it:
+//
+//   s->set_timesteps(steps);
+//   latents = randn(seed) * s->init_noise_sigma();
+//   for (int i = 0; i < s->iterations(); ++i) {
+//     x_in = latents * s->input_scale(i);              // scale_model_input
+//     eps  = unet(x_in, s->timesteps()[i], ...);       // guided model output
+//     s->step(eps, i, latents, generator);              // latents updated in place
+//   }
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/config.h"
+#include "sampling/torch_rng.h"
+
+namespace websd {
+
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  virtual std::string name() const = 0;  // the CLI name: pndm, ddim, euler, ...
+
+  // Prepares `steps` inference steps (Error(kInvalidArgument) if steps < 1 or unsupported for this sampler).
+  virtual void set_timesteps(int steps) = 0;
+  // The UNet timestep of every loop iteration; heun and pndm run more iterations than steps.
+  virtual const std::vector<double>& timesteps() const = 0;
+  int iterations() const { return int(timesteps().size()); }
+
+  virtual double init_noise_sigma() const = 0;
+  // Factor applied to the latents before the UNet call of iteration i (diffusers' scale_model_input).
+  virtual double input_scale(int i) const = 0;
+  // One loop iteration: sample <- f(model_output, sample). Stochastic samplers draw noise from `gen`
+  // (after the initial latents, as diffusers does with the pipeline's generator).
+  virtual void step(std::span<const float> model_output, int i, std::span<float> sample, TorchGenerator& gen) = 0;
+};
+
+// The CLI names, in the order `--help` lists them.
+const std::vector<std::string>& scheduler_names();
+
+// `name` is one of scheduler_names(); `model_config` is the pipeline's scheduler/scheduler_config.json.
+// Error(kInvalidArgument) names the valid choices for an unknown name; Error(kUnsupported) for configs the
+// sampler does not implement (e.g. an unknown beta_schedule).
+std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Config& model_config);
+
+}  // namespace websd
