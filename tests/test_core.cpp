@@ -54,8 +54,13 @@ TEST(Gemm, PortableAndSystemKernelsMatchANaiveProduct) {
           std::vector<float> want = C0, portable = C0, system = C0;
           naive_gemm(ta, tb, M, N, K, A, B, want, acc);
           const auto TA = ta ? cpu::Trans::kYes : cpu::Trans::kNo, TB = tb ? cpu::Trans::kYes : cpu::Trans::kNo;
-          cpu::sgemm_portable(pool, TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, portable.data(), N, acc);
-          cpu::sgemm(pool, TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, system.data(), N, acc);
+          cpu::Gemm(pool, true)(TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, portable.data(), N, acc);
+          cpu::Gemm(pool, false)(TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, system.data(), N, acc);
+          std::vector<float> serial = C0;
+          const cpu::Gemm portable_gemm(pool, true);
+          const cpu::Gemm::SerialScope scope(portable_gemm);
+          portable_gemm.serial(scope, TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, serial.data(), N, acc);
+          EXPECT_LE(test::max_abs_diff(serial, want), 1e-5f * float(K));
           const float tol = 1e-5f * float(K);
           EXPECT_LE(test::max_abs_diff(portable, want), tol) << M << "x" << N << "x" << K << " ta " << ta << " tb " << tb;
           EXPECT_LE(test::max_abs_diff(system, want), tol) << M << "x" << N << "x" << K;

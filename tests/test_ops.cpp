@@ -53,7 +53,8 @@ class OpParity : public testing::TestWithParam<std::string> {};
 
 TEST_P(OpParity, AllCasesMatchTheReference) {
   auto reference = make_cpu_backend(CpuOptions{1, true});
-  auto under_test = make_cpu_backend(CpuOptions{GetParam() == "cpu-1thread" ? 1 : 0, false});
+  const std::string b = GetParam();
+  auto under_test = make_cpu_backend(CpuOptions{b == "cpu-1thread" ? 1 : 0, false, b == "cpu-portable"});
   for (const auto& c : test::all_op_cases()) {
     std::vector<float> want = run_case(*reference, c);
     std::vector<float> got = run_case(*under_test, c);
@@ -65,8 +66,13 @@ TEST_P(OpParity, AllCasesMatchTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, OpParity, testing::Values("cpu", "cpu-1thread"),
-                         [](const auto& info) { return info.param == "cpu" ? "cpu" : "cpu_1thread"; });
+INSTANTIATE_TEST_SUITE_P(Backends, OpParity, testing::Values("cpu", "cpu-1thread", "cpu-portable"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s)
+                             if (c == '-') c = '_';
+                           return s;
+                         });
 
 }  // namespace
 }  // namespace websd

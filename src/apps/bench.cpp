@@ -24,6 +24,7 @@ struct BenchOptions {
   int batch = 2;
   int runs = 1;
   std::string dtype = "f16";
+  std::string sgemm = "auto";
   std::vector<std::string> only;
 };
 
@@ -33,15 +34,13 @@ double ms_since(Clock::time_point t0) {
 }
 
 double sgemm_gflops(ThreadPool& pool, bool portable) {
+  const cpu::Gemm gemm(pool, portable);
   const int64_t n = 2048;
   std::vector<float> a(size_t(n * n), 0.5f), b(size_t(n * n), 0.25f), c(size_t(n * n));
   double best = 1e30;
   for (int i = 0; i < 3; ++i) {
     auto t0 = Clock::now();
-    if (portable)
-      cpu::sgemm_portable(pool, cpu::Trans::kNo, cpu::Trans::kNo, n, n, n, a.data(), n, b.data(), n, c.data(), n, false);
-    else
-      cpu::sgemm(pool, cpu::Trans::kNo, cpu::Trans::kNo, n, n, n, a.data(), n, b.data(), n, c.data(), n, false);
+    gemm(cpu::Trans::kNo, cpu::Trans::kNo, n, n, n, a.data(), n, b.data(), n, c.data(), n, false);
     best = std::min(best, ms_since(t0));
   }
   return 2.0 * double(n * n * n) / (best * 1e6);
@@ -81,16 +80,18 @@ bool wanted(const BenchOptions& o, const char* name) {
 }
 
 int run_bench(const BenchOptions& o) {
-  auto backend = make_cpu_backend(CpuOptions{o.threads, false});
+  const bool portable = o.sgemm == "portable";
+  auto backend = make_cpu_backend(CpuOptions{o.threads, false, portable});
   ThreadPool pool(o.threads);
   const DType wt = o.dtype == "f32" ? DType::kF32 : DType::kF16;
   RandomWeights weights(wt);
-  std::printf("websd bench: SD 1.5 architecture, random %s weights, %dx%d, cpu backend, %d threads, sgemm: %s\n",
-              o.dtype.c_str(), o.width, o.height, pool.size(), cpu::sgemm_implementation());
-  const double gemm = sgemm_gflops(pool, false);
-  std::printf("  sgemm 2048^3 (%s)          %8.1f GFLOP/s\n", cpu::sgemm_implementation(), gemm);
-  if (std::string(cpu::sgemm_implementation()) != "portable")
-    std::printf("  sgemm 2048^3 (portable)          %8.1f GFLOP/s\n", sgemm_gflops(pool, true));
+  std::printf("websd bench: SD 1.5 architecture, random %s weights, %dx%d, %s, %d threads\n", o.dtype.c_str(),
+              o.width, o.height, backend->name().c_str(), pool.size());
+  // The reference throughput: a large square sgemm of the implementation the networks use, same run, same threads.
+  const double gemm = sgemm_gflops(pool, portable);
+  std::printf("  sgemm 2048^3 (%-9s)          %8.1f GFLOP/s\n", cpu::Gemm(pool, portable).name(), gemm);
+  if (cpu::have_blas() && !portable)
+    std::printf("  sgemm 2048^3 (portable )          %8.1f GFLOP/s\n", sgemm_gflops(pool, true));
 
   // All three networks keep their weights for the whole run, as a generating process does; only one
   // activation arena is alive at a time.
@@ -132,6 +133,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--runs", opts->runs, "Runs per network; the best is reported")->check(CLI::Range(1, 100));
   cmd->add_option("--dtype", opts->dtype, "Weight storage type")->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--sgemm", opts->sgemm, "auto (system BLAS where linked) or portable (the wasm kernel)")
+      ->check(CLI::IsMember({"auto", "portable"}));
   cmd->add_option("--only", opts->only, "Networks to time: text, unet, vae (default: all)")
       ->check(CLI::IsMember({"text", "unet", "vae"}));
   cmd->callback([opts, &exit_code] {

@@ -61,8 +61,8 @@ struct AlignedFree {
 
 class CpuExecutable final : public Executable {
  public:
-  CpuExecutable(std::shared_ptr<const Graph> g, std::shared_ptr<ThreadPool> pool, bool reference)
-      : g_(std::move(g)), pool_(std::move(pool)), reference_(reference) {
+  CpuExecutable(std::shared_ptr<const Graph> g, std::shared_ptr<ThreadPool> pool, bool reference, bool portable)
+      : g_(std::move(g)), pool_(std::move(pool)), gemm_(*pool_, portable), reference_(reference) {
     plan_ = plan_memory(*g_, [this](const Node& n) { return reference_ ? 0 : cpu::fast_scratch_bytes(*g_, n, pool_->size()); });
     void* p = std::aligned_alloc(MemoryPlan::kAlignment, std::max<size_t>(plan_.arena_bytes, MemoryPlan::kAlignment));
     if (!p)
@@ -84,7 +84,7 @@ class CpuExecutable final : public Executable {
       const Node& n = nodes[i];
       if (n.op == Op::kInput || n.op == Op::kWeight) continue;
       if (cancel && cancel->load(std::memory_order_relaxed)) throw Error(ErrorCode::kCancelled, "run cancelled");
-      cpu::KernelArgs args{*g_, n, {}, ptr(TensorId(i)), nullptr, *pool_};
+      cpu::KernelArgs args{*g_, n, {}, ptr(TensorId(i)), nullptr, *pool_, gemm_};
       for (TensorId t : n.inputs) args.in.push_back(ptr(t));
       if (plan_.scratch_offset[i] >= 0) args.scratch = arena_.get() + plan_.scratch_offset[i];
       auto t0 = std::chrono::steady_clock::now();
@@ -110,6 +110,7 @@ class CpuExecutable final : public Executable {
 
   std::shared_ptr<const Graph> g_;
   std::shared_ptr<ThreadPool> pool_;
+  cpu::Gemm gemm_;
   bool reference_;
   MemoryPlan plan_;
   std::unique_ptr<uint8_t, AlignedFree> arena_;
@@ -118,16 +119,18 @@ class CpuExecutable final : public Executable {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const CpuOptions& o)
-      : pool_(std::make_shared<ThreadPool>(o.threads)), reference_(o.reference) {}
-  std::string name() const override { return reference_ ? "cpu-reference" : "cpu"; }
+      : pool_(std::make_shared<ThreadPool>(o.threads)), reference_(o.reference), portable_(o.portable_gemm) {}
+  std::string name() const override {
+    return reference_ ? "cpu-reference" : std::string("cpu (sgemm: ") + cpu::Gemm(*pool_, portable_).name() + ")";
+  }
   bool supports_op(const Graph&, const Node&) const override { return true; }
   std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) override {
-    return std::make_unique<CpuExecutable>(std::move(graph), pool_, reference_);
+    return std::make_unique<CpuExecutable>(std::move(graph), pool_, reference_, portable_);
   }
 
  private:
   std::shared_ptr<ThreadPool> pool_;
-  bool reference_;
+  bool reference_, portable_;
 };
 
 }  // namespace

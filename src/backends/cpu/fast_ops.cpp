@@ -74,7 +74,7 @@ void linear(const KernelArgs& a) {
   const int64_t N = ws[0], K = ws[1], M = a.n.shape.numel() / N;
   float* scratch = static_cast<float*>(a.scratch);
   const float* w = weight_f32(a, 1, scratch);
-  sgemm(a.pool, Trans::kNo, Trans::kYes, M, N, K, a.in_f32(0), K, w, K, a.out_f32(), N, false);
+  a.gemm(Trans::kNo, Trans::kYes, M, N, K, a.in_f32(0), K, w, K, a.out_f32(), N, false);
   if (a.has_input(2)) add_bias_rows(a, a.out_f32(), M, N, small_param_f32(a, 2));
 }
 
@@ -133,7 +133,7 @@ void conv2d(const KernelArgs& a) {
     for (int64_t b0 = 0; b0 < B; b0 += group) {
       const int64_t n = std::min(group, B - b0);
       for (int64_t i = 0; i < n; ++i) im2col(a.pool, geo, x + (b0 + i) * geo.C * geo.H * geo.W, 0, geo.HO, col, n * P, i * P);
-      sgemm(a.pool, Trans::kNo, Trans::kNo, O, n * P, K, w, K, col, n * P, out, n * P, false);
+      a.gemm(Trans::kNo, Trans::kNo, O, n * P, K, w, K, col, n * P, out, n * P, false);
       a.pool.parallel_for(n * O, [&](int64_t lo, int64_t hi, int) {
         for (int64_t r = lo; r < hi; ++r) {
           const int64_t i = r / O, o = r % O;
@@ -151,13 +151,13 @@ void conv2d(const KernelArgs& a) {
     const float* xb = x + b * geo.C * geo.H * geo.W;
     float* yb = y + b * O * P;
     if (is_pointwise_conv(a.n, ws)) {
-      sgemm(a.pool, Trans::kNo, Trans::kNo, O, P, geo.C, w, geo.C, xb, P, yb, P, false);
+      a.gemm(Trans::kNo, Trans::kNo, O, P, geo.C, w, geo.C, xb, P, yb, P, false);
       continue;
     }
     for (int64_t oy0 = 0; oy0 < geo.HO; oy0 += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, geo.HO - oy0), pc = rows * geo.WO;
       im2col(a.pool, geo, xb, oy0, rows, scratch, pc, 0);
-      sgemm(a.pool, Trans::kNo, Trans::kNo, O, pc, K, w, K, scratch, pc, yb + oy0 * geo.WO, P, false);
+      a.gemm(Trans::kNo, Trans::kNo, O, pc, K, w, K, scratch, pc, yb + oy0 * geo.WO, P, false);
     }
   }
   if (a.has_input(2)) {
@@ -182,7 +182,7 @@ void attention(const KernelArgs& a) {
   const float *qp = a.in_f32(0), *kp = a.in_f32(1), *vp = a.in_f32(2);
   float* yp = a.out_f32();
   float* scores = static_cast<float*>(a.scratch);
-  SerialGemmScope serial;
+  const Gemm::SerialScope serial(a.gemm);
   a.pool.parallel_for(B * H * blocks, [&](int64_t lo, int64_t hi, int thread) {
     float* s = scores + int64_t(thread) * block * LK;
     for (int64_t t = lo; t < hi; ++t) {
@@ -191,14 +191,14 @@ void attention(const KernelArgs& a) {
       const float* q = qp + (b * LQ + i0) * C + h * D;
       const float* k = kp + b * LK * C + h * D;
       const float* v = vp + b * LK * C + h * D;
-      sgemm_serial(serial, Trans::kNo, Trans::kYes, rows, LK, D, q, C, k, C, s, LK, false);
+      a.gemm.serial(serial, Trans::kNo, Trans::kYes, rows, LK, D, q, C, k, C, s, LK, false);
       for (int64_t r = 0; r < rows; ++r) {
         float* row = s + r * LK;
         const int64_t valid = causal ? std::min(LK, i0 + r + 1) : LK;
         softmax_row(row, valid, scale);
         std::fill(row + valid, row + LK, 0.0f);
       }
-      sgemm_serial(serial, Trans::kNo, Trans::kNo, rows, D, LK, s, LK, v, C, yp + (b * LQ + i0) * C + h * D, C, false);
+      a.gemm.serial(serial, Trans::kNo, Trans::kNo, rows, D, LK, s, LK, v, C, yp + (b * LQ + i0) * C + h * D, C, false);
     }
   });
 }

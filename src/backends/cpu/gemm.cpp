@@ -153,11 +153,6 @@ void portable(ThreadPool* pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_
 
 }  // namespace
 
-void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
-                    int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  portable(&pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-}
-
 #ifdef WEBSD_HAVE_BLAS
 namespace {
 int blas_threads = 0;
@@ -176,39 +171,45 @@ void blas_sgemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float
 }  // namespace
 #endif
 
-SerialGemmScope::SerialGemmScope() {
+bool have_blas() {
 #ifdef WEBSD_HAVE_BLAS
-  use_blas_threads(1);
+  return true;
+#else
+  return false;
 #endif
 }
 
-SerialGemmScope::~SerialGemmScope() = default;  // the next threaded sgemm restores the pool's thread count
+Gemm::Gemm(ThreadPool& pool, bool portable) : pool_(pool), blas_(have_blas() && !portable) {}
 
-void sgemm_serial(const SerialGemmScope&, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+const char* Gemm::name() const { return blas_ ? "openblas" : "portable"; }
+
+void Gemm::operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) const {
 #ifdef WEBSD_HAVE_BLAS
-  blas_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-#else
+  if (blas_) {
+    use_blas_threads(pool_.size());
+    blas_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    return;
+  }
+#endif
+  portable(&pool_, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+}
+
+Gemm::SerialScope::SerialScope(const Gemm& g) {
+#ifdef WEBSD_HAVE_BLAS
+  if (g.blas_) use_blas_threads(1);  // the next threaded call restores the pool's count
+#endif
+}
+
+void Gemm::serial(const SerialScope&, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) const {
+#ifdef WEBSD_HAVE_BLAS
+  if (blas_) {
+    blas_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    return;
+  }
+#endif
   portable(nullptr, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-#endif
-}
-
-void sgemm(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-#ifdef WEBSD_HAVE_BLAS
-  use_blas_threads(pool.size());
-  blas_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-#else
-  sgemm_portable(pool, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-#endif
-}
-
-const char* sgemm_implementation() {
-#ifdef WEBSD_HAVE_BLAS
-  return "openblas";
-#else
-  return "portable";
-#endif
 }
 
 }  // namespace websd::cpu

@@ -1,6 +1,7 @@
 // Single-precision matrix multiply, row-major: C[M,N] (+)= op(A)[M,K] · op(B)[K,N].
-// Two implementations behind one call: an optimised system BLAS where the native build has one (WEBSD_BLAS),
-// and a portable blocked kernel written with compiler vector extensions that builds for x86, Arm and wasm SIMD128.
+// Two implementations behind one interface: an optimised system BLAS where the native build has one
+// (WEBSD_HAVE_BLAS), and a portable blocked kernel written with compiler vector extensions that builds for x86,
+// Arm and wasm SIMD128. Which one runs is chosen per backend at run time, so both are tested and benchmarked.
 #pragma once
 
 #include <cstdint>
@@ -11,26 +12,35 @@ namespace websd::cpu {
 
 enum class Trans : uint8_t { kNo, kYes };
 
-void sgemm(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
-
-// The portable kernel, always available (the benchmark compares it with the BLAS one).
-void sgemm_portable(ThreadPool& pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
-                    int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
-
-// sgemm on the calling thread only, for callers that already are one task of a parallel loop (several such
-// calls run at once). Hold a SerialGemmScope, created outside the parallel loop, while making these calls.
-class SerialGemmScope {
+class Gemm {
  public:
-  SerialGemmScope();
-  ~SerialGemmScope();
-  SerialGemmScope(const SerialGemmScope&) = delete;
-  SerialGemmScope& operator=(const SerialGemmScope&) = delete;
-};
-void sgemm_serial(const SerialGemmScope& scope, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
+  // portable = false picks the system BLAS when the build has one.
+  Gemm(ThreadPool& pool, bool portable);
 
-// "openblas" or "portable".
-const char* sgemm_implementation();
+  const char* name() const;  // "openblas" or "portable"
+  bool uses_blas() const { return blas_; }
+
+  // Threaded over the pool.
+  void operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                  int64_t ldb, float* C, int64_t ldc, bool accumulate) const;
+
+  // On the calling thread only, for callers that are one task of a parallel loop (several run at once).
+  // Hold a SerialScope, created outside the parallel loop, around such calls.
+  class SerialScope {
+   public:
+    explicit SerialScope(const Gemm& g);
+    SerialScope(const SerialScope&) = delete;
+    SerialScope& operator=(const SerialScope&) = delete;
+  };
+  void serial(const SerialScope&, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) const;
+
+ private:
+  ThreadPool& pool_;
+  bool blas_;
+};
+
+// True when this build links a system BLAS.
+bool have_blas();
 
 }  // namespace websd::cpu

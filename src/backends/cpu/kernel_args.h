@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "backends/cpu/gemm.h"
 #include "core/graph.h"
 #include "core/thread_pool.h"
 
@@ -16,6 +17,7 @@ struct KernelArgs {
   void* out;
   void* scratch;
   ThreadPool& pool;
+  const Gemm& gemm;
 
   const Node& input_node(size_t i) const { return g.node(n.inputs[i]); }
   const Shape& input_shape(size_t i) const { return g.node(n.inputs[i]).shape; }
