@@ -11,6 +11,7 @@
 #include "models/clip_text_encoder.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "text/clip_tokenizer.h"
 
 namespace websd {
 namespace {
@@ -127,6 +128,42 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, NetworkParity,
                          testing::Values(Case{"tiny-sd1", false}, Case{"tiny-sd2", false}, Case{"tiny-sd1", true},
                                          Case{"tiny-sd2", true}),
                          case_name);
+
+}  // namespace
+}  // namespace websd
+
+namespace websd {
+namespace {
+
+// SDXL conditions on the penultimate hidden state of both CLIP encoders, concatenated ([1, 77, D1 + D2]).
+TEST(TextEncoderPenultimate, MatchesSdxlPromptEmbeds) {
+  auto folder = PipelineFolder::open(test::fixture("tiny-sdxl/model"));
+  auto ref = SafetensorsFile::open(test::fixture("tiny-sdxl/reference.safetensors"));
+  const std::vector<float> want = ref.get("prompt_embeds").to_f32();
+  const int64_t total = ref.get("prompt_embeds").shape[2];
+  const std::string prompt = "a cinematic photo of a red fox in the snow";  // reference.json runs.euler.args
+  auto backend = make_cpu_backend();
+  int64_t offset = 0;
+  for (auto [enc, tok] : {std::pair{"text_encoder", "tokenizer"}, {"text_encoder_2", "tokenizer_2"}}) {
+    auto weights = folder.weights(enc);
+    auto cfg = ClipTextConfig::from(folder.config(enc));
+    auto net = build_clip_text_encoder(cfg, *weights, 1);
+    auto exe = backend->compile(net.graph);
+    auto ids = ClipTokenizer::from_folder(folder.component_dir(tok)).encode_padded(prompt);
+    exe->set_input(net.ids, ids.data());
+    exe->run();
+    std::vector<float> pen(size_t(net.graph->shape(net.penultimate).numel()));
+    exe->read(net.penultimate, pen.data());
+    const int64_t D = cfg.hidden_size;
+    std::vector<float> slice;
+    for (int64_t t = 0; t < 77; ++t)
+      slice.insert(slice.end(), want.begin() + t * total + offset, want.begin() + t * total + offset + D);
+    const float err = test::max_abs_diff(pen, slice);
+    std::printf("  tiny-sdxl  %-14s penultimate max abs error %.3g\n", enc, err);
+    EXPECT_LE(err, kNetworkTolerance);
+    offset += D;
+  }
+}
 
 }  // namespace
 }  // namespace websd
