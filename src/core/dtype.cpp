@@ -1,6 +1,5 @@
 #include "core/dtype.h"
 
-#include <bit>
 #include <cassert>
 
 namespace websd {
@@ -79,9 +78,9 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
         const uint32_t exp = o & 0x0f800000u;
         o += (127u - 15u) << 23;
         o += exp == 0x0f800000u ? (128u - 16u) << 23 : 0u;
-        const float sub = std::bit_cast<float>(o + (1u << 23)) - 6.103515625e-05f;  // 2^-14
-        const float f = exp == 0 ? sub : std::bit_cast<float>(o);
-        dst[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(f) | (h & 0x8000u) << 16);
+        const float sub = bit_cast<float>(o + (1u << 23)) - 6.103515625e-05f;  // 2^-14
+        const float f = exp == 0 ? sub : bit_cast<float>(o);
+        dst[i] = bit_cast<float>(bit_cast<uint32_t>(f) | (h & 0x8000u) << 16);
       }
       return;
     }

@@ -9,6 +9,13 @@
 
 namespace websd {
 
+// std::bit_cast where the standard library has it; emscripten 3.1.6's libc++ does not, the builtin works everywhere.
+template <typename To, typename From>
+constexpr To bit_cast(const From& from) {
+  static_assert(sizeof(To) == sizeof(From));
+  return __builtin_bit_cast(To, from);
+}
+
 enum class DType : uint8_t { kF32, kF16, kBF16, kI32, kI64, kU8 };
 
 size_t dtype_size(DType t);

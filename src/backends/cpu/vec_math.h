@@ -1,8 +1,9 @@
 // Branch-free scalar maths written so that compilers vectorise the loops that call them (AVX, NEON, wasm SIMD128).
 #pragma once
 
-#include <bit>
 #include <cstdint>
+
+#include "core/dtype.h"
 
 namespace websd::cpu {
 
@@ -21,7 +22,7 @@ inline float fast_exp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
+  return p * bit_cast<float>((int32_t(n) + 127) << 23);
 }
 
 // Reductions with 16 independent lanes, so they vectorise without -ffast-math (which would reorder everything).
