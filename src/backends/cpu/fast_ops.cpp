@@ -58,6 +58,21 @@ int64_t conv_batch_group(const Node& n, const Shape& ws) {
   return std::min<int64_t>(n.shape[0], (kIm2colMinColumns + P - 1) / P);
 }
 
+// 3×3, stride 1, padding 1 on images wide enough: nine sgemms over shifted views of a zero-padded copy of a band
+// of input rows, instead of a nine-times-larger im2col matrix.
+constexpr int64_t kShiftedMinColumns = 4096;
+bool use_shifted_conv(const Node& n, const Shape& ws) {
+  return ws[2] == 3 && ws[3] == 3 && n.p.stride == 1 && n.p.pad == 1 && n.p.pad_end == 1 &&
+         n.shape[2] * n.shape[3] >= kIm2colMinColumns;
+}
+int64_t shifted_band_rows(const Node& n) {
+  return std::clamp<int64_t>((kShiftedMinColumns + n.shape[3] + 1) / (n.shape[3] + 2), 1, n.shape[2]);
+}
+size_t shifted_conv_floats(const Node& n, const Shape& ws) {
+  const int64_t O = ws[0], C = ws[1], W = n.shape[3], R = shifted_band_rows(n);
+  return size_t(9 * O * C + C * ((R + 2) * (W + 2) + 2) + O * R * (W + 2));
+}
+
 int64_t attention_block(const Shape& q, const Shape& k) {
   return std::min(q[1], std::clamp<int64_t>(int64_t(kScoreBytes / sizeof(float)) / k[1], 16, kAttentionRows));
 }
@@ -114,7 +129,63 @@ void im2col(ThreadPool& pool, const ConvGeometry& g, const float* x, int64_t oy0
   }, 4);
 }
 
+void conv3x3_shifted(const KernelArgs& a) {
+  const Shape& xs = a.input_shape(0);
+  const int64_t B = xs[0], C = xs[1], H = xs[2], W = xs[3], O = a.n.shape[1], WP = W + 2;
+  const int64_t R = shifted_band_rows(a.n), LD = (R + 2) * WP + 2;
+  float* wk = static_cast<float*>(a.scratch);  // [9][O][C]
+  float* xpad = wk + 9 * O * C;                // [C][LD]: R + 2 padded input rows, 2 floats of slack
+  float* ypad = xpad + C * LD;                 // [O][R·WP]: outputs on the padded-width grid
+  const Node& wn = a.input_node(1);
+  const uint8_t* wsrc = static_cast<const uint8_t*>(a.in[1]);
+  const size_t es = dtype_size(wn.dtype);
+  a.pool.parallel_for(O, [&](int64_t lo, int64_t hi, int) {
+    float tmp[9];
+    for (int64_t o = lo; o < hi; ++o)
+      for (int64_t c = 0; c < C; ++c) {
+        convert_to_f32(wn.dtype, wsrc + size_t((o * C + c) * 9) * es, tmp, 9);
+        for (int k = 0; k < 9; ++k) wk[(k * O + o) * C + c] = tmp[k];
+      }
+  });
+  const std::vector<float> bias = a.has_input(2) ? small_param_f32(a, 2) : std::vector<float>(size_t(O), 0.0f);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* xb = a.in_f32(0) + b * C * H * W;
+    float* yb = a.out_f32() + b * O * H * W;
+    for (int64_t oy0 = 0; oy0 < H; oy0 += R) {
+      const int64_t rows = std::min(R, H - oy0), N = rows * WP;
+      a.pool.parallel_for(C, [&](int64_t lo, int64_t hi, int) {
+        for (int64_t c = lo; c < hi; ++c) {
+          float* dst = xpad + c * LD;
+          for (int64_t r = 0; r < rows + 2; ++r, dst += WP) {
+            const int64_t iy = oy0 - 1 + r;
+            if (iy < 0 || iy >= H) {
+              std::fill(dst, dst + WP, 0.0f);
+              continue;
+            }
+            dst[0] = 0;
+            std::copy(xb + (c * H + iy) * W, xb + (c * H + iy + 1) * W, dst + 1);
+            dst[W + 1] = 0;
+          }
+          std::fill(dst, xpad + (c + 1) * LD, 0.0f);  // slack read by the discarded last columns
+        }
+      });
+      for (int k = 0; k < 9; ++k)
+        a.gemm(Trans::kNo, Trans::kNo, O, N, C, wk + k * O * C, C, xpad + (k / 3) * WP + k % 3, LD, ypad, N, k > 0);
+      a.pool.parallel_for(O, [&](int64_t lo, int64_t hi, int) {
+        for (int64_t o = lo; o < hi; ++o)
+          for (int64_t r = 0; r < rows; ++r) {
+            const float* src = ypad + o * N + r * WP;
+            float* dst = yb + (o * H + oy0 + r) * W;
+            const float bv = bias[size_t(o)];
+            for (int64_t x = 0; x < W; ++x) dst[x] = src[x] + bv;
+          }
+      });
+    }
+  }
+}
+
 void conv2d(const KernelArgs& a) {
+  if (use_shifted_conv(a.n, a.input_shape(1))) return conv3x3_shifted(a);
   const Shape& xs = a.input_shape(0);
   const Shape& ws = a.input_shape(1);
   const ConvGeometry geo{xs[1], xs[2], xs[3], ws[2], ws[3], a.n.shape[2], a.n.shape[3], a.n.p.stride, a.n.p.pad};
@@ -365,6 +436,7 @@ size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads) {
     case Op::kLinear: return weight_expansion_bytes(g, n.inputs[1]);
     case Op::kConv2d: {
       const Shape& ws = g.shape(n.inputs[1]);
+      if (use_shifted_conv(n, ws)) return shifted_conv_floats(n, ws) * sizeof(float);
       const int64_t K = ws[1] * ws[2] * ws[3], P = n.shape[2] * n.shape[3], group = conv_batch_group(n, ws);
       size_t work = 0;
       if (group > 1)
