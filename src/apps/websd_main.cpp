@@ -1,8 +1,10 @@
 // The websd command-line tool. Every error a user can cause ends as one line on stderr and a non-zero exit code.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
 #include "apps/bench.h"
+#include "apps/generate.h"
 #include "apps/info.h"
 #include "core/error.h"
 
@@ -10,17 +12,37 @@ int main(int argc, char** argv) {
   CLI::App app{"websd: Stable Diffusion on your own hardware (native CLI of the websd engine)"};
   app.require_subcommand(1);
   int exit_code = 0;
+  websd::add_generate_command(app, exit_code);
   websd::add_info_command(app, exit_code);
   websd::add_bench_command(app, exit_code);
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      known = known || sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "websd: error: unknown command '%s' (commands: %s; see websd --help)\n", argv[1],
+                   names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "websd: error: %s (see websd %s--help)\n", e.what(),
+                 argc > 1 && argv[1][0] != '-' ? (std::string(argv[1]) + " ").c_str() : "");
+    return e.get_exit_code() ? e.get_exit_code() : 2;
   } catch (const websd::Error& e) {
     std::fprintf(stderr, "websd: error: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "websd: error: out of memory\n");
+    std::fprintf(stderr, "websd: error: out of memory (try a smaller size, or close other programs)\n");
     return 1;
   }
   return exit_code;

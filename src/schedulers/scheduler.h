@@ -24,6 +24,9 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
   virtual std::string name() const = 0;  // the CLI name: pndm, ddim, euler, ...
+  // The effective configuration (diffusers' scheduler.config after from_config), limited to the keys this
+  // sampler reads; errors about it name the model's scheduler config file.
+  virtual const Config& config() const = 0;
 
   // Prepares `steps` inference steps (Error(kInvalidArgument) if steps < 1 or unsupported for this sampler).
   virtual void set_timesteps(int steps) = 0;
@@ -35,12 +38,18 @@ class Scheduler {
   // Factor applied to the latents before the UNet call of iteration i (diffusers' scale_model_input).
   virtual double input_scale(int i) const = 0;
   // One loop iteration: sample <- f(model_output, sample). Stochastic samplers draw noise from `gen`
-  // (after the initial latents, as diffusers does with the pipeline's generator).
-  virtual void step(std::span<const float> model_output, int i, std::span<float> sample, TorchGenerator& gen) = 0;
+  // (after the initial latents, as diffusers does with the pipeline's generator). `i` indexes timesteps();
+  // multistep state counts the steps taken since set_timesteps, so a run may start part-way through the
+  // schedule (img2img), as diffusers' set_begin_index allows.
+  virtual void step(std::span<const float> model_output, int i, std::span<float> sample,
+                    TorchGenerator& gen) = 0;
 };
 
 // The CLI names, in the order `--help` lists them.
 const std::vector<std::string>& scheduler_names();
+
+// The CLI name of a diffusers scheduler class ("PNDMScheduler" -> "pndm"); "" if websd has no such sampler.
+std::string scheduler_name_for_class(const std::string& class_name);
 
 // `name` is one of scheduler_names(); `model_config` is the pipeline's scheduler/scheduler_config.json.
 // Error(kInvalidArgument) names the valid choices for an unknown name; Error(kUnsupported) for configs the

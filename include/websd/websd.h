@@ -1,0 +1,108 @@
+/* websd — Stable Diffusion on your own hardware. The whole public API in one C header.
+ *
+ * Usage:
+ *   websd_model* model = NULL;
+ *   websd_model_params mp = websd_model_params_default();
+ *   if (websd_model_open("models/sd15", &mp, &model) != WEBSD_OK) {
+ *     fprintf(stderr, "%s\n", websd_last_error());
+ *     return 1;
+ *   }
+ *   websd_txt2img_params p = websd_txt2img_params_default();
+ *   p.prompt = "a lighthouse at dusk, oil painting";
+ *   p.seed = 42;
+ *   websd_image image;
+ *   if (websd_txt2img(model, &p, &image, 1) == WEBSD_OK) {
+ *     // image.data: image.width * image.height * 3 bytes of RGB
+ *     websd_image_free(&image);
+ *   }
+ *   websd_model_free(model);
+ *
+ * Every function reports failure through its status; the message of the last failure on the calling thread is
+ * websd_last_error(). No C++ exception crosses this header.
+ */
+#ifndef WEBSD_WEBSD_H
+#define WEBSD_WEBSD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum websd_status {
+  WEBSD_OK = 0,
+  WEBSD_ERROR_INVALID_ARGUMENT = 1, /* a parameter is out of range (size not a multiple of 8, unknown scheduler) */
+  WEBSD_ERROR_NOT_FOUND = 2,        /* a file or folder does not exist */
+  WEBSD_ERROR_CORRUPT_FILE = 3,     /* a file is malformed or truncated */
+  WEBSD_ERROR_UNSUPPORTED = 4,      /* a valid model this engine does not implement */
+  WEBSD_ERROR_SHAPE_MISMATCH = 5,   /* a tensor does not fit the architecture its config describes */
+  WEBSD_ERROR_OUT_OF_MEMORY = 6,
+  WEBSD_ERROR_CANCELLED = 7,        /* stopped by websd_cancel() or a callback */
+  WEBSD_ERROR_DEVICE_LOST = 8,      /* the GPU went away; open the model again */
+  WEBSD_ERROR_INTERNAL = 9,
+} websd_status;
+
+/* A short name for a status ("not found"). */
+const char* websd_status_string(websd_status status);
+/* What went wrong in the last failed call on this thread, for people ("…/unet/config.json: …"). */
+const char* websd_last_error(void);
+
+typedef struct websd_model websd_model;
+
+typedef struct websd_model_params {
+  const char* backend; /* "cpu" (default) */
+  int threads;         /* cpu worker threads; 0 = all cores */
+} websd_model_params;
+
+websd_model_params websd_model_params_default(void);
+
+/* Opens a diffusers pipeline folder. On success *out owns the model; free it with websd_model_free. */
+websd_status websd_model_open(const char* path, const websd_model_params* params, websd_model** out);
+void websd_model_free(websd_model* model);
+
+/* The model's native image size and default scheduler name. */
+int websd_model_native_width(const websd_model* model);
+int websd_model_native_height(const websd_model* model);
+const char* websd_model_default_scheduler(const websd_model* model);
+
+/* Called after every denoising iteration; return 0 to cancel, non-zero to go on. */
+typedef int (*websd_progress_fn)(void* user, int image, int step, int steps);
+/* Called every preview_every iterations with a cheap RGB preview at latent resolution (width x height x 3). */
+typedef void (*websd_preview_fn)(void* user, int image, int step, const uint8_t* rgb, int width, int height);
+
+typedef struct websd_txt2img_params {
+  const char* prompt;          /* UTF-8; NULL = "" */
+  const char* negative_prompt; /* UTF-8; NULL = "" */
+  int width, height;           /* multiples of 8; 0 = the model's native size */
+  int steps;                   /* default 20 */
+  float guidance;              /* classifier-free guidance scale, default 7.5; <= 1 skips the unconditional pass */
+  uint64_t seed;               /* image i of a batch uses seed + i */
+  const char* scheduler;       /* pndm, ddim, euler, euler_a, euler_karras, dpmpp_2m, dpmpp_2m_karras, heun, unipc,
+                                  lcm; NULL = the model's own */
+  websd_progress_fn progress;
+  void* progress_user;
+  int preview_every; /* 0 = no previews */
+  websd_preview_fn preview;
+  void* preview_user;
+} websd_txt2img_params;
+
+websd_txt2img_params websd_txt2img_params_default(void);
+
+typedef struct websd_image {
+  int width, height, channels; /* channels = 3 (RGB) */
+  uint8_t* data;               /* width * height * channels bytes, row-major */
+} websd_image;
+
+/* Generates `count` images into images[0..count). On failure no image needs freeing. */
+websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* params, websd_image* images, int count);
+void websd_image_free(websd_image* image);
+
+/* Thread-safe: makes a running websd_txt2img on this model return WEBSD_ERROR_CANCELLED soon. */
+void websd_cancel(websd_model* model);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEBSD_WEBSD_H */

@@ -1,0 +1,161 @@
+// The C API: a thin shell around the C++ pipeline that turns every exception into a status and a message.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "pipeline/stable_diffusion.h"
+#include "websd/websd.h"
+
+struct websd_model {
+  std::unique_ptr<websd::StableDiffusion> sd;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+websd_status status_of(websd::ErrorCode code) {
+  switch (code) {
+    case websd::ErrorCode::kInvalidArgument: return WEBSD_ERROR_INVALID_ARGUMENT;
+    case websd::ErrorCode::kNotFound: return WEBSD_ERROR_NOT_FOUND;
+    case websd::ErrorCode::kCorruptFile: return WEBSD_ERROR_CORRUPT_FILE;
+    case websd::ErrorCode::kUnsupported: return WEBSD_ERROR_UNSUPPORTED;
+    case websd::ErrorCode::kShapeMismatch: return WEBSD_ERROR_SHAPE_MISMATCH;
+    case websd::ErrorCode::kOutOfMemory: return WEBSD_ERROR_OUT_OF_MEMORY;
+    case websd::ErrorCode::kCancelled: return WEBSD_ERROR_CANCELLED;
+    case websd::ErrorCode::kDeviceLost: return WEBSD_ERROR_DEVICE_LOST;
+    case websd::ErrorCode::kInternal: return WEBSD_ERROR_INTERNAL;
+  }
+  return WEBSD_ERROR_INTERNAL;
+}
+
+websd_status fail(websd_status s, const std::string& message) {
+  last_error = message;
+  return s;
+}
+
+// Runs f and converts whatever it throws.
+template <typename F>
+websd_status guarded(F&& f) {
+  try {
+    f();
+    return WEBSD_OK;
+  } catch (const websd::Error& e) {
+    return fail(status_of(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(WEBSD_ERROR_OUT_OF_MEMORY, "out of memory: try a smaller image size or close other programs");
+  } catch (const std::exception& e) {
+    return fail(WEBSD_ERROR_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return fail(WEBSD_ERROR_INTERNAL, "internal error");
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* websd_status_string(websd_status status) {
+  switch (status) {
+    case WEBSD_OK: return "ok";
+    case WEBSD_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case WEBSD_ERROR_NOT_FOUND: return "not found";
+    case WEBSD_ERROR_CORRUPT_FILE: return "corrupt file";
+    case WEBSD_ERROR_UNSUPPORTED: return "unsupported";
+    case WEBSD_ERROR_SHAPE_MISMATCH: return "shape mismatch";
+    case WEBSD_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case WEBSD_ERROR_CANCELLED: return "cancelled";
+    case WEBSD_ERROR_DEVICE_LOST: return "device lost";
+    case WEBSD_ERROR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+const char* websd_last_error(void) { return last_error.c_str(); }
+
+websd_model_params websd_model_params_default(void) { return websd_model_params{"cpu", 0}; }
+
+websd_status websd_model_open(const char* path, const websd_model_params* params, websd_model** out) {
+  if (!out) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_model_open: out is NULL");
+  *out = nullptr;
+  if (!path) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_model_open: path is NULL");
+  const websd_model_params p = params ? *params : websd_model_params_default();
+  const std::string backend = p.backend ? p.backend : "cpu";
+  if (backend != "cpu")
+    return fail(WEBSD_ERROR_INVALID_ARGUMENT, "unknown backend '" + backend + "' (this build has: cpu)");
+  return guarded([&] {
+    auto model = std::make_unique<websd_model>();
+    websd::CpuOptions cpu;
+    cpu.threads = p.threads;
+    model->sd = websd::StableDiffusion::open(path, websd::make_cpu_backend(cpu));
+    *out = model.release();
+  });
+}
+
+void websd_model_free(websd_model* model) { delete model; }
+
+int websd_model_native_width(const websd_model* model) { return model ? model->sd->info().native_width : 0; }
+int websd_model_native_height(const websd_model* model) { return model ? model->sd->info().native_height : 0; }
+const char* websd_model_default_scheduler(const websd_model* model) {
+  return model ? model->sd->info().default_scheduler.c_str() : "";
+}
+
+websd_txt2img_params websd_txt2img_params_default(void) {
+  websd_txt2img_params p{};
+  p.steps = 20;
+  p.guidance = 7.5f;
+  return p;
+}
+
+websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* params, websd_image* images, int count) {
+  if (!model || !params || !images) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_txt2img: NULL argument");
+  if (count < 1) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_txt2img: count must be at least 1");
+  return guarded([&] {
+    websd::GenerateParams g;
+    g.prompt = params->prompt ? params->prompt : "";
+    g.negative_prompt = params->negative_prompt ? params->negative_prompt : "";
+    g.width = params->width;
+    g.height = params->height;
+    g.steps = params->steps;
+    g.guidance = params->guidance;
+    g.seed = params->seed;
+    g.scheduler = params->scheduler ? params->scheduler : "";
+    g.batch_count = count;
+    websd::GenerateCallbacks cb;
+    if (params->progress)
+      cb.on_progress = [params](int image, int step, int steps) {
+        return params->progress(params->progress_user, image, step, steps) != 0;
+      };
+    if (params->preview && params->preview_every > 0) {
+      cb.preview_every = params->preview_every;
+      cb.on_preview = [params](int image, int step, const websd::RgbImage& img) {
+        params->preview(params->preview_user, image, step, img.pixels.data(), img.width, img.height);
+      };
+    }
+    auto result = model->sd->generate(g, cb);
+    for (int i = 0; i < count; ++i) {
+      uint8_t* data = static_cast<uint8_t*>(std::malloc(result[size_t(i)].pixels.size()));
+      if (!data) {
+        for (int j = 0; j < i; ++j) websd_image_free(&images[j]);
+        throw std::bad_alloc();
+      }
+      std::memcpy(data, result[size_t(i)].pixels.data(), result[size_t(i)].pixels.size());
+      images[i] = websd_image{result[size_t(i)].width, result[size_t(i)].height, 3, data};
+    }
+  });
+}
+
+void websd_image_free(websd_image* image) {
+  if (!image) return;
+  std::free(image->data);
+  image->data = nullptr;
+}
+
+void websd_cancel(websd_model* model) {
+  if (model) model->sd->cancel();
+}
+
+}  // extern "C"

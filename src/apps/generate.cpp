@@ -1,0 +1,162 @@
+// `websd generate`: one or more images from a prompt, with a progress bar on terminals and PNGs that record how
+// they were made (the "parameters" text chunk that popular Stable Diffusion tools read and write).
+#include "apps/generate.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <unistd.h>
+
+#include "apps/png_io.h"
+#include "backends/cpu/cpu_backend.h"
+#include "pipeline/stable_diffusion.h"
+#include "schedulers/scheduler.h"
+
+namespace websd {
+namespace {
+
+struct GenerateOptions {
+  std::string model, output = "websd.png";
+  ModelSourceOptions source;
+  GenerateParams params;
+  bool seed_given = false;
+  int threads = 0;
+  bool quiet = false;
+};
+
+// The sampler names other tools print, so that the text chunk reads like theirs.
+std::string display_sampler(const std::string& name) {
+  static const std::pair<const char*, const char*> kNames[] = {
+      {"pndm", "PLMS"},       {"ddim", "DDIM"},
+      {"euler", "Euler"},     {"euler_a", "Euler a"},
+      {"euler_karras", "Euler Karras"}, {"dpmpp_2m", "DPM++ 2M"},
+      {"dpmpp_2m_karras", "DPM++ 2M Karras"}, {"heun", "Heun"},
+      {"unipc", "UniPC"},     {"lcm", "LCM"}};
+  for (auto [n, d] : kNames)
+    if (name == n) return d;
+  return name;
+}
+
+std::string format_guidance(float g) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", double(g));
+  return buf;
+}
+
+// "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15" with the prompts above it.
+std::string parameters_text(const GenerateParams& p, const std::string& scheduler, uint64_t seed, int w, int h,
+                            const std::string& model) {
+  std::string s = p.prompt + "\n";
+  if (!p.negative_prompt.empty()) s += "Negative prompt: " + p.negative_prompt + "\n";
+  s += "Steps: " + std::to_string(p.steps) + ", Sampler: " + display_sampler(scheduler) +
+       ", CFG scale: " + format_guidance(p.guidance) + ", Seed: " + std::to_string(seed) + ", Size: " +
+       std::to_string(w) + "x" + std::to_string(h) + ", Model: " + model + ", Scheduler: " + scheduler;
+  return s;
+}
+
+std::string output_path(const std::string& output, int index, int count) {
+  if (count == 1) return output;
+  std::filesystem::path p(output);
+  return (p.parent_path() / (p.stem().string() + "-" + std::to_string(index + 1) + p.extension().string())).string();
+}
+
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  void update(int image, int images, int step, int steps) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (step == 1) start_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = step > 1 ? (step - 1) / elapsed : 0;  // the first step includes setup
+    const double eta = rate > 0 ? (steps - step) / rate : 0;
+    constexpr int kWidth = 30;
+    const int filled = step * kWidth / steps;
+    std::fprintf(stderr, "\r%s[%.*s%*s] %d/%d  %.2f it/s  ETA %d:%02d ", images > 1 ? image_label(image, images).c_str() : "",
+                 filled, "##############################", kWidth - filled, "", step, steps, rate, int(eta) / 60,
+                 int(eta) % 60);
+    if (step == steps) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  static std::string image_label(int image, int images) {
+    return "image " + std::to_string(image + 1) + "/" + std::to_string(images) + " ";
+  }
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+int run_generate(GenerateOptions& o) {
+  if (!o.seed_given) o.params.seed = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
+  CpuOptions cpu;
+  cpu.threads = o.threads;
+  auto sd = StableDiffusion::open(o.model, make_cpu_backend(cpu), o.source);
+  const std::string scheduler = o.params.scheduler.empty() ? sd->info().default_scheduler : o.params.scheduler;
+  const int w = o.params.width ? o.params.width : sd->info().native_width;
+  const int h = o.params.height ? o.params.height : sd->info().native_height;
+  ProgressBar bar(!o.quiet && isatty(fileno(stderr)));
+  GenerateCallbacks cb;
+  cb.on_progress = [&](int image, int step, int steps) {
+    bar.update(image, o.params.batch_count, step, steps);
+    return true;
+  };
+  auto images = sd->generate(o.params, cb);
+  const std::string model_name = std::filesystem::path(o.model).filename().string();
+  for (int i = 0; i < int(images.size()); ++i) {
+    const uint64_t seed = o.params.seed + uint64_t(i);
+    const std::string path = output_path(o.output, i, int(images.size()));
+    write_png(path, images[size_t(i)],
+              {{"parameters", parameters_text(o.params, scheduler, seed, w, h, model_name)}, {"Software", "websd"}});
+    if (!o.quiet) std::printf("%s  (seed %llu)\n", path.c_str(), static_cast<unsigned long long>(seed));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "Generate images from a text prompt");
+  cmd->add_option("--model", o->model, "Diffusers pipeline folder, or a single-file .safetensors checkpoint")
+      ->required();
+  cmd->add_option("--tokenizer", o->source.tokenizer_dir,
+                  "Tokenizer folder for single-file checkpoints (default: tokenizer/ next to the file)");
+  cmd->add_option("-p,--prompt", o->params.prompt, "What to draw")->required();
+  cmd->add_option("-n,--negative-prompt", o->params.negative_prompt, "What to avoid");
+  cmd->add_option("--steps", o->params.steps, "Denoising steps")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--guidance", o->params.guidance, "Classifier-free guidance scale; <= 1 turns it off")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  cmd->add_option_function<uint64_t>(
+         "--seed",
+         [o](const uint64_t& s) {
+           o->params.seed = s;
+           o->seed_given = true;
+         },
+         "Random seed (default: a random one, printed)");
+  std::string names;
+  for (const auto& n : scheduler_names()) names += (names.empty() ? "" : ", ") + n;
+  cmd->add_option("--scheduler", o->params.scheduler, "Sampler: " + names + " (default: the model's own)")
+      ->check(CLI::IsMember(scheduler_names()));
+  cmd->add_option("-W,--width", o->params.width, "Image width, a multiple of 8 (default: the model's native size)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-H,--height", o->params.height, "Image height, a multiple of 8 (default: the model's native size)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)");
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress bar, no file list");
+  cmd->callback([o, &exit_code] {
+    if (o->params.width % 8 || o->params.height % 8)
+      throw CLI::ValidationError("--width/--height", "must be multiples of 8 (got " + std::to_string(o->params.width) +
+                                                         "x" + std::to_string(o->params.height) + ")");
+    exit_code = run_generate(*o);
+  });
+}
+
+}  // namespace websd

@@ -1,0 +1,44 @@
+#include "pipeline/denoise.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace websd {
+
+void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Scheduler& s,
+             std::vector<float>& latents, const std::vector<float>& context, float guidance,
+             TorchGenerator& gen,
+             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step) {
+  const bool guided = guidance > 1;
+  const int batch = guided ? 2 : 1;
+  const Shape in = net.graph->shape(net.sample);
+  const size_t n = latents.size();
+  if (in[0] != batch || size_t(in.numel()) != n * size_t(batch) || net.graph->shape(net.out) != in ||
+      size_t(net.graph->shape(net.context).numel()) != context.size())
+    throw Error(ErrorCode::kShapeMismatch, "denoise: the UNet graph takes " + in.str() + " samples and " +
+                                               net.graph->shape(net.context).str() + " context, but got " +
+                                               std::to_string(n) + " latents, " +
+                                               std::to_string(context.size()) +
+                                               " context values and guidance " + std::to_string(guidance));
+  const size_t dim = size_t(cfg.block_out_channels[0]);
+  std::vector<float> x(n * size_t(batch)), time(dim * size_t(batch)), out(x.size()), noise(n);
+  for (int i = 0; i < s.iterations(); ++i) {
+    const float scale = float(s.input_scale(i));
+    for (size_t k = 0; k < n; ++k) x[k] = latents[k] * scale;
+    if (guided) std::copy(x.begin(), x.begin() + long(n), x.begin() + long(n));
+    for (int b = 0; b < batch; ++b)
+      unet_time_features(cfg, float(s.timesteps()[size_t(i)]), time.data() + b * dim);
+    // Every input is set on every run: the memory planner may reuse input buffers once they are consumed.
+    unet.set_input(net.sample, x.data());
+    unet.set_input(net.time_proj, time.data());
+    unet.set_input(net.context, context.data());
+    unet.run();
+    unet.read(net.out, out.data());
+    for (size_t k = 0; k < n; ++k) noise[k] = guided ? out[k] + guidance * (out[n + k] - out[k]) : out[k];
+    s.step(noise, i, latents, gen);
+    if (on_step && !on_step(i, latents)) throw Error(ErrorCode::kCancelled, "generation cancelled");
+  }
+}
+
+}  // namespace websd

@@ -1,0 +1,34 @@
+#include "pipeline/image.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace websd {
+
+RgbImage decoded_to_rgb(const float* chw, int width, int height) {
+  RgbImage img{width, height, std::vector<uint8_t>(size_t(width) * size_t(height) * 3)};
+  const size_t plane = size_t(width) * size_t(height);
+  for (size_t i = 0; i < plane; ++i)
+    for (size_t c = 0; c < 3; ++c) {
+      const float v = std::clamp(chw[c * plane + i] / 2.0f + 0.5f, 0.0f, 1.0f);
+      img.pixels[i * 3 + c] = uint8_t(std::lround(v * 255.0f));
+    }
+  return img;
+}
+
+RgbImage latent_preview(const float* latents, int width, int height) {
+  // Least-squares fit of RGB to SD latents (the factors the community uses for live previews).
+  static constexpr float kToRgb[4][3] = {
+      {0.298f, 0.207f, 0.208f}, {0.187f, 0.286f, 0.173f}, {-0.158f, 0.189f, 0.264f}, {-0.184f, -0.271f, -0.473f}};
+  RgbImage img{width, height, std::vector<uint8_t>(size_t(width) * size_t(height) * 3)};
+  const size_t plane = size_t(width) * size_t(height);
+  for (size_t i = 0; i < plane; ++i)
+    for (size_t c = 0; c < 3; ++c) {
+      float v = 0;
+      for (size_t k = 0; k < 4; ++k) v += latents[k * plane + i] * kToRgb[k][c];
+      img.pixels[i * 3 + c] = uint8_t(std::lround(std::clamp(v / 2.0f + 0.5f, 0.0f, 1.0f) * 255.0f));
+    }
+  return img;
+}
+
+}  // namespace websd

@@ -1,0 +1,22 @@
+// Images as the pipeline returns them, and the conversions from network outputs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace websd {
+
+struct RgbImage {
+  int width = 0, height = 0;
+  std::vector<uint8_t> pixels;  // row-major RGB, 3 bytes per pixel
+};
+
+// VAE decoder output [3, H, W] in about [-1, 1] -> 8-bit RGB, as diffusers does: clamp(x / 2 + 0.5, 0, 1),
+// then round(x * 255).
+RgbImage decoded_to_rgb(const float* chw, int width, int height);
+
+// A cheap preview straight from SD 1.x/2.x latents [4, h, w]: a fixed linear map from the four latent channels
+// to RGB (no VAE), at latent resolution. Good enough to watch an image form.
+RgbImage latent_preview(const float* latents, int width, int height);
+
+}  // namespace websd

@@ -1,0 +1,128 @@
+// The websd command-line tool, run as a user would: exit codes, one-line errors, PNG pixels and text chunk.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/png_io.h"
+#include "fixtures.h"
+#include "io/safetensors.h"
+
+namespace websd {
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(WEBSD_BINARY) + " " + args + " 2>&1";
+  Result r{-1, {}};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string tmp(const std::string& name) { return (std::filesystem::temp_directory_path() / name).string(); }
+
+TEST(Cli, GenerateWritesTheDiffusersImageWithItsParameters) {
+  const std::string out = tmp("websd_cli_test.png");
+  std::filesystem::remove(out);
+  Result r = run("generate --model " + test::fixture("tiny-sd1/model") +
+                 " --prompt 'a photo of an astronaut riding a horse on mars' --negative-prompt 'blurry, low quality'"
+                 " --seed 1234 --steps 5 --guidance 7.5 --scheduler pndm -W 64 -H 64 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  PngText text;
+  RgbImage img = read_png(out, &text);
+  ASSERT_EQ(img.width, 64);
+  ASSERT_EQ(img.height, 64);
+  auto ref = SafetensorsFile::open(test::fixture("tiny-sd1/reference.safetensors"));
+  const uint8_t* want = static_cast<const uint8_t*>(ref.get("pndm/image_u8").data);
+  int worst = 0;
+  for (size_t i = 0; i < img.pixels.size(); ++i) worst = std::max(worst, std::abs(int(img.pixels[i]) - int(want[i])));
+  EXPECT_LE(worst, 2);
+  std::string params;
+  for (const auto& [k, v] : text)
+    if (k == "parameters") params = v;
+  EXPECT_EQ(params,
+            "a photo of an astronaut riding a horse on mars\nNegative prompt: blurry, low quality\n"
+            "Steps: 5, Sampler: PLMS, CFG scale: 7.5, Seed: 1234, Size: 64x64, Model: model, Scheduler: pndm");
+  std::filesystem::remove(out);
+}
+
+TEST(Cli, BatchCountWritesNumberedFilesWithConsecutiveSeeds) {
+  const std::string out = tmp("websd_cli_batch.png");
+  Result r = run("generate --model " + test::fixture("tiny-sd1/model") +
+                 " -p cat --seed 7 --steps 2 -W 64 -H 64 --batch-count 2 -q -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (int i : {1, 2}) {
+    const std::string path = tmp("websd_cli_batch-" + std::to_string(i) + ".png");
+    PngText text;
+    read_png(path, &text);
+    EXPECT_NE(text.at(0).second.find("Seed: " + std::to_string(6 + i)), std::string::npos) << text.at(0).second;
+    std::filesystem::remove(path);
+  }
+}
+
+// Every user error: non-zero exit and a message that says what is wrong.
+TEST(Cli, ErrorsAreOneClearLine) {
+  const std::string model = test::fixture("tiny-sd1/model");
+  struct Bad {
+    std::string args, needle;
+  };
+  const std::string bad_tokenizer = tmp("websd_cli_bad_tokenizer");
+  std::filesystem::remove_all(bad_tokenizer);
+  std::filesystem::create_directories(bad_tokenizer + "/tokenizer");
+  for (const char* c : {"model_index.json", "unet", "vae", "text_encoder", "scheduler"})
+    std::filesystem::create_symlink(model + "/" + c, bad_tokenizer + "/" + c);
+  std::ofstream(bad_tokenizer + "/tokenizer/spiece.model") << "sentencepiece";
+  for (const Bad& b : std::vector<Bad>{
+           {"generate --model /no/such/model -p x", "/no/such/model"},
+           {"generate --model " + model + " -p x --scheduler warp", "--scheduler"},
+           {"generate --model " + model + " -p x -W 100 -H 64", "multiples of 8"},
+           {"generate --model " + model + " -p x --steps 0", "--steps"},
+           {"generate --model " + model + "/unet/diffusion_pytorch_model.bin -p x", "no such file"},
+           {"generate --model " + bad_tokenizer + " -p x", "tokenizer"},
+           {"generate -p x", "--model"},
+           {"frobnicate", "frobnicate"},
+       }) {
+    Result r = run(b.args);
+    EXPECT_NE(r.code, 0) << b.args;
+    EXPECT_NE(r.out.find(b.needle), std::string::npos) << b.args << "\n" << r.out;
+    std::printf("  websd %s\n    -> exit %d: %s", b.args.c_str(), r.code, r.out.substr(0, r.out.find('\n') + 1).c_str());
+  }
+  std::filesystem::remove_all(bad_tokenizer);
+}
+
+TEST(Cli, PickledCheckpointsAreRefusedWithAReason) {
+  const std::string ckpt = tmp("websd_model.ckpt");
+  std::ofstream(ckpt) << "not really a pickle";
+  Result r = run("generate --model " + ckpt + " -p x");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("arbitrary code"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(".safetensors"), std::string::npos) << r.out;
+  std::filesystem::remove(ckpt);
+}
+
+TEST(Cli, HelpAndInfo) {
+  Result help = run("generate --help");
+  EXPECT_EQ(help.code, 0);
+  for (const char* opt : {"--model", "--prompt", "--negative-prompt", "--steps", "--guidance", "--seed", "--scheduler",
+                          "--width", "--height", "--batch-count", "--output", "--tokenizer", "dpmpp_2m_karras"})
+    EXPECT_NE(help.out.find(opt), std::string::npos) << opt;
+  Result info = run("info --model " + test::fixture("tiny-sd2/model"));
+  EXPECT_EQ(info.code, 0) << info.out;
+  for (const char* s : {"unet", "heads 2,4,4", "linear projections", "F16", "PNDMScheduler"})
+    EXPECT_NE(info.out.find(s), std::string::npos) << s << "\n" << info.out;
+}
+
+}  // namespace
+}  // namespace websd

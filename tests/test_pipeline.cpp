@@ -1,0 +1,163 @@
+// Rung 5 of the correctness ladder: whole text-to-image runs against diffusers' final images, for every scheduler
+// on tiny-sd1 (epsilon) and tiny-sd2 (v-prediction), through the C API the apps use.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+#include "io/safetensors.h"
+#include "websd/websd.h"
+
+namespace websd {
+namespace {
+
+struct RunCase {
+  std::string model, scheduler;
+};
+
+nlohmann::json reference_json(const std::string& model) {
+  std::ifstream f(test::fixture(model + "/reference.json"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string text = ss.str();
+  for (std::string inf : {"-Infinity", "Infinity"})  // Python's JSON dialect; irrelevant keys here
+    for (size_t p; (p = text.find(": " + inf)) != std::string::npos;) text.replace(p + 2, inf.size(), "null");
+  return nlohmann::json::parse(text);
+}
+
+// Image parity as the issue states it: within 1 level on 99.9% of values and 2 levels everywhere.
+void expect_image_matches(const websd_image& img, const TensorView& want, const std::string& what) {
+  ASSERT_EQ(size_t(img.width * img.height * 3), size_t(want.shape.numel())) << what;
+  const uint8_t* w = static_cast<const uint8_t*>(want.data);
+  size_t over1 = 0;
+  int worst = 0;
+  for (size_t i = 0; i < size_t(want.shape.numel()); ++i) {
+    const int d = std::abs(int(img.data[i]) - int(w[i]));
+    worst = std::max(worst, d);
+    over1 += d > 1;
+  }
+  const double frac = double(over1) / double(want.shape.numel());
+  std::printf("  %-28s max diff %d levels, %.4f%% of values off by more than 1\n", what.c_str(), worst, 100 * frac);
+  EXPECT_LE(worst, 2) << what;
+  EXPECT_LE(frac, 0.001) << what;
+}
+
+class Txt2ImgParity : public testing::TestWithParam<RunCase> {};
+
+TEST_P(Txt2ImgParity, MatchesDiffusersImage) {
+  const RunCase& c = GetParam();
+  const nlohmann::json ref = reference_json(c.model);
+  auto tensors = SafetensorsFile::open(test::fixture(c.model + "/reference.safetensors"));
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture(c.model + "/model").c_str(), nullptr, &model), WEBSD_OK)
+      << websd_last_error();
+  websd_txt2img_params p = websd_txt2img_params_default();
+  const std::string prompt = ref["prompt"], negative = ref["negative_prompt"].is_null() ? "" : ref["negative_prompt"];
+  p.prompt = prompt.c_str();
+  p.negative_prompt = negative.c_str();
+  p.width = ref["width"];
+  p.height = ref["height"];
+  p.steps = ref["steps"];
+  p.guidance = ref["guidance_scale"];
+  p.seed = ref["seed"];
+  p.scheduler = c.scheduler.c_str();
+  websd_image img{};
+  ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
+  expect_image_matches(img, tensors.get(c.scheduler + "/image_u8"), c.model + " " + c.scheduler);
+  websd_image_free(&img);
+  websd_model_free(model);
+}
+
+std::vector<RunCase> all_runs() {
+  std::vector<RunCase> runs;
+  for (const char* m : {"tiny-sd1", "tiny-sd2"})
+    for (const char* s : {"pndm", "ddim", "euler", "euler_a", "euler_karras", "dpmpp_2m", "dpmpp_2m_karras", "heun",
+                          "unipc", "lcm"})
+      runs.push_back({m, s});
+  return runs;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Txt2ImgParity, testing::ValuesIn(all_runs()), [](const auto& info) {
+  std::string s = info.param.model + "_" + info.param.scheduler;
+  for (char& ch : s)
+    if (ch == '-') ch = '_';
+  return s;
+});
+
+int cancel_at_step_two(void*, int, int step, int) { return step < 2; }
+
+TEST(CApi, CancelStopsBetweenSteps) {
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  websd_txt2img_params p = websd_txt2img_params_default();
+  p.prompt = "a cat";
+  p.width = p.height = 64;
+  p.steps = 5;
+  p.progress = cancel_at_step_two;
+  websd_image img{};
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_CANCELLED);
+  EXPECT_EQ(img.data, nullptr);
+  // The model stays usable after a cancelled run.
+  p.progress = nullptr;
+  p.steps = 2;
+  ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
+  EXPECT_EQ(img.width, 64);
+  websd_image_free(&img);
+  websd_model_free(model);
+}
+
+TEST(CApi, PreviewsArrive) {
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  websd_txt2img_params p = websd_txt2img_params_default();
+  p.prompt = "a cat";
+  p.width = 64;
+  p.height = 48;
+  p.steps = 4;
+  p.preview_every = 2;
+  int previews = 0;
+  p.preview_user = &previews;
+  p.preview = [](void* user, int, int, const uint8_t*, int w, int h) {
+    EXPECT_EQ(w, 8);
+    EXPECT_EQ(h, 6);
+    ++*static_cast<int*>(user);
+  };
+  websd_image imgs[2]{};
+  ASSERT_EQ(websd_txt2img(model, &p, imgs, 2), WEBSD_OK) << websd_last_error();
+  EXPECT_EQ(previews, 4);  // two images, previews at steps 2 and 4
+  EXPECT_EQ(imgs[1].height, 48);
+  websd_image_free(&imgs[0]);
+  websd_image_free(&imgs[1]);
+  websd_model_free(model);
+}
+
+TEST(CApi, BadInputIsAStatusAndAMessage) {
+  websd_model* model = nullptr;
+  EXPECT_EQ(websd_model_open("/nonexistent/model", nullptr, &model), WEBSD_ERROR_NOT_FOUND);
+  EXPECT_NE(std::string(websd_last_error()).find("/nonexistent/model"), std::string::npos) << websd_last_error();
+  EXPECT_EQ(model, nullptr);
+  EXPECT_EQ(websd_model_open(nullptr, nullptr, &model), WEBSD_ERROR_INVALID_ARGUMENT);
+
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  websd_txt2img_params p = websd_txt2img_params_default();
+  websd_image img{};
+  p.width = 60;
+  p.height = 64;
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(websd_last_error()).find("multiples of 8"), std::string::npos) << websd_last_error();
+  p.width = 64;
+  p.scheduler = "karras_magic";
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(websd_last_error()).find("euler_a"), std::string::npos) << websd_last_error();
+  p.scheduler = nullptr;
+  p.steps = 0;
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 0), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(websd_status_string(WEBSD_ERROR_CANCELLED), "cancelled");
+  websd_model_free(model);
+}
+
+}  // namespace
+}  // namespace websd
