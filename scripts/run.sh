@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds websd and runs it: shows what a model folder holds and times the SD 1.5 networks
-# on this machine. Pass a diffusers model folder to inspect it; without one the tiny test model is used.
+# Installs dependencies, builds websd and generates an image: `scripts/run.sh [MODEL] [PROMPT]`. MODEL is a
+# diffusers folder or a single-file .safetensors; without one the tiny test model is used (random weights: it
+# draws noise-like pictures, but exactly the ones diffusers draws).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -8,5 +9,7 @@ cmake --preset native-release >/dev/null
 cmake --build --preset native-release
 websd=build/native-release/src/websd
 model="${1:-${WEBSD_FIXTURES:-../shared/fixtures}/tiny-sd1/model}"
+prompt="${2:-a photo of an astronaut riding a horse on mars}"
 "$websd" info --model "$model"
-"$websd" bench --width 256 --height 256
+"$websd" generate --model "$model" --prompt "$prompt" --seed 1234 -o websd.png
+echo "wrote $(pwd)/websd.png"
