@@ -12,6 +12,20 @@ TensorId random_weight(Graph& g, std::vector<std::shared_ptr<void>>& keep, const
   std::mt19937 rng(uint32_t(std::hash<std::string>{}(name) + shape.numel()));
   std::uniform_real_distribution<float> u(-amp, amp);
   const size_t n = size_t(shape.numel());
+  if (dtype == DType::kI8) {  // quantized: int8 values, one scale per output channel
+    struct Q8 {
+      std::vector<int8_t> q;
+      std::vector<float> scales;
+    };
+    auto buf = std::make_shared<Q8>();
+    buf->q.resize(n);
+    for (auto& v : buf->q) v = int8_t(int(rng() % 255) - 127);
+    for (int64_t o = 0; o < shape[0]; ++o) buf->scales.push_back(amp / 127.0f * (1.0f + 0.1f * float(o % 7)));
+    keep.push_back(buf);
+    WeightData w{name, dtype, std::move(shape), buf->q.data(), buf};
+    w.scales = buf->scales.data();
+    return g.weight(std::move(w));
+  }
   std::shared_ptr<std::vector<uint8_t>> buf = std::make_shared<std::vector<uint8_t>>(n * dtype_size(dtype));
   for (size_t i = 0; i < n; ++i) {
     const float v = u(rng) + offset;
@@ -42,12 +56,12 @@ std::vector<OpCase> all_op_cases() {
   };
 
   for (auto [m, k, n] : {std::tuple{1, 32, 16}, {7, 40, 33}, {77, 320, 64}, {130, 33, 70}})
-    for (DType dt : {DType::kF32, DType::kF16, DType::kBF16})
+    for (DType dt : {DType::kF32, DType::kF16, DType::kBF16, DType::kI8})
       for (bool bias : {true, false})
         add("linear_" + dims({m, k, n}) + "_" + dtype_name(dt) + (bias ? "_bias" : ""), [=](Graph& g, auto& keep) {
           TensorId x = g.input("x", Shape{1, m, k});
           TensorId w = random_weight(g, keep, "w", Shape{n, k}, dt);
-          TensorId b = bias ? random_weight(g, keep, "b", Shape{n}, dt) : -1;
+          TensorId b = bias ? random_weight(g, keep, "b", Shape{n}, dt == DType::kI8 ? DType::kF16 : dt) : -1;
           g.mark_output(ops::linear(g, x, w, b), "y");
         });
 
@@ -57,14 +71,14 @@ std::vector<OpCase> all_op_cases() {
   for (Conv cv : {Conv{1, 4, 8, 8, 32, 3, 1, 1, 1}, Conv{2, 5, 9, 7, 6, 3, 1, 1, 1}, Conv{1, 8, 9, 9, 8, 3, 2, 1, 1},
                   Conv{1, 8, 8, 10, 8, 3, 2, 0, 1}, Conv{2, 16, 5, 6, 12, 1, 1, 0, 0}, Conv{1, 3, 33, 17, 4, 3, 1, 1, 1},
                   Conv{1, 64, 70, 64, 8, 3, 1, 1, 1}, Conv{2, 8, 45, 100, 5, 3, 1, 1, 1}, Conv{5, 8, 6, 5, 16, 3, 1, 1, 1}, Conv{3, 16, 9, 9, 8, 3, 2, 0, 1}})
-    for (DType dt : {DType::kF32, DType::kF16})
+    for (DType dt : {DType::kF32, DType::kF16, DType::kI8})
       add("conv2d_" + dims({cv.b, cv.c, cv.h, cv.w}) + "_o" + std::to_string(cv.o) + "_k" + std::to_string(cv.k) +
               "_s" + std::to_string(cv.stride) + "_p" + std::to_string(cv.pad) + std::to_string(cv.pad_end) + "_" +
               dtype_name(dt),
           [=](Graph& g, auto& keep) {
             TensorId x = g.input("x", Shape{cv.b, cv.c, cv.h, cv.w});
             TensorId w = random_weight(g, keep, "w", Shape{cv.o, cv.c, cv.k, cv.k}, dt);
-            TensorId b = random_weight(g, keep, "b", Shape{cv.o}, dt);
+            TensorId b = random_weight(g, keep, "b", Shape{cv.o}, dt == DType::kI8 ? DType::kF16 : dt);
             g.mark_output(ops::conv2d(g, x, w, b, cv.stride, cv.pad, cv.pad_end), "y");
           });
 
@@ -122,10 +136,11 @@ std::vector<OpCase> all_op_cases() {
   add("slice", [](Graph& g, auto&) { g.mark_output(ops::slice_channels(g, g.input("a", Shape{2, 8, 3, 3}), 2, 6), "y"); });
   add("to_tokens", [](Graph& g, auto&) { g.mark_output(ops::to_tokens(g, g.input("a", Shape{2, 40, 33, 35})), "y"); });
   add("to_image", [](Graph& g, auto&) { g.mark_output(ops::to_image(g, g.input("a", Shape{2, 33 * 35, 40}), 33, 35), "y"); });
-  add("embedding_f16", [](Graph& g, auto& keep) {
-    TensorId table = random_weight(g, keep, "table", Shape{500, 24}, DType::kF16);
-    g.mark_output(ops::embedding(g, table, g.input("ids", Shape{2, 77}, DType::kI32)), "y");
-  });
+  for (DType dt : {DType::kF16, DType::kI8})
+    add(std::string("embedding_") + dtype_name(dt), [dt](Graph& g, auto& keep) {
+      TensorId table = random_weight(g, keep, "table", Shape{500, 24}, dt);
+      g.mark_output(ops::embedding(g, table, g.input("ids", Shape{2, 77}, DType::kI32)), "y");
+    });
   return cases;
 }
 

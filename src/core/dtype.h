@@ -16,7 +16,7 @@ constexpr To bit_cast(const From& from) {
   return __builtin_bit_cast(To, from);
 }
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kI32, kI64, kU8 };
+enum class DType : uint8_t { kF32, kF16, kBF16, kI32, kI64, kU8, kI8 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);                           // "F32", as safetensors spells it

@@ -1,10 +1,27 @@
 #include "core/graph.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "core/error.h"
 
 namespace websd {
+
+void expand_weight(const WeightData& w, size_t begin, size_t n, float* dst) {
+  if (w.dtype != DType::kI8) {
+    convert_to_f32(w.dtype, static_cast<const uint8_t*>(w.data) + begin * dtype_size(w.dtype), dst, n);
+    return;
+  }
+  assert(w.scales && "an I8 weight needs its scales");
+  const size_t row = size_t(w.shape.numel() / w.shape[0]);
+  const int8_t* q = static_cast<const int8_t*>(w.data) + begin;
+  size_t i = 0;
+  while (i < n) {  // row by row, so that the inner loop is a plain vectorisable scale
+    const size_t r = (begin + i) / row, end = std::min(n, (r + 1) * row - begin);
+    const float s = w.scales[r];
+    for (; i < end; ++i) dst[i] = float(q[i]) * s;
+  }
+}
 
 const char* op_name(Op op) {
   switch (op) {

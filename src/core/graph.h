@@ -51,13 +51,19 @@ struct OpParams {
 };
 
 // A stored tensor the graph reads. `data` stays valid while `owner` lives (an mmapped file, or synthesized bytes).
+// Stored as F32, F16, BF16, or quantized: I8 values with one f32 scale per row of dim 0 (per output channel),
+// w[o, ...] = q[o, ...] · scales[o].
 struct WeightData {
   std::string name;
   DType dtype = DType::kF32;
   Shape shape;
   const void* data = nullptr;
   std::shared_ptr<const void> owner;
+  const float* scales = nullptr;  // I8 only: shape[0] scales, kept alive by `owner`
 };
+
+// Elements [begin, begin + n) of the flattened weight as f32, whatever its storage.
+void expand_weight(const WeightData& w, size_t begin, size_t n, float* dst);
 
 using TensorId = int32_t;
 

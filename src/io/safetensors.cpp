@@ -72,7 +72,7 @@ SafetensorsFile SafetensorsFile::parse(std::shared_ptr<MappedFile> file) {
     if (!dtype)
       throw Error(ErrorCode::kUnsupported,
                   path + ": " + where + " has dtype " + v["dtype"].get<std::string>() +
-                      ", which websd does not read (supported: F32, F16, BF16, I32, I64, U8)");
+                      ", which websd does not read (supported: F32, F16, BF16, I32, I64, U8, I8)");
     const auto& js = v["shape"];
     if (!js.is_array()) corrupt(path, where + " shape is not an array");
     TensorView t;

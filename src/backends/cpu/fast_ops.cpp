@@ -32,9 +32,8 @@ const float* weight_f32(const KernelArgs& a, size_t i, float*& scratch) {
   float* dst = scratch;
   const int64_t n = w.shape.numel();
   scratch += n;
-  const uint8_t* src = static_cast<const uint8_t*>(a.in[i]);
-  const size_t es = dtype_size(w.dtype);
-  a.pool.parallel_for(n, [&](int64_t b, int64_t e, int) { convert_to_f32(w.dtype, src + b * es, dst + b, size_t(e - b)); },
+  const WeightData& stored = *a.weight(i);
+  a.pool.parallel_for(n, [&](int64_t b, int64_t e, int) { expand_weight(stored, size_t(b), size_t(e - b), dst + b); },
                       kElementGrain);
   return dst;
 }
@@ -136,14 +135,12 @@ void conv3x3_shifted(const KernelArgs& a) {
   float* wk = static_cast<float*>(a.scratch);  // [9][O][C]
   float* xpad = wk + 9 * O * C;                // [C][LD]: R + 2 padded input rows, 2 floats of slack
   float* ypad = xpad + C * LD;                 // [O][R·WP]: outputs on the padded-width grid
-  const Node& wn = a.input_node(1);
-  const uint8_t* wsrc = static_cast<const uint8_t*>(a.in[1]);
-  const size_t es = dtype_size(wn.dtype);
+  const WeightData& stored = *a.weight(1);
   a.pool.parallel_for(O, [&](int64_t lo, int64_t hi, int) {
     float tmp[9];
     for (int64_t o = lo; o < hi; ++o)
       for (int64_t c = 0; c < C; ++c) {
-        convert_to_f32(wn.dtype, wsrc + size_t((o * C + c) * 9) * es, tmp, 9);
+        expand_weight(stored, size_t((o * C + c) * 9), 9, tmp);
         for (int k = 0; k < 9; ++k) wk[(k * O + o) * C + c] = tmp[k];
       }
   });

@@ -25,6 +25,11 @@ struct KernelArgs {
   const float* in_f32(size_t i) const { return static_cast<const float*>(in[i]); }
   float* out_f32() const { return static_cast<float*>(out); }
   bool has_input(size_t i) const { return n.inputs.size() > i; }
+  // The stored weight behind input i, or nullptr for activations.
+  const WeightData* weight(size_t i) const {
+    const Node& w = input_node(i);
+    return w.op == Op::kWeight ? &g.weights()[size_t(w.weight)] : nullptr;
+  }
 };
 
 // A small parameter tensor (bias, norm affine) as f32, whatever its stored dtype.

@@ -13,7 +13,10 @@ namespace {
 std::vector<float> param(const KernelArgs& a, size_t i) {
   const Node& n = a.input_node(i);
   std::vector<float> v(size_t(n.shape.numel()));
-  convert_to_f32(n.dtype, a.in[i], v.data(), v.size());
+  if (const WeightData* w = a.weight(i))
+    expand_weight(*w, 0, v.size(), v.data());
+  else
+    convert_to_f32(n.dtype, a.in[i], v.data(), v.size());
   return v;
 }
 
@@ -238,14 +241,13 @@ void embedding(const KernelArgs& a) {
   const Shape& ts = a.input_shape(0);
   const int64_t V = ts[0], D = ts[1], L = a.input_shape(1).numel();
   const int32_t* ids = static_cast<const int32_t*>(a.in[1]);
-  const size_t es = dtype_size(a.input_dtype(0));
+  const WeightData* table = a.weight(0);
   float* y = a.out_f32();
   for (int64_t i = 0; i < L; ++i) {
     if (ids[i] < 0 || ids[i] >= V)
       throw Error(ErrorCode::kInvalidArgument,
                   "token id " + std::to_string(ids[i]) + " is outside the vocabulary of " + std::to_string(V));
-    convert_to_f32(a.input_dtype(0), static_cast<const uint8_t*>(a.in[0]) + size_t(ids[i] * D) * es, y + i * D,
-                   size_t(D));
+    expand_weight(*table, size_t(ids[i] * D), size_t(D), y + i * D);
   }
 }
 
