@@ -9,6 +9,7 @@ packages=(
   libcli11-dev            # command-line parsing of the websd tool
   libopenblas-pthread-dev # optimised sgemm for the native cpu backend
   libpng-dev              # PNG output
+  libssl-dev              # SHA-256 of pack shards (OpenSSL)
 )
 
 missing=()

@@ -8,6 +8,7 @@
 
 #include "apps/png_io.h"
 #include "fixtures.h"
+#include "image_parity.h"
 #include "io/safetensors.h"
 
 namespace websd {
@@ -112,6 +113,21 @@ TEST(Cli, PickledCheckpointsAreRefusedWithAReason) {
   std::filesystem::remove(ckpt);
 }
 
+TEST(Cli, ConvertWritesAPackThatGenerates) {
+  const std::string dir = tmp("websd_cli_pack");
+  std::filesystem::remove_all(dir);
+  Result r = run("convert " + test::fixture("tiny-sd2/model") + " -o " + dir + " --dtype q8 --verify");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* s : {"text_encoder", "unet", "vae", "quantized to int8", "verified"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  r = run("generate --model " + dir + " -p fox --steps 2 -q -o " + tmp("websd_cli_pack.png"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = run("convert /no/model -o " + dir);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("/no/model"), std::string::npos) << r.out;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, HelpAndInfo) {
   Result help = run("generate --help");
   EXPECT_EQ(help.code, 0);
@@ -122,6 +138,69 @@ TEST(Cli, HelpAndInfo) {
   EXPECT_EQ(info.code, 0) << info.out;
   for (const char* s : {"unet", "heads 2,4,4", "linear projections", "F16", "PNDMScheduler"})
     EXPECT_NE(info.out.find(s), std::string::npos) << s << "\n" << info.out;
+}
+
+// The PNG at `path` against a fixture image; returns its parameters text.
+std::string expect_png_matches(const std::string& path, const std::string& reference, const std::string& key) {
+  PngText text;
+  const RgbImage img = read_png(path, &text);
+  auto ref = SafetensorsFile::open(test::fixture(reference));
+  const TensorView& want = ref.get(key);
+  test::expect_image_matches(img.pixels.data(), img.pixels.size(), static_cast<const uint8_t*>(want.data),
+                             size_t(want.shape.numel()), "websd generate " + key);
+  for (const auto& [k, v] : text)
+    if (k == "parameters") return v;
+  return "";
+}
+
+// SDXL opens like any folder; its native size comes from the config (64 for the tiny model).
+TEST(Cli, GeneratesSdxl) {
+  const std::string out = tmp("websd_cli_sdxl.png");
+  Result r = run("generate --model " + test::fixture("tiny-sdxl/model") +
+                 " -p 'a cinematic photo of a red fox in the snow' --seed 2024 --steps 5 --guidance 5"
+                 " --scheduler euler -q -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string params = expect_png_matches(out, "tiny-sdxl/reference.safetensors", "euler/image_u8");
+  EXPECT_NE(params.find("Size: 64x64"), std::string::npos) << params;
+  std::filesystem::remove(out);
+}
+
+// SD-Turbo style sampling: Euler ancestral with trailing timesteps and no guidance; the PNG records the override.
+TEST(Cli, TimestepSpacingOverride) {
+  const std::string out = tmp("websd_cli_turbo.png");
+  Result r = run("generate --model " + test::fixture("tiny-sd1/model") +
+                 " -p 'a photo of an astronaut riding a horse on mars' --seed 7 --steps 1 --guidance 0"
+                 " --scheduler euler_a --timestep-spacing trailing -W 64 -H 64 -q -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string params = expect_png_matches(out, "tiny-sd1/reference_extra.safetensors", "turbo_1step/image_u8");
+  EXPECT_NE(params.find(", Scheduler: euler_a, Scheduler config: timestep_spacing=trailing"), std::string::npos)
+      << params;
+  r = run("generate --model " + test::fixture("tiny-sd1/model") +
+          " -p x --steps 1 --scheduler euler_a --scheduler-option timestep_spacing=trailing"
+          " --scheduler-option steps_offset=0 -W 64 -H 64 -q -o " + out);
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const std::string bad : {"--timestep-spacing sideways", "--scheduler-option karras", "--scheduler ddim "
+                                "--scheduler-option use_karras_sigmas=true"}) {
+    r = run("generate --model " + test::fixture("tiny-sd1/model") + " -p x --steps 1 -q -o " + out + " " + bad);
+    EXPECT_NE(r.code, 0) << bad;
+    std::printf("  websd generate ... %s\n    -> exit %d: %s", bad.c_str(), r.code,
+                r.out.substr(0, r.out.find('\n') + 1).c_str());
+  }
+  std::filesystem::remove(out);
+}
+
+TEST(Cli, InfoPrintsTheFamily) {
+  for (auto [model, family] : {std::pair{"tiny-sd1", "sd1"}, {"tiny-sdxl", "sdxl"}, {"tiny-lcm", "sd1-lcm"}}) {
+    Result r = run("info --model " + test::fixture(std::string(model) + "/model"));
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find(std::string("family        ") + family + " ("), std::string::npos) << r.out;
+  }
+  Result xl = run("info --model " + test::fixture("tiny-sdxl/model"));
+  for (const char* s : {"text_encoder_2", "projection 32", "transformer layers 1,1,2", "text_time"})
+    EXPECT_NE(xl.out.find(s), std::string::npos) << s << "\n" << xl.out;
+  Result inpaint = run("info --model " + test::fixture("tiny-inpaint/model"));
+  EXPECT_NE(inpaint.code, 0);
+  EXPECT_NE(inpaint.out.find("StableDiffusionInpaintPipeline"), std::string::npos) << inpaint.out;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures.h"
+#include "image_parity.h"
 #include "io/safetensors.h"
 #include "websd/websd.h"
 
@@ -27,21 +28,9 @@ nlohmann::json reference_json(const std::string& model) {
   return nlohmann::json::parse(text);
 }
 
-// Image parity as the issue states it: within 1 level on 99.9% of values and 2 levels everywhere.
 void expect_image_matches(const websd_image& img, const TensorView& want, const std::string& what) {
-  ASSERT_EQ(size_t(img.width * img.height * 3), size_t(want.shape.numel())) << what;
-  const uint8_t* w = static_cast<const uint8_t*>(want.data);
-  size_t over1 = 0;
-  int worst = 0;
-  for (size_t i = 0; i < size_t(want.shape.numel()); ++i) {
-    const int d = std::abs(int(img.data[i]) - int(w[i]));
-    worst = std::max(worst, d);
-    over1 += d > 1;
-  }
-  const double frac = double(over1) / double(want.shape.numel());
-  std::printf("  %-28s max diff %d levels, %.4f%% of values off by more than 1\n", what.c_str(), worst, 100 * frac);
-  EXPECT_LE(worst, 2) << what;
-  EXPECT_LE(frac, 0.001) << what;
+  test::expect_image_matches(img.data, size_t(img.width * img.height * 3), static_cast<const uint8_t*>(want.data),
+                             size_t(want.shape.numel()), what);
 }
 
 class Txt2ImgParity : public testing::TestWithParam<RunCase> {};

@@ -134,7 +134,7 @@ TEST_P(SchedulerParity, LatentsPerStep) {
   context.insert(context.end(), cond.begin(), cond.end());
 
   std::vector<float> errors;
-  denoise(*f.exe, f.unet, f.unet_cfg, *s, latents, context,
+  denoise(*f.exe, f.unet, f.unet_cfg, *s, latents, {context},
           float(f.reference.get_number("guidance_scale", 0)), gen, [&](int i, const std::vector<float>& got) {
             errors.push_back(
                 test::max_abs_diff(got, {want.begin() + long(n) * i, want.begin() + long(n) * (i + 1)}));
@@ -308,7 +308,7 @@ TEST(Denoise, TurboWithoutGuidance) {
     const float sigma = float(s->init_noise_sigma());
     for (float& v : latents) v *= sigma;
     float worst = 0;
-    denoise(*exe, net, f.unet_cfg, *s, latents, f.get("text_cond"), r["args"]["guidance_scale"].get<float>(),
+    denoise(*exe, net, f.unet_cfg, *s, latents, {f.get("text_cond")}, r["args"]["guidance_scale"].get<float>(),
             gen, [&](int i, const std::vector<float>& got) {
               worst = std::max(worst, test::max_abs_diff(got, {want.begin() + long(n) * i,
                                                                want.begin() + long(n) * (i + 1)}));
@@ -330,7 +330,7 @@ TEST(Denoise, CancelStopsTheLoop) {
   TorchGenerator gen(1);
   int calls = 0;
   EXPECT_EQ(error_code([&] {
-              denoise(*f.exe, f.unet, f.unet_cfg, *s, latents, context, 7.5f, gen,
+              denoise(*f.exe, f.unet, f.unet_cfg, *s, latents, {context}, 7.5f, gen,
                       [&](int, const std::vector<float>&) {
                         ++calls;
                         return false;

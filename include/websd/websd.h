@@ -57,7 +57,10 @@ typedef struct websd_model_params {
 
 websd_model_params websd_model_params_default(void);
 
-/* Opens a diffusers pipeline folder. On success *out owns the model; free it with websd_model_free. */
+/* Opens a diffusers pipeline folder (StableDiffusionPipeline, StableDiffusionXLPipeline or
+ * LatentConsistencyModelPipeline) or a single-file checkpoint. A model family websd does not run is
+ * WEBSD_ERROR_UNSUPPORTED with a message naming what was found. On success *out owns the model; free it with
+ * websd_model_free. */
 websd_status websd_model_open(const char* path, const websd_model_params* params, websd_model** out);
 void websd_model_free(websd_model* model);
 
@@ -65,6 +68,9 @@ void websd_model_free(websd_model* model);
 int websd_model_native_width(const websd_model* model);
 int websd_model_native_height(const websd_model* model);
 const char* websd_model_default_scheduler(const websd_model* model);
+/* The model family: "sd1", "sd2" or "sdxl", with "-lcm" appended for latent-consistency distilled models (their
+ * UNet embeds the guidance scale, so guidance never adds an unconditional pass). */
+const char* websd_model_family(const websd_model* model);
 
 /* Called after every denoising iteration; return 0 to cancel, non-zero to go on. */
 typedef int (*websd_progress_fn)(void* user, int image, int step, int steps);
@@ -73,13 +79,19 @@ typedef void (*websd_preview_fn)(void* user, int image, int step, const uint8_t*
 
 typedef struct websd_txt2img_params {
   const char* prompt;          /* UTF-8; NULL = "" */
-  const char* negative_prompt; /* UTF-8; NULL = "" */
+  const char* negative_prompt; /* UTF-8; NULL = "". SDXL: empty gives all-zero unconditional embeddings
+                                  (diffusers' force_zeros_for_empty_prompt); LCM models take none */
   int width, height;           /* multiples of 8; 0 = the model's native size */
   int steps;                   /* default 20 */
-  float guidance;              /* classifier-free guidance scale, default 7.5; <= 1 skips the unconditional pass */
+  float guidance;              /* classifier-free guidance scale, default 7.5; <= 1 skips the unconditional pass
+                                  (LCM models embed it instead and never run that pass) */
   uint64_t seed;               /* image i of a batch uses seed + i */
   const char* scheduler;       /* pndm, ddim, euler, euler_a, euler_karras, dpmpp_2m, dpmpp_2m_karras, heun, unipc,
                                   lcm; NULL = the model's own */
+  const char* scheduler_config; /* JSON object of scheduler config values that override the model's, as
+                                   diffusers' from_config(config, **overrides): e.g. SD-Turbo style sampling is
+                                   scheduler "euler_a" with {"timestep_spacing": "trailing"} and guidance 0.
+                                   NULL = none. A key the sampler does not read is WEBSD_ERROR_INVALID_ARGUMENT. */
   websd_progress_fn progress;
   void* progress_user;
   int preview_every; /* 0 = no previews */

@@ -102,6 +102,7 @@ int websd_model_native_height(const websd_model* model) { return model ? model->
 const char* websd_model_default_scheduler(const websd_model* model) {
   return model ? model->sd->info().default_scheduler.c_str() : "";
 }
+const char* websd_model_family(const websd_model* model) { return model ? model->sd->info().family.c_str() : ""; }
 
 websd_txt2img_params websd_txt2img_params_default(void) {
   websd_txt2img_params p{};
@@ -123,6 +124,13 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
     g.guidance = params->guidance;
     g.seed = params->seed;
     g.scheduler = params->scheduler ? params->scheduler : "";
+    if (params->scheduler_config) {
+      g.scheduler_overrides = nlohmann::json::parse(params->scheduler_config, nullptr, /*allow_exceptions=*/false);
+      if (!g.scheduler_overrides.is_object())
+        throw websd::Error(websd::ErrorCode::kInvalidArgument,
+                           std::string("scheduler_config must be a JSON object such as {\"timestep_spacing\": "
+                                       "\"trailing\"}, got: ") + params->scheduler_config);
+    }
     g.batch_count = count;
     websd::GenerateCallbacks cb;
     if (params->progress)

@@ -11,16 +11,17 @@
 #include "apps/process_stats.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/gemm.h"
-#include "models/clip_text_encoder.h"
-#include "models/unet.h"
-#include "models/vae.h"
+#include "io/pack.h"
+#include "models/architectures.h"
 
 namespace websd {
 namespace {
 
 struct BenchOptions {
+  std::string arch = "sd15";
+  bool sizes = false;
   int threads = 0;
-  int width = 512, height = 512;
+  int width = 0, height = 0;  // 0: the architecture's native size
   int batch = 2;
   int runs = 1;
   std::string dtype = "f16";
@@ -79,43 +80,80 @@ bool wanted(const BenchOptions& o, const char* name) {
   return o.only.empty() || std::find(o.only.begin(), o.only.end(), name) != o.only.end();
 }
 
+// Pack sizes (f16 and q8, by the converter's rules) and the memory a GPU needs: all weights resident plus the
+// largest activation arena the planner lays out (text encoders and UNet at batch 2, VAE decode at batch 1).
+void print_sizes(const Architecture& arch, const std::vector<std::pair<std::string, std::shared_ptr<const Graph>>>& nets) {
+  std::printf("  %-16s %10s %10s %10s %12s\n", "network", "params", "f16 pack", "q8 pack", "arena");
+  double f16_total = 0, q8_total = 0, arena_max = 0;
+  for (const auto& [name, g] : nets) {
+    double params = 0, f16 = 0, q8 = 0;
+    for (const auto& w : g->weights()) {
+      const double n = double(w.shape.numel());
+      params += n;
+      f16 += 2 * n;
+      const bool quantized = w.shape.rank() >= 2 && w.shape.numel() >= kQ8MinElements &&
+                             w.name.find("embedding") == std::string::npos;
+      q8 += quantized ? n + 4.0 * double(w.shape[0]) : 2 * n;
+    }
+    const double arena = double(plan_memory(*g, [](const Node&) { return size_t(0); }).arena_bytes);
+    std::printf("  %-16s %9.0fM %7.0f MiB %6.0f MiB %8.0f MiB\n", name.c_str(), params / 1e6, f16 / 1048576,
+                q8 / 1048576, arena / 1048576);
+    f16_total += f16;
+    q8_total += q8;
+    arena_max = std::max(arena_max, arena);
+  }
+  std::printf("  %s pack: f16 %.0f MiB, q8 %.0f MiB (%.0f%%); GPU memory planned at %dx%d: weights + largest arena"
+              " = %.0f MiB (f16), %.0f MiB (q8)\n",
+              arch.name.c_str(), f16_total / 1048576, q8_total / 1048576, 100 * q8_total / f16_total,
+              arch.native_size, arch.native_size, (f16_total + arena_max) / 1048576, (q8_total + arena_max) / 1048576);
+}
+
 int run_bench(const BenchOptions& o) {
+  const Architecture arch = architecture(o.arch);
+  const int width = o.width ? o.width : arch.native_size, height = o.height ? o.height : arch.native_size;
+  const DType wt = o.dtype == "f32" ? DType::kF32 : DType::kF16;
+  RandomWeights weights(wt);
+  // All networks keep their weights for the whole run, as a generating process does; only one activation
+  // arena is alive at a time.
+  std::vector<std::pair<std::string, std::shared_ptr<const Graph>>> nets;
+  for (size_t i = 0; i < arch.text_encoders.size(); ++i)
+    nets.emplace_back(i ? "text encoder 2" : "text encoder",
+                      build_clip_text_encoder(arch.text_encoders[i], weights, o.batch).graph);
+  nets.emplace_back("unet", build_unet(arch.unet, weights, o.batch, height / 8, width / 8).graph);
+  nets.emplace_back("vae decoder", build_vae_decoder(arch.vae, weights, 1, height / 8, width / 8).graph);
+  if (o.sizes) {
+    std::printf("websd bench --sizes: %s architecture at %dx%d\n", arch.name.c_str(), width, height);
+    print_sizes(arch, nets);
+    return 0;
+  }
+
   const bool portable = o.sgemm == "portable";
   auto backend = make_cpu_backend(CpuOptions{o.threads, false, portable});
   ThreadPool pool(o.threads);
-  const DType wt = o.dtype == "f32" ? DType::kF32 : DType::kF16;
-  RandomWeights weights(wt);
-  std::printf("websd bench: SD 1.5 architecture, random %s weights, %dx%d, %s, %d threads\n", o.dtype.c_str(),
-              o.width, o.height, backend->name().c_str(), pool.size());
+  std::printf("websd bench: %s architecture, random %s weights, %dx%d, %s, %d threads\n", arch.name.c_str(),
+              o.dtype.c_str(), width, height, backend->name().c_str(), pool.size());
   // The reference throughput: a large square sgemm of the implementation the networks use, same run, same threads.
   const double gemm = sgemm_gflops(pool, portable);
   std::printf("  sgemm 2048^3 (%-9s)          %8.1f GFLOP/s\n", cpu::Gemm(pool, portable).name(), gemm);
   if (cpu::have_blas() && !portable)
     std::printf("  sgemm 2048^3 (portable )          %8.1f GFLOP/s\n", sgemm_gflops(pool, true));
+  double weight_bytes = 0;
+  for (const auto& [name, g] : nets) weight_bytes += double(g->weight_bytes());
+  std::printf("  weights in memory                %8.0f MiB\n", weight_bytes / (1 << 20));
 
-  // All three networks keep their weights for the whole run, as a generating process does; only one
-  // activation arena is alive at a time.
-  auto text = build_clip_text_encoder(ClipTextConfig::sd15(), weights, o.batch);
-  auto unet = build_unet(UNetConfig::sd15(), weights, o.batch, o.height / 8, o.width / 8);
-  auto vae = build_vae_decoder(VaeConfig::sd15(), weights, 1, o.height / 8, o.width / 8);
-  const double weight_mib =
-      double(text.graph->weight_bytes() + unet.graph->weight_bytes() + vae.graph->weight_bytes()) / (1 << 20);
-  std::printf("  weights in memory                %8.0f MiB\n", weight_mib);
-
-  if (wanted(o, "text")) {
-    Timing t = time_graph(*backend, text.graph, o.runs);
-    std::printf("  text encoder (batch %d)          %8.1f ms   arena %6.1f MiB\n", o.batch, t.ms, t.arena / 1048576.0);
-  }
-  if (wanted(o, "unet")) {
-    Timing t = time_graph(*backend, unet.graph, o.runs);
-    const double gflops = t.gflop / (t.ms / 1e3);
-    std::printf("  UNet call (batch %d)             %8.1f ms   arena %6.1f MiB   %.0f GFLOP -> %.1f GFLOP/s = %.0f%% of sgemm\n",
-                o.batch, t.ms, t.arena / 1048576.0, t.gflop, gflops, 100.0 * gflops / gemm);
-  }
-  if (wanted(o, "vae")) {
-    Timing t = time_graph(*backend, vae.graph, o.runs);
-    std::printf("  VAE decode (batch 1)             %8.1f ms   arena %6.1f MiB   %.0f GFLOP -> %.1f GFLOP/s\n", t.ms,
-                t.arena / 1048576.0, t.gflop, t.gflop / (t.ms / 1e3));
+  for (const auto& [name, g] : nets) {
+    const bool is_text = name.starts_with("text");
+    const char* key = is_text ? "text" : name == "unet" ? "unet" : "vae";
+    if (!wanted(o, key)) continue;
+    Timing t = time_graph(*backend, g, o.runs);
+    const int batch = name == "vae decoder" ? 1 : o.batch;
+    std::printf("  %-16s (batch %d)        %8.1f ms   arena %6.1f MiB", name.c_str(), batch, t.ms, t.arena / 1048576.0);
+    if (t.gflop > 0) {
+      const double gflops = t.gflop / (t.ms / 1e3);
+      std::printf("   %.0f GFLOP -> %.1f GFLOP/s", t.gflop, gflops);
+      if (name == "unet") std::printf(" = %.0f%% of sgemm", 100.0 * gflops / gemm);
+    }
+    std::printf("\n");
   }
   std::printf("  peak host RSS                    %8.0f MiB\n", double(peak_rss_bytes()) / (1 << 20));
   return 0;
@@ -125,10 +163,15 @@ int run_bench(const BenchOptions& o) {
 
 void add_bench_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand("bench", "Time the SD 1.5 networks with synthesized weights (no files needed)");
+  CLI::App* cmd = app.add_subcommand("bench", "Time the networks of a real architecture with synthesized weights");
+  cmd->add_option("--arch", opts->arch, "Architecture: sd15, sd21, sdxl")->check(CLI::IsMember(architecture_names()))
+      ->capture_default_str();
+  cmd->add_flag("--sizes", opts->sizes, "Only report pack sizes (f16, q8) and planned memory; no timing");
   cmd->add_option("--threads", opts->threads, "Worker threads (default: all cores, or WEBSD_THREADS)");
-  cmd->add_option("--width", opts->width, "Image width in pixels")->check(CLI::PositiveNumber);
-  cmd->add_option("--height", opts->height, "Image height in pixels")->check(CLI::PositiveNumber);
+  cmd->add_option("--width", opts->width, "Image width in pixels (default: the architecture's native size)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--height", opts->height, "Image height in pixels (default: the architecture's native size)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--batch", opts->batch, "UNet and text-encoder batch (2 = classifier-free guidance)")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--runs", opts->runs, "Runs per network; the best is reported")->check(CLI::Range(1, 100));

@@ -45,7 +45,8 @@ std::string format_guidance(float g) {
   return buf;
 }
 
-// "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15" with the prompts above it.
+// "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15" with the prompts above it;
+// scheduler overrides follow as "Scheduler config: timestep_spacing=trailing".
 std::string parameters_text(const GenerateParams& p, const std::string& scheduler, uint64_t seed, int w, int h,
                             const std::string& model) {
   std::string s = p.prompt + "\n";
@@ -53,7 +54,22 @@ std::string parameters_text(const GenerateParams& p, const std::string& schedule
   s += "Steps: " + std::to_string(p.steps) + ", Sampler: " + display_sampler(scheduler) +
        ", CFG scale: " + format_guidance(p.guidance) + ", Seed: " + std::to_string(seed) + ", Size: " +
        std::to_string(w) + "x" + std::to_string(h) + ", Model: " + model + ", Scheduler: " + scheduler;
+  std::string overrides;
+  for (const auto& [key, value] : p.scheduler_overrides.items())
+    overrides += (overrides.empty() ? "" : " ") + key + "=" +
+                 (value.is_string() ? value.get<std::string>() : value.dump());
+  if (!overrides.empty()) s += ", Scheduler config: " + overrides;
   return s;
+}
+
+// KEY=VALUE, VALUE read as JSON where it parses (true, 1.5, null) and as a string otherwise.
+void add_scheduler_option(GenerateParams& p, const std::string& option) {
+  const size_t eq = option.find('=');
+  if (eq == 0 || eq == std::string::npos)
+    throw CLI::ValidationError("--scheduler-option", "expects KEY=VALUE, got '" + option + "'");
+  const std::string value = option.substr(eq + 1);
+  nlohmann::json v = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+  p.scheduler_overrides[option.substr(0, eq)] = v.is_discarded() ? nlohmann::json(value) : v;
 }
 
 std::string output_path(const std::string& output, int index, int count) {
@@ -141,6 +157,17 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   for (const auto& n : scheduler_names()) names += (names.empty() ? "" : ", ") + n;
   cmd->add_option("--scheduler", o->params.scheduler, "Sampler: " + names + " (default: the model's own)")
       ->check(CLI::IsMember(scheduler_names()));
+  cmd->add_option_function<std::string>(
+         "--timestep-spacing",
+         [o](const std::string& v) { o->params.scheduler_overrides["timestep_spacing"] = v; },
+         "Override the scheduler's timestep_spacing (trailing for SD-Turbo / SDXL-Turbo style 1-4 step sampling)")
+      ->check(CLI::IsMember({"linspace", "leading", "trailing"}));
+  cmd->add_option_function<std::vector<std::string>>(
+         "--scheduler-option",
+         [o](const std::vector<std::string>& v) {
+           for (const auto& kv : v) add_scheduler_option(o->params, kv);
+         },
+         "Override a scheduler config value, KEY=VALUE (repeatable), e.g. use_karras_sigmas=true");
   cmd->add_option("-W,--width", o->params.width, "Image width, a multiple of 8 (default: the model's native size)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("-H,--height", o->params.height, "Image height, a multiple of 8 (default: the model's native size)")

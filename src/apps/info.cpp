@@ -7,10 +7,12 @@
 #include <map>
 
 #include "core/memory_plan.h"
+#include "io/model_source.h"
 #include "io/pipeline_folder.h"
 #include "models/clip_text_encoder.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "pipeline/family.h"
 
 namespace websd {
 namespace {
@@ -41,12 +43,16 @@ size_t planned_arena(std::shared_ptr<const Graph> g) {
 int run_info(const std::string& dir) {
   auto p = PipelineFolder::open(dir);
   std::printf("%s: %s\n", dir.c_str(), p.pipeline_class().c_str());
-  if (p.has_component("text_encoder")) {
-    auto cfg = ClipTextConfig::from(p.config("text_encoder"));
-    auto w = p.weights("text_encoder");
+  const ModelFamily family = detect_family(*open_model_source(dir));  // an unsupported family ends here
+  std::printf("  family        %s (%s)\n", family.name.c_str(), family.description.c_str());
+  for (const char* name : {"text_encoder", "text_encoder_2"}) {
+    if (!p.has_component(name)) continue;
+    auto cfg = ClipTextConfig::from(p.config(name));
+    auto w = p.weights(name);
     auto net = build_clip_text_encoder(cfg, *w, 1);
-    std::printf("  text_encoder  CLIP, %d layers, hidden %d, %d heads, %s\n", cfg.num_layers, cfg.hidden_size,
-                cfg.num_heads, cfg.act.c_str());
+    std::printf("  %-13s CLIP, %d layers, hidden %d, %d heads, %s%s\n", name, cfg.num_layers, cfg.hidden_size,
+                cfg.num_heads, cfg.act.c_str(),
+                cfg.projection_dim > 0 ? (", projection " + std::to_string(cfg.projection_dim)).c_str() : "");
     print_weights(*net.graph);
   }
   int latent = 64;
@@ -56,9 +62,13 @@ int run_info(const std::string& dir) {
     latent = c.get_int("sample_size", 64);
     auto w = p.weights("unet");
     auto net = build_unet(cfg, *w, 2, latent, latent);
-    std::printf("  unet          channels %s, heads %s, cross-attention %d, %s projections\n",
-                join(cfg.block_out_channels).c_str(), join(cfg.heads).c_str(), cfg.cross_attention_dim,
-                cfg.use_linear_projection ? "linear" : "conv");
+    std::printf("  unet          channels %s, heads %s, transformer layers %s, cross-attention %d, %s projections\n",
+                join(cfg.block_out_channels).c_str(), join(cfg.heads).c_str(), join(cfg.transformer_layers).c_str(),
+                cfg.cross_attention_dim, cfg.use_linear_projection ? "linear" : "conv");
+    if (cfg.text_time)
+      std::printf("    added conditioning text_time (%d = pooled text + 6 x %d time ids)\n",
+                  cfg.projection_class_embeddings_input_dim, cfg.addition_time_embed_dim);
+    if (cfg.time_cond_proj_dim > 0) std::printf("    guidance embedding of width %d\n", cfg.time_cond_proj_dim);
     print_weights(*net.graph);
     std::printf("    activations %.1f MiB planned at %dx%d latents, batch 2\n",
                 double(planned_arena(net.graph)) / (1 << 20), latent, latent);

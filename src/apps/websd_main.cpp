@@ -4,6 +4,7 @@
 #include <string>
 
 #include "apps/bench.h"
+#include "apps/convert.h"
 #include "apps/generate.h"
 #include "apps/info.h"
 #include "core/error.h"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   websd::add_generate_command(app, exit_code);
   websd::add_info_command(app, exit_code);
+  websd::add_convert_command(app, exit_code);
   websd::add_bench_command(app, exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;

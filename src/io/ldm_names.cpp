@@ -349,4 +349,10 @@ WeightData MappedWeights::get(const std::string& name, const Shape& shape) const
   return WeightData{t.source, t.dtype, t.shape, t.data, t.owner};
 }
 
+std::vector<TensorInfo> MappedWeights::list() const {
+  std::vector<TensorInfo> out;
+  for (const auto& [name, t] : tensors_) out.push_back({name, t.dtype, t.shape});
+  return out;
+}
+
 }  // namespace websd

@@ -53,6 +53,7 @@ class MappedWeights final : public WeightSource {
   WeightData get(const std::string& name, const Shape& shape) const override;
   bool contains(const std::string& name) const override { return tensors_.count(name) != 0; }
   std::string where() const override { return path_; }
+  std::vector<TensorInfo> list() const override;
   const TensorMap& tensors() const { return tensors_; }
 
  private:

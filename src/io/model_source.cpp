@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/pack.h"
+#include "io/pack_source.h"
 #include "io/pipeline_folder.h"
 #include "io/single_file.h"
 
@@ -14,6 +16,7 @@ class FolderSource final : public ModelSource {
   explicit FolderSource(PipelineFolder f) : f_(std::move(f)) {}
   std::string path() const override { return f_.dir(); }
   std::string pipeline_class() const override { return f_.pipeline_class(); }
+  Config pipeline_config() const override { return f_.index(); }
   bool has_component(const std::string& name) const override { return f_.has_component(name); }
   Config config(const std::string& component) const override { return f_.config(component); }
   std::shared_ptr<WeightSource> weights(const std::string& component) const override { return f_.weights(component); }
@@ -33,6 +36,8 @@ bool ends_with_any(const std::string& s, std::initializer_list<const char*> suff
 
 std::unique_ptr<ModelSource> open_model_source(const std::string& path, const ModelSourceOptions& options) {
   namespace fs = std::filesystem;
+  if (fs::is_directory(path) && fs::exists(fs::path(path) / kPackManifest)) return open_pack(path);
+  if (fs::path(path).filename() == kPackManifest) return open_pack(fs::path(path).parent_path().string());
   if (fs::is_directory(path)) return std::make_unique<FolderSource>(PipelineFolder::open(path));
   if (!fs::exists(path))
     throw Error(ErrorCode::kNotFound, path + ": no such file or folder (expected a diffusers pipeline folder or a "

@@ -15,6 +15,10 @@ class ModelSource {
   virtual ~ModelSource() = default;
   virtual std::string path() const = 0;
   virtual std::string pipeline_class() const = 0;  // "StableDiffusionPipeline", ...
+  // model_index.json (or what it would say): the pipeline class, its components and pipeline options.
+  virtual Config pipeline_config() const {
+    return Config(nlohmann::json{{"_class_name", pipeline_class()}}, path());
+  }
   virtual bool has_component(const std::string& name) const = 0;
   // The component's config (scheduler_config.json for schedulers), as diffusers would have written it.
   virtual Config config(const std::string& component) const = 0;
@@ -29,7 +33,8 @@ struct ModelSourceOptions {
                               // or tokenizer.json (default: a tokenizer/ folder next to the file)
 };
 
-// A folder with model_index.json, or a .safetensors file. Pickled .ckpt/.bin/.pt files are refused with an
+// A folder with model_index.json, a web pack (a folder with manifest.json, or the manifest itself), or a
+// .safetensors file. Pickled .ckpt/.bin/.pt files are refused with an
 // explanation (never unpickled). Errors name the path and the problem.
 std::unique_ptr<ModelSource> open_model_source(const std::string& path, const ModelSourceOptions& options = {});
 

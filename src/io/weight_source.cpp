@@ -20,6 +20,16 @@ const TensorView* SafetensorsWeights::find(const std::string& name) const {
 
 bool SafetensorsWeights::contains(const std::string& name) const { return find(name) != nullptr; }
 
+std::vector<TensorInfo> SafetensorsWeights::list() const {
+  std::vector<TensorInfo> out;
+  for (const auto& f : files_)
+    for (const auto& [name, t] : f.tensors()) {
+      const bool prefixed = !prefix_.empty() && name.starts_with(prefix_);
+      out.push_back({prefixed ? name.substr(prefix_.size()) : name, t.dtype, t.shape});
+    }
+  return out;
+}
+
 size_t SafetensorsWeights::tensor_count() const {
   size_t n = 0;
   for (const auto& f : files_) n += f.tensors().size();

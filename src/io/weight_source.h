@@ -11,9 +11,17 @@
 
 namespace websd {
 
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
+  // Every stored tensor under the names models ask for (empty for sources that synthesize on request).
+  virtual std::vector<TensorInfo> list() const = 0;
   // The tensor `name` with exactly `shape`, as f32/f16/bf16. Throws Error naming the file on absence, wrong shape
   // or wrong dtype.
   virtual WeightData get(const std::string& name, const Shape& shape) const = 0;
@@ -28,6 +36,7 @@ class SafetensorsWeights final : public WeightSource {
   WeightData get(const std::string& name, const Shape& shape) const override;
   bool contains(const std::string& name) const override;
   std::string where() const override;
+  std::vector<TensorInfo> list() const override;
   size_t tensor_count() const;
 
  private:
@@ -44,6 +53,7 @@ class RandomWeights final : public WeightSource {
   WeightData get(const std::string& name, const Shape& shape) const override;
   bool contains(const std::string&) const override { return true; }
   std::string where() const override { return "random weights"; }
+  std::vector<TensorInfo> list() const override { return {}; }
 
  private:
   DType dtype_;

@@ -1,6 +1,9 @@
 #include "models/clip_text_encoder.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "core/error.h"
 
 #include "models/module_builder.h"
 
@@ -60,6 +63,27 @@ ClipTextGraph build_clip_text_encoder(const ClipTextConfig& cfg, const WeightSou
   g.mark_output(out.last_hidden, "last_hidden_state");
   // hidden_states[-2] is the input of the last layer; with one layer that is the embeddings themselves.
   g.mark_output(out.penultimate, "penultimate_hidden_state");
+  return out;
+}
+
+int clip_pooled_position(const ClipTextConfig& cfg, std::span<const int32_t> ids) {
+  if (ids.empty()) return 0;
+  if (cfg.eos_token_id == 2) return int(std::max_element(ids.begin(), ids.end()) - ids.begin());
+  const auto it = std::find(ids.begin(), ids.end(), cfg.eos_token_id);
+  return it == ids.end() ? 0 : int(it - ids.begin());
+}
+
+ClipProjectionGraph build_clip_text_projection(const ClipTextConfig& cfg, const WeightSource& weights, int batch) {
+  if (cfg.projection_dim <= 0)
+    throw Error(ErrorCode::kUnsupported, weights.where() + ": this text encoder has no text_projection "
+                                                           "(a CLIPTextModelWithProjection has)");
+  auto graph = std::make_shared<Graph>();
+  ModuleBuilder m{*graph, weights};
+  ClipProjectionGraph out;
+  out.graph = graph;
+  out.pooled = graph->input("pooled_output", Shape{batch, cfg.hidden_size});
+  out.text_embeds = m.linear("text_projection", out.pooled, cfg.projection_dim, false);
+  graph->mark_output(out.text_embeds, "text_embeds");
   return out;
 }
 

@@ -1,7 +1,9 @@
 // CLIP text encoder (transformers CLIPTextModel / CLIPTextModelWithProjection), built from its config.json.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "core/graph.h"
@@ -34,5 +36,18 @@ struct ClipTextGraph {
 };
 
 ClipTextGraph build_clip_text_encoder(const ClipTextConfig& cfg, const WeightSource& weights, int batch);
+
+// The position transformers pools at (CLIPTextTransformer's pooled_output) for one row of ids: the first
+// eos_token_id, or with the legacy eos_token_id 2 of older configs the first maximal id (eos is the largest);
+// 0 if there is none.
+int clip_pooled_position(const ClipTextConfig& cfg, std::span<const int32_t> ids);
+
+// CLIPTextModelWithProjection's text_embeds: text_projection (no bias) of the pooled final-layer-normed states.
+struct ClipProjectionGraph {
+  std::shared_ptr<Graph> graph;
+  TensorId pooled = -1;       // input [B, D]: last_hidden_state at clip_pooled_position
+  TensorId text_embeds = -1;  // output "text_embeds" [B, projection_dim]
+};
+ClipProjectionGraph build_clip_text_projection(const ClipTextConfig& cfg, const WeightSource& weights, int batch);
 
 }  // namespace websd

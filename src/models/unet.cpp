@@ -4,16 +4,16 @@
 
 #include "core/error.h"
 #include "models/module_builder.h"
+#include "models/unet_embeddings.h"
 
 namespace websd {
 
 UNetConfig UNetConfig::from(const Config& c) {
   // Everything that changes the computation and that websd does not implement is refused by name.
   c.require_one_of("act_fn", {"silu"});
-  c.require_one_of("addition_embed_type", {});
+  c.require_one_of("addition_embed_type", {"text_time"});
   c.require_one_of("class_embed_type", {});
   c.require_one_of("num_class_embeds", {});
-  c.require_one_of("time_cond_proj_dim", {});
   c.require_one_of("encoder_hid_dim", {});
   c.require_one_of("encoder_hid_dim_type", {});
   c.require_one_of("time_embedding_type", {"positional"});
@@ -70,6 +70,17 @@ UNetConfig UNetConfig::from(const Config& c) {
     u.mid_block = MidBlock::kNone;
   else if (c.get_string("mid_block_type", "UNetMidBlock2DCrossAttn") == "UNetMidBlock2D")
     u.mid_block = MidBlock::kPlain;
+  u.time_cond_proj_dim = c.get_int("time_cond_proj_dim", 0);
+  if (c.has("time_cond_proj_dim") && u.time_cond_proj_dim < 2)
+    c.invalid("time_cond_proj_dim", "must be at least 2");
+  u.text_time = c.get_string("addition_embed_type", "") == "text_time";
+  if (u.text_time) {
+    u.addition_time_embed_dim = c.get_int("addition_time_embed_dim");
+    u.projection_class_embeddings_input_dim = c.get_int("projection_class_embeddings_input_dim");
+    if (u.addition_time_embed_dim < 1 || u.projection_class_embeddings_input_dim <= 6 * u.addition_time_embed_dim)
+      c.invalid("projection_class_embeddings_input_dim",
+                "must exceed 6 x addition_time_embed_dim (the pooled text embeds come first)");
+  }
   for (size_t i = 0; i < n; ++i) {
     if (u.block_out_channels[i] % u.norm_num_groups != 0)
       c.invalid("block_out_channels", "entries must be multiples of norm_num_groups");
@@ -82,17 +93,7 @@ UNetConfig UNetConfig::from(const Config& c) {
 UNetConfig UNetConfig::sd15() { return UNetConfig{}; }
 
 void unet_time_features(const UNetConfig& cfg, float timestep, float* dst) {
-  // Mirrors diffusers.models.embeddings.get_timestep_embedding, including where it rounds to float32.
-  const int dim = cfg.block_out_channels[0], half = dim / 2;
-  for (int i = 0; i < half; ++i) {
-    float exponent = float(-std::log(10000.0)) * float(i);
-    exponent = exponent / (float(half) - cfg.freq_shift);
-    const float arg = timestep * std::exp(exponent);
-    const float s = float(std::sin(double(arg))), c = float(std::cos(double(arg)));
-    dst[i] = cfg.flip_sin_to_cos ? c : s;
-    dst[half + i] = cfg.flip_sin_to_cos ? s : c;
-  }
-  if (dim % 2) dst[dim - 1] = 0;
+  timestep_features(timestep, cfg.block_out_channels[0], cfg.flip_sin_to_cos, cfg.freq_shift, dst);
 }
 
 namespace {
@@ -169,10 +170,11 @@ UNetGraph build_unet(const UNetConfig& cfg, const WeightSource& weights, int bat
   out.time_proj = g.input("time_proj", Shape{batch, ch[0]});
   out.context = g.input("encoder_hidden_states", Shape{batch, context_len, cfg.cross_attention_dim});
   b.context = out.context;
-
-  TensorId temb = m.linear("time_embedding.linear_1", out.time_proj, cfg.time_embed_dim());
-  temb = m.linear("time_embedding.linear_2", ops::silu(g, temb), cfg.time_embed_dim());
-  b.temb_act = ops::silu(g, temb);
+  if (cfg.time_cond_proj_dim > 0)
+    out.timestep_cond = g.input("timestep_cond", Shape{batch, cfg.time_cond_proj_dim});
+  if (cfg.text_time)
+    out.added_cond = g.input("added_cond", Shape{batch, cfg.projection_class_embeddings_input_dim});
+  b.temb_act = ops::silu(g, time_embedding(m, cfg, {out.time_proj, out.timestep_cond, out.added_cond}));
 
   TensorId x = m.conv("conv_in", out.sample, ch[0], 3);
   std::vector<TensorId> skips{x};

@@ -1,4 +1,5 @@
-// UNet2DConditionModel (diffusers) for SD 1.x and 2.x, built from its config.json.
+// UNet2DConditionModel (diffusers) for SD 1.x, 2.x and SDXL, with or without a guidance-scale embedding
+// (latent-consistency-distilled models), built from its config.json.
 #pragma once
 
 #include <memory>
@@ -29,6 +30,13 @@ struct UNetConfig {
   bool flip_sin_to_cos = true;
   float freq_shift = 0;
   enum class MidBlock { kCrossAttn, kPlain, kNone } mid_block = MidBlock::kCrossAttn;
+  // LCM-distilled UNets: the guidance scale enters as an embedding of this width (0: none), through
+  // time_embedding.cond_proj; pipelines then skip the unconditional pass.
+  int time_cond_proj_dim = 0;
+  // SDXL (addition_embed_type "text_time"): pooled text embeds and six size/crop ids, through add_embedding.
+  bool text_time = false;
+  int addition_time_embed_dim = 0;
+  int projection_class_embeddings_input_dim = 0;
 
   static UNetConfig from(const Config& c);
   static UNetConfig sd15();
@@ -40,13 +48,16 @@ struct UNetGraph {
   TensorId sample = -1;     // input [B, in, h, w]
   TensorId time_proj = -1;  // input [B, block_out_channels[0]]: sinusoidal timestep features (unet_time_features)
   TensorId context = -1;    // input [B, 77, cross_attention_dim]
+  TensorId timestep_cond = -1;  // input [B, time_cond_proj_dim] (guidance_scale_embedding) when the config has it
+  TensorId added_cond = -1;     // input [B, projection_class_embeddings_input_dim] (text_time_condition) for SDXL
   TensorId out = -1;        // output "noise_pred" [B, out, h, w]
 };
 
 UNetGraph build_unet(const UNetConfig& cfg, const WeightSource& weights, int batch, int latent_h, int latent_w,
                      int context_len = 77);
 
-// diffusers' get_timestep_embedding for one timestep, with its float32 rounding, into dst[dim].
+// diffusers' get_timestep_embedding for one timestep, with its float32 rounding, into
+// dst[block_out_channels[0]].
 void unet_time_features(const UNetConfig& cfg, float timestep, float* dst);
 
 }  // namespace websd

@@ -6,21 +6,32 @@
 
 namespace websd {
 
+namespace {
+
+// The graph input `id` (if the UNet has it) must receive exactly `values`; absent inputs take nothing.
+void check_input(const UNetGraph& net, TensorId id, const std::vector<float>& values, const char* what) {
+  const size_t want = id >= 0 ? size_t(net.graph->shape(id).numel()) : 0;
+  if (values.size() != want)
+    throw Error(ErrorCode::kShapeMismatch, std::string("denoise: the UNet graph takes ") + std::to_string(want) +
+                                               " " + what + " values, got " + std::to_string(values.size()));
+}
+
+}  // namespace
+
 void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Scheduler& s,
-             std::vector<float>& latents, const std::vector<float>& context, float guidance,
-             TorchGenerator& gen,
+             std::vector<float>& latents, const UNetConditioning& cond, float guidance, TorchGenerator& gen,
              const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step) {
   const bool guided = guidance > 1;
   const int batch = guided ? 2 : 1;
   const Shape in = net.graph->shape(net.sample);
   const size_t n = latents.size();
-  if (in[0] != batch || size_t(in.numel()) != n * size_t(batch) || net.graph->shape(net.out) != in ||
-      size_t(net.graph->shape(net.context).numel()) != context.size())
-    throw Error(ErrorCode::kShapeMismatch, "denoise: the UNet graph takes " + in.str() + " samples and " +
-                                               net.graph->shape(net.context).str() + " context, but got " +
-                                               std::to_string(n) + " latents, " +
-                                               std::to_string(context.size()) +
-                                               " context values and guidance " + std::to_string(guidance));
+  if (in[0] != batch || size_t(in.numel()) != n * size_t(batch) || net.graph->shape(net.out) != in)
+    throw Error(ErrorCode::kShapeMismatch, "denoise: the UNet graph takes " + in.str() + " samples, but got " +
+                                               std::to_string(n) + " latents and guidance " +
+                                               std::to_string(guidance));
+  check_input(net, net.context, cond.context, "context");
+  check_input(net, net.added_cond, cond.added, "added-conditioning");
+  check_input(net, net.timestep_cond, cond.timestep_cond, "timestep-cond");
   const size_t dim = size_t(cfg.block_out_channels[0]);
   std::vector<float> x(n * size_t(batch)), time(dim * size_t(batch)), out(x.size()), noise(n);
   for (int i = 0; i < s.iterations(); ++i) {
@@ -32,7 +43,9 @@ void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Sche
     // Every input is set on every run: the memory planner may reuse input buffers once they are consumed.
     unet.set_input(net.sample, x.data());
     unet.set_input(net.time_proj, time.data());
-    unet.set_input(net.context, context.data());
+    unet.set_input(net.context, cond.context.data());
+    if (net.added_cond >= 0) unet.set_input(net.added_cond, cond.added.data());
+    if (net.timestep_cond >= 0) unet.set_input(net.timestep_cond, cond.timestep_cond.data());
     unet.run();
     unet.read(net.out, out.data());
     for (size_t k = 0; k < n; ++k) noise[k] = guided ? out[k] + guidance * (out[n + k] - out[k]) : out[k];

@@ -13,14 +13,21 @@
 
 namespace websd {
 
+// Everything but the sample and the timestep that the UNet takes, for each batch entry: [uncond; cond] with
+// classifier-free guidance, cond alone without.
+struct UNetConditioning {
+  std::vector<float> context;        // [B, 77, cross_attention_dim]: the text features
+  std::vector<float> added;          // [B, projection_class_embeddings_input_dim] for text_time UNets (SDXL)
+  std::vector<float> timestep_cond;  // [B, time_cond_proj_dim] for UNets with a guidance embedding (LCM)
+};
+
 // Runs every iteration of `s` (set_timesteps already called) on `latents` [1, C, h, w], in place.
-// With guidance > 1 (classifier-free guidance) `net` has batch 2 and `context` is [2, 77, D] = [uncond;
-// cond]; the prediction is uncond + guidance * (cond - uncond). Otherwise `net` has batch 1 and `context` is
-// the conditional [1, 77, D] alone. `gen` supplies the noise of stochastic samplers (after the initial
-// latents). `on_step(i, latents)` runs after each iteration; returning false throws Error(kCancelled).
+// With guidance > 1 (classifier-free guidance) `net` has batch 2 and `cond` holds [uncond; cond]; the
+// prediction is uncond + guidance * (cond - uncond). Otherwise `net` has batch 1 and `cond` the conditional
+// entry alone. `gen` supplies the noise of stochastic samplers (after the initial latents). `on_step(i,
+// latents)` runs after each iteration; returning false throws Error(kCancelled).
 void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Scheduler& s,
-             std::vector<float>& latents, const std::vector<float>& context, float guidance,
-             TorchGenerator& gen,
+             std::vector<float>& latents, const UNetConditioning& cond, float guidance, TorchGenerator& gen,
              const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step);
 
 }  // namespace websd

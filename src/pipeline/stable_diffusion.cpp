@@ -4,13 +4,15 @@
 
 #include "core/error.h"
 #include "io/model_source.h"
-#include "models/clip_text_encoder.h"
 #include "models/unet.h"
+#include "models/unet_embeddings.h"
 #include "models/vae.h"
 #include "pipeline/denoise.h"
+#include "pipeline/family.h"
+#include "pipeline/sdxl_conditioning.h"
+#include "pipeline/text_conditioning.h"
 #include "sampling/torch_rng.h"
 #include "schedulers/scheduler.h"
-#include "text/clip_tokenizer.h"
 
 namespace websd {
 
@@ -18,29 +20,12 @@ struct StableDiffusion::Impl {
   std::shared_ptr<Backend> backend;
   std::unique_ptr<ModelSource> source;
   ModelInfo info;
-  std::unique_ptr<ClipTokenizer> tokenizer;
-  ClipTextConfig text_cfg;
+  std::unique_ptr<PromptConditioner> conditioner;
   UNetConfig unet_cfg;
   VaeConfig vae_cfg;
   Config scheduler_cfg;
-  std::shared_ptr<WeightSource> text_weights, unet_weights, vae_weights;
+  std::shared_ptr<WeightSource> unet_weights, vae_weights;
   std::atomic<bool> cancelled{false};
-
-  // [batch, 77, D] last hidden states for the given prompts.
-  std::vector<float> encode(const std::vector<std::string>& prompts) {
-    auto net = build_clip_text_encoder(text_cfg, *text_weights, int(prompts.size()));
-    auto exe = backend->compile(net.graph);
-    std::vector<int32_t> ids;
-    for (const auto& p : prompts) {
-      auto one = tokenizer->encode_padded(p, text_cfg.max_positions);
-      ids.insert(ids.end(), one.begin(), one.end());
-    }
-    exe->set_input(net.ids, ids.data());
-    exe->run(&cancelled);
-    std::vector<float> out(size_t(net.graph->shape(net.last_hidden).numel()));
-    exe->read(net.last_hidden, out.data());
-    return out;
-  }
 };
 
 StableDiffusion::StableDiffusion() : impl_(std::make_unique<Impl>()) {}
@@ -55,28 +40,32 @@ std::unique_ptr<StableDiffusion> StableDiffusion::open(const std::string& path, 
   m.backend = std::move(backend);
   m.source = open_model_source(path, options);
   ModelSource& src = *m.source;
-  const std::string cls = src.pipeline_class();
-  if (cls != "StableDiffusionPipeline")
-    throw Error(ErrorCode::kUnsupported, path + ": pipeline class " + cls +
-                                             " is not supported yet; websd runs StableDiffusionPipeline (SD 1.x, 2.x)");
-  for (const char* c : {"text_encoder", "tokenizer", "unet", "vae", "scheduler"})
-    if (!src.has_component(c))
-      throw Error(ErrorCode::kCorruptFile, path + ": the pipeline has no " + c + " component");
-  m.tokenizer = std::make_unique<ClipTokenizer>(ClipTokenizer::from_folder(src.tokenizer_dir("tokenizer")));
-  m.text_cfg = ClipTextConfig::from(src.config("text_encoder"));
+  const ModelFamily family = detect_family(src);
   const Config unet_config = src.config("unet");
   m.unet_cfg = UNetConfig::from(unet_config);
   m.vae_cfg = VaeConfig::from(src.config("vae"));
   m.scheduler_cfg = src.config("scheduler");
-  m.text_weights = src.weights("text_encoder");
   m.unet_weights = src.weights("unet");
   m.vae_weights = src.weights("vae");
-  if (m.unet_cfg.cross_attention_dim != m.text_cfg.hidden_size)
-    throw Error(ErrorCode::kCorruptFile, path + ": the UNet expects text features of width " +
-                                             std::to_string(m.unet_cfg.cross_attention_dim) +
-                                             " but the text encoder produces " + std::to_string(m.text_cfg.hidden_size));
+  auto text = ClipTextComponent::load(src, "text_encoder", "tokenizer");
+  if (family.kind == PipelineKind::kStableDiffusionXL)
+    m.conditioner = make_sdxl_conditioner(m.backend, std::move(text),
+                                          ClipTextComponent::load(src, "text_encoder_2", "tokenizer_2"), m.unet_cfg,
+                                          src.pipeline_config().get_bool("force_zeros_for_empty_prompt", true),
+                                          &m.cancelled);
+  else
+    m.conditioner = make_clip_conditioner(m.backend, std::move(text), &m.cancelled);
+  if (m.unet_cfg.cross_attention_dim != m.conditioner->context_dim())
+    throw Error(ErrorCode::kCorruptFile,
+                path + ": the UNet expects text features of width " + std::to_string(m.unet_cfg.cross_attention_dim) +
+                    (family.kind == PipelineKind::kStableDiffusionXL ? " but the text encoders produce "
+                                                                     : " but the text encoder produces ") +
+                    std::to_string(m.conditioner->context_dim()));
   m.info.path = path;
-  m.info.family = m.text_cfg.act == "gelu" ? "sd2" : "sd1";
+  m.info.pipeline_class = family.pipeline_class;
+  m.info.family = family.name;
+  m.info.family_description = family.description;
+  m.info.guidance_embedding = family.guidance_embedding;
   m.info.prediction_type = m.scheduler_cfg.get_string("prediction_type", "epsilon");
   m.info.default_scheduler = scheduler_name_for_class(m.scheduler_cfg.get_string("_class_name", ""));
   if (m.info.default_scheduler.empty()) m.info.default_scheduler = "pndm";
@@ -101,19 +90,25 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   if (!std::isfinite(params.guidance) || params.guidance < 0)
     throw Error(ErrorCode::kInvalidArgument, "guidance must be a finite number >= 0");
   const std::string sched_name = params.scheduler.empty() ? m.info.default_scheduler : params.scheduler;
-  auto scheduler = make_scheduler(sched_name, m.scheduler_cfg);  // validates the name before any heavy work
-  const bool guided = params.guidance > 1.0f;
+  // Validates the name and the overrides before any heavy work.
+  auto scheduler = make_scheduler(sched_name, m.scheduler_cfg, params.scheduler_overrides);
+  // As diffusers' do_classifier_free_guidance: guidance > 1 and a UNet without a guidance embedding.
+  const bool guided = params.guidance > 1.0f && m.unet_cfg.time_cond_proj_dim == 0;
   const int lh = height / scale, lw = width / scale, lc = m.unet_cfg.in_channels;
 
-  // Text features: [uncond; cond] with guidance, cond alone without.
-  const std::vector<float> context =
-      guided ? m.encode({params.negative_prompt, params.prompt}) : m.encode({params.prompt});
+  UNetConditioning cond = m.conditioner->encode(params.prompt, params.negative_prompt, guided, width, height);
+  if (m.unet_cfg.time_cond_proj_dim > 0) {
+    // The pipelines embed w = guidance_scale - 1 (Imagen's formulation of the LCM guidance).
+    cond.timestep_cond.resize(size_t(m.unet_cfg.time_cond_proj_dim));
+    guidance_scale_embedding(double(params.guidance) - 1.0, m.unet_cfg.time_cond_proj_dim,
+                             cond.timestep_cond.data());
+  }
 
   std::vector<RgbImage> images;
   for (int img = 0; img < params.batch_count; ++img) {
     std::vector<float> latents;
     {
-      auto unet = build_unet(m.unet_cfg, *m.unet_weights, guided ? 2 : 1, lh, lw, m.text_cfg.max_positions);
+      auto unet = build_unet(m.unet_cfg, *m.unet_weights, guided ? 2 : 1, lh, lw, m.conditioner->context_length());
       auto exe = m.backend->compile(unet.graph);
       scheduler->set_timesteps(params.steps);
       TorchGenerator gen(params.seed + uint64_t(img));
@@ -121,9 +116,10 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
       const float sigma = float(scheduler->init_noise_sigma());
       for (auto& v : latents) v *= sigma;
       const int iterations = scheduler->iterations();
-      denoise(*exe, unet, m.unet_cfg, *scheduler, latents, context, guided ? params.guidance : 1.0f, gen,
+      denoise(*exe, unet, m.unet_cfg, *scheduler, latents, cond, guided ? params.guidance : 1.0f, gen,
               [&](int i, const std::vector<float>& x) {
                 if (m.cancelled) return false;
+                if (callbacks.on_latents) callbacks.on_latents(img, i + 1, x);
                 if (callbacks.on_preview && callbacks.preview_every > 0 && (i + 1) % callbacks.preview_every == 0)
                   callbacks.on_preview(img, i + 1, latent_preview(x.data(), lw, lh));
                 if (callbacks.on_progress && !callbacks.on_progress(img, i + 1, iterations)) return false;

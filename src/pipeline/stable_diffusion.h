@@ -1,12 +1,14 @@
-// Text-to-image with a Stable Diffusion 1.x/2.x model: tokenizer -> text encoder -> denoising loop (UNet +
-// scheduler, classifier-free guidance) -> VAE decoder -> RGB. Matches diffusers' StableDiffusionPipeline for the
-// same seed.
+// Text-to-image with a Stable Diffusion model: tokenizer(s) -> text encoder(s) -> denoising loop (UNet +
+// scheduler, classifier-free guidance) -> VAE decoder -> RGB. Matches diffusers for the same seed: its
+// StableDiffusionPipeline (SD 1.x/2.x, SD-Turbo), StableDiffusionXLPipeline (SDXL) and
+// LatentConsistencyModelPipeline (LCM); family.h says which a model folder is.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,9 +23,14 @@ struct GenerateParams {
   std::string negative_prompt;
   int width = 0, height = 0;  // 0: the model's native size (unet sample_size × VAE scale)
   int steps = 20;
-  float guidance = 7.5f;      // <= 1 disables classifier-free guidance (one UNet pass per step)
+  float guidance = 7.5f;      // <= 1 disables classifier-free guidance (one UNet pass per step); models that
+                              // embed the guidance scale (LCM) take it as the embedding, without a second pass
   uint64_t seed = 0;
   std::string scheduler;      // "" = the model's own (scheduler_config.json)
+  // Values that override the model's scheduler config, as diffusers' from_config(config, **overrides) does:
+  // e.g. {"timestep_spacing": "trailing"} for SD-Turbo style sampling. Keys the sampler does not read are an
+  // Error(kInvalidArgument).
+  nlohmann::json scheduler_overrides = nlohmann::json::object();
   int batch_count = 1;        // images generated one after another, image i with seed + i
 };
 
@@ -33,11 +40,16 @@ struct GenerateCallbacks {
   // Every `preview_every` iterations (0: never): a cheap latent preview at latent resolution.
   int preview_every = 0;
   std::function<void(int image, int step, const RgbImage& preview)> on_preview;
+  // After each iteration, the latents themselves ([C, h, w], what diffusers' callback_on_step_end sees).
+  std::function<void(int image, int step, const std::vector<float>& latents)> on_latents;
 };
 
 struct ModelInfo {
   std::string path;
-  std::string family;           // "sd1", "sd2"
+  std::string pipeline_class;   // "StableDiffusionPipeline", "StableDiffusionXLPipeline", ...
+  std::string family;           // "sd1", "sd2", "sdxl"; "-lcm" appended for guidance-embedding UNets
+  std::string family_description;
+  bool guidance_embedding = false;  // the guidance scale enters the UNet as an embedding (no unconditional pass)
   std::string prediction_type;  // "epsilon", "v_prediction"
   std::string default_scheduler;
   int native_width = 512, native_height = 512;

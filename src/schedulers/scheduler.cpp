@@ -104,9 +104,39 @@ Config with_recovered_defaults(const Config& model_config) {
 
 }  // namespace
 
-std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Config& model_config) {
-  for (const auto& [n, factory] : factories())
-    if (n == name) return factory(with_recovered_defaults(model_config));
+namespace {
+
+// The model's config with `overrides` written over it; an overridden key no longer counts as a default.
+Config with_overrides(const Config& config, const nlohmann::json& overrides) {
+  if (!overrides.is_object())
+    throw Error(ErrorCode::kInvalidArgument, "scheduler overrides must be a JSON object, got " + overrides.dump());
+  if (overrides.empty()) return config;
+  nlohmann::json j = config.json();
+  nlohmann::json defaulted = nlohmann::json::array();
+  if (j.contains("_use_default_values") && j["_use_default_values"].is_array())
+    for (const auto& k : j["_use_default_values"])
+      if (!k.is_string() || !overrides.contains(k.get<std::string>())) defaulted.push_back(k);
+  j["_use_default_values"] = defaulted;
+  for (const auto& [key, value] : overrides.items()) j[key] = value;
+  return Config(std::move(j), config.path() + " with the overrides " + overrides.dump());
+}
+
+}  // namespace
+
+std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Config& model_config,
+                                          const nlohmann::json& overrides) {
+  for (const auto& [n, factory] : factories()) {
+    if (n != name) continue;
+    auto s = factory(with_overrides(with_recovered_defaults(model_config), overrides));
+    for (const auto& [key, value] : overrides.items()) {
+      if (s->config().json().contains(key)) continue;
+      std::string keys;
+      for (const auto& [k, v] : s->config().json().items()) keys += (keys.empty() ? "" : ", ") + k;
+      throw Error(ErrorCode::kInvalidArgument,
+                  name + " has no setting \"" + key + "\" to override; it reads " + keys);
+    }
+    return s;
+  }
   std::string list;
   for (const auto& n : scheduler_names()) list += (list.empty() ? "" : ", ") + n;
   throw Error(ErrorCode::kInvalidArgument, "unknown scheduler \"" + name + "\"; choose one of " + list);

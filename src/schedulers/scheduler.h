@@ -52,8 +52,11 @@ const std::vector<std::string>& scheduler_names();
 std::string scheduler_name_for_class(const std::string& class_name);
 
 // `name` is one of scheduler_names(); `model_config` is the pipeline's scheduler/scheduler_config.json.
-// Error(kInvalidArgument) names the valid choices for an unknown name; Error(kUnsupported) for configs the
-// sampler does not implement (e.g. an unknown beta_schedule).
-std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Config& model_config);
+// `overrides` (a JSON object) are config values that win over the model's, as in diffusers'
+// SchedulerClass.from_config(config, **overrides) — e.g. {"timestep_spacing": "trailing"} for SD-Turbo.
+// Error(kInvalidArgument) names the valid choices for an unknown name or an override key the sampler does not
+// read; Error(kUnsupported) for configs the sampler does not implement (e.g. an unknown beta_schedule).
+std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Config& model_config,
+                                          const nlohmann::json& overrides = nlohmann::json::object());
 
 }  // namespace websd

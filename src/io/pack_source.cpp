@@ -1,0 +1,136 @@
+#include "io/pack_source.h"
+
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include "core/error.h"
+#include "io/pack.h"
+#include "io/safetensors.h"
+
+namespace websd {
+namespace fs = std::filesystem;
+namespace {
+
+// The tensors of one component, pointing into the mapped shards.
+class PackWeights final : public WeightSource {
+ public:
+  PackWeights(std::string where, std::map<std::string, WeightData> tensors)
+      : where_(std::move(where)), tensors_(std::move(tensors)) {}
+
+  WeightData get(const std::string& name, const Shape& shape) const override {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end())
+      throw Error(ErrorCode::kNotFound, where_ + ": tensor '" + name + "' is missing from the pack");
+    if (it->second.shape != shape)
+      throw Error(ErrorCode::kShapeMismatch, where_ + ": tensor '" + name + "' has shape " +
+                                                 it->second.shape.str() + " but the config describes " + shape.str());
+    return it->second;
+  }
+  bool contains(const std::string& name) const override { return tensors_.count(name) != 0; }
+  std::string where() const override { return where_; }
+  std::vector<TensorInfo> list() const override {
+    std::vector<TensorInfo> out;
+    for (const auto& [name, w] : tensors_) out.push_back({name, w.dtype, w.shape});
+    return out;
+  }
+
+ private:
+  std::string where_;
+  std::map<std::string, WeightData> tensors_;
+};
+
+class PackSource final : public ModelSource {
+ public:
+  explicit PackSource(const std::string& dir) : dir_(dir), manifest_path_(dir + "/" + kPackManifest) {
+    manifest_ = Config::load(manifest_path_);
+    const auto& m = manifest_.json();
+    if (m.value("format", "") != kPackFormat)
+      throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": not a websd pack manifest (format is not \"" +
+                                               std::string(kPackFormat) + "\")");
+    if (m.value("version", 0) != kPackVersion)
+      throw Error(ErrorCode::kUnsupported, manifest_path_ + ": pack version " + m.value("version", nlohmann::json()).dump() +
+                                               " is not readable by this websd (it reads version " +
+                                               std::to_string(kPackVersion) + "); convert the model again");
+    if (!m.contains("shards") || !m["shards"].is_array() || !m.contains("components"))
+      throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": needs \"shards\" and \"components\"");
+    for (const auto& s : m["shards"]) {
+      const std::string path = dir_ + "/" + s.value("file", "");
+      if (!fs::exists(path))
+        throw Error(ErrorCode::kNotFound, path + ": shard missing from the pack (incomplete download?)");
+      if (fs::file_size(path) != s.value("bytes", uint64_t(0)))
+        throw Error(ErrorCode::kCorruptFile, path + ": shard has " + std::to_string(fs::file_size(path)) +
+                                                 " bytes, the manifest says " + s["bytes"].dump() + " (re-download it)");
+      shards_.push_back(MappedFile::open(path));
+    }
+  }
+
+  std::string path() const override { return dir_; }
+  std::string pipeline_class() const override { return pipeline_config().get_string("_class_name", "?"); }
+  Config pipeline_config() const override { return Config(manifest_.json().value("pipeline", nlohmann::json::object()), manifest_path_); }
+  bool has_component(const std::string& name) const override { return manifest_.json()["components"].contains(name); }
+
+  Config config(const std::string& component) const override {
+    const auto& c = component_json(component);
+    if (!c.contains("config")) throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": " + component + " has no config");
+    return Config(c["config"], manifest_path_ + " (" + component + ")");
+  }
+
+  std::shared_ptr<WeightSource> weights(const std::string& component) const override {
+    const auto& c = component_json(component);
+    std::map<std::string, WeightData> tensors;
+    const std::string where = manifest_path_ + " (" + component + ")";
+    const nlohmann::json table = c.value("tensors", nlohmann::json::object());
+    for (const auto& [name, e] : table.items()) {
+      WeightData w;
+      w.name = name;
+      auto dtype = dtype_from_name(e.value("dtype", ""));
+      if (!dtype) throw Error(ErrorCode::kCorruptFile, where + ": tensor '" + name + "' has an unknown dtype");
+      w.dtype = *dtype;
+      w.shape = Shape(e.value("shape", std::vector<int64_t>{}));
+      w.data = slice(e, size_t(w.shape.numel()) * dtype_size(w.dtype), where + ": tensor '" + name + "'", w.owner);
+      if (w.dtype == DType::kI8) {
+        if (!e.contains("scales")) throw Error(ErrorCode::kCorruptFile, where + ": q8 tensor '" + name + "' has no scales");
+        std::shared_ptr<const void> keep;
+        w.scales = static_cast<const float*>(
+            slice(e["scales"], size_t(w.shape[0]) * sizeof(float), where + ": scales of '" + name + "'", keep));
+      }
+      tensors.emplace(name, std::move(w));
+    }
+    return std::make_shared<PackWeights>(where, std::move(tensors));
+  }
+
+  std::string tokenizer_dir(const std::string& component) const override {
+    component_json(component);
+    return dir_ + "/" + component;
+  }
+
+ private:
+  const nlohmann::json& component_json(const std::string& component) const {
+    const auto& comps = manifest_.json()["components"];
+    if (!comps.contains(component))
+      throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": the pack has no " + component + " component");
+    return comps[component];
+  }
+
+  // The bytes a table entry {shard, offset, nbytes} points to, bounds-checked against the mapped shard.
+  const void* slice(const nlohmann::json& e, size_t expected, const std::string& what,
+                    std::shared_ptr<const void>& owner) const {
+    const size_t shard = e.value("shard", size_t(-1)), offset = e.value("offset", size_t(0)),
+                 nbytes = e.value("nbytes", size_t(0));
+    if (shard >= shards_.size() || nbytes != expected || offset + nbytes > shards_[shard]->size())
+      throw Error(ErrorCode::kCorruptFile, what + " points outside its shard (damaged manifest?)");
+    owner = shards_[shard];
+    return shards_[shard]->data() + offset;
+  }
+
+  std::string dir_, manifest_path_;
+  Config manifest_;
+  std::vector<std::shared_ptr<MappedFile>> shards_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelSource> open_pack(const std::string& dir) { return std::make_unique<PackSource>(dir); }
+
+}  // namespace websd

@@ -1,0 +1,59 @@
+// From prompts to what the UNet is conditioned on. One CLIP text encoder with its tokenizer is a
+// ClipTextComponent; a PromptConditioner turns (prompt, negative prompt) into a family's UNetConditioning:
+// SD 1.x/2.x and LCM condition on the last hidden state of one encoder, SDXL (sdxl_conditioning.h) on two.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "io/model_source.h"
+#include "models/clip_text_encoder.h"
+#include "pipeline/denoise.h"
+#include "text/clip_tokenizer.h"
+
+namespace websd {
+
+struct ClipTextComponent {
+  std::string name;  // "text_encoder", "text_encoder_2"
+  std::shared_ptr<const ClipTokenizer> tokenizer;
+  ClipTextConfig cfg;
+  std::shared_ptr<WeightSource> weights;
+
+  // The encoder `encoder` and the tokenizer folder `tokenizer` of a pipeline.
+  static ClipTextComponent load(const ModelSource& src, const std::string& encoder,
+                                const std::string& tokenizer);
+};
+
+struct ClipTextOutputs {
+  std::vector<int32_t> ids;        // [B, 77] as the tokenizer padded them
+  std::vector<float> last_hidden;  // [B, 77, D] after the final layer norm
+  std::vector<float> penultimate;  // [B, 77, D] hidden_states[-2]
+  std::vector<float> text_embeds;  // [B, projection_dim]: CLIPTextModelWithProjection's output; else empty
+};
+
+// Runs the encoder on each prompt (one batch). `cancel` stops it between nodes (Error(kCancelled)).
+ClipTextOutputs encode_text(Backend& backend, const ClipTextComponent& text,
+                            const std::vector<std::string>& prompts,
+                            const std::atomic<bool>* cancel = nullptr);
+
+class PromptConditioner {
+ public:
+  virtual ~PromptConditioner() = default;
+  // With `guided` (classifier-free guidance) the conditioning of [negative; prompt], else of the prompt
+  // alone. `width`/`height`: the image size (SDXL conditions on it).
+  virtual UNetConditioning encode(const std::string& prompt, const std::string& negative, bool guided,
+                                  int width, int height) = 0;
+  // Width of the text features (the UNet's cross_attention_dim must match) and their length.
+  virtual int context_dim() const = 0;
+  virtual int context_length() const = 0;
+};
+
+// StableDiffusionPipeline and LatentConsistencyModelPipeline: the last hidden state of `text`.
+std::unique_ptr<PromptConditioner> make_clip_conditioner(std::shared_ptr<Backend> backend,
+                                                         ClipTextComponent text,
+                                                         const std::atomic<bool>* cancel);
+
+}  // namespace websd
