@@ -41,9 +41,10 @@ size_t planned_arena(std::shared_ptr<const Graph> g) {
 }
 
 int run_info(const std::string& dir) {
-  auto p = PipelineFolder::open(dir);
+  auto source = open_model_source(dir);  // a folder, a pack or a single file
+  const ModelSource& p = *source;
   std::printf("%s: %s\n", dir.c_str(), p.pipeline_class().c_str());
-  const ModelFamily family = detect_family(*open_model_source(dir));  // an unsupported family ends here
+  const ModelFamily family = detect_family(p);  // an unsupported family ends here
   std::printf("  family        %s (%s)\n", family.name.c_str(), family.description.c_str());
   for (const char* name : {"text_encoder", "text_encoder_2"}) {
     if (!p.has_component(name)) continue;
