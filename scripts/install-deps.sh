@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building and testing websd needs, from Debian packages only. Safe to run repeatedly.
+# Installs what building and testing websd needs: Debian packages, and the npm packages pinned in
+# js/package-lock.json. Safe to run repeatedly.
 set -euo pipefail
 
 packages=(
@@ -10,16 +11,30 @@ packages=(
   libopenblas-pthread-dev # optimised sgemm for the native cpu backend
   libpng-dev              # PNG output
   libssl-dev              # SHA-256 of pack shards (OpenSSL)
+  emscripten node-acorn   # the WebAssembly build (optimised links run acorn under Node)
+  nodejs                  # the JS host, the Node runner and the browser tests (js/)
+  chromium                # headless WebGPU (SwiftShader) for the browser tests
 )
 
+sudo_cmd=()
+[[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "websd: installing ${missing[*]}"
-  sudo_cmd=()
-  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v npm >/dev/null; then  # Debian's nodejs comes without npm (NodeSource's includes it)
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
+fi
+
+# The JS side's pinned npm packages (js/package-lock.json), installed again only when the lock file changes.
+js_dir="$(dirname "$0")/../js"
+if ! cmp -s "$js_dir/package-lock.json" "$js_dir/node_modules/.websd-lock"; then
+  echo "websd: installing js/ packages (npm ci)"
+  (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$js_dir/package-lock.json" "$js_dir/node_modules/.websd-lock"
 fi

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds websd (release) and runs every test. Fixtures are read from ../shared/fixtures
-# (or $WEBSD_FIXTURES).
+# Installs dependencies, builds websd (native release and WebAssembly) and runs every test: the native suites
+# (ctest), then the JS suites (js/test): websd.wasm on its cpu backend in Node, and the webgpu backend in headless
+# Chromium. Fixtures are read from ../shared/fixtures (or $WEBSD_FIXTURES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset native-release >/dev/null
 cmake --build --preset native-release
 ctest --preset native-release -j2 "$@"
+cmake --preset wasm-release >/dev/null
+cmake --build --preset wasm-release
+cd js && node --test test/*.test.mjs

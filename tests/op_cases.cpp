@@ -55,10 +55,12 @@ std::vector<OpCase> all_op_cases() {
     cases.push_back({std::move(name), std::move(f)});
   };
 
+  // The init-captures below copy structured bindings, which clang 14 (the wasm build) cannot capture directly.
   for (auto [m, k, n] : {std::tuple{1, 32, 16}, {7, 40, 33}, {77, 320, 64}, {130, 33, 70}})
     for (DType dt : {DType::kF32, DType::kF16, DType::kBF16, DType::kI8})
       for (bool bias : {true, false})
-        add("linear_" + dims({m, k, n}) + "_" + dtype_name(dt) + (bias ? "_bias" : ""), [=](Graph& g, auto& keep) {
+        add("linear_" + dims({m, k, n}) + "_" + dtype_name(dt) + (bias ? "_bias" : ""),
+            [=, m = m, k = k, n = n](Graph& g, auto& keep) {
           TensorId x = g.input("x", Shape{1, m, k});
           TensorId w = random_weight(g, keep, "w", Shape{n, k}, dt);
           TensorId b = bias ? random_weight(g, keep, "b", Shape{n}, dt == DType::kI8 ? DType::kF16 : dt) : -1;
@@ -84,7 +86,7 @@ std::vector<OpCase> all_op_cases() {
 
   for (auto [groups, c, silu] : {std::tuple{32, 64, true}, {32, 32, false}, {8, 48, true}})
     add("group_norm_g" + std::to_string(groups) + "_c" + std::to_string(c) + (silu ? "_silu" : ""),
-        [=](Graph& g, auto& keep) {
+        [groups = groups, c = c, silu = silu](Graph& g, auto& keep) {
           TensorId x = g.input("x", Shape{2, c, 5, 7});
           TensorId gamma = random_weight(g, keep, "gamma", Shape{c}, DType::kF16, 0.5f, 1.0f);
           TensorId beta = random_weight(g, keep, "beta", Shape{c}, DType::kF16);
@@ -142,6 +144,50 @@ std::vector<OpCase> all_op_cases() {
       g.mark_output(ops::embedding(g, table, g.input("ids", Shape{2, 77}, DType::kI32)), "y");
     });
   return cases;
+}
+
+PreparedCase prepare_case(Backend& backend, const OpCase& c) {
+  PreparedCase p;
+  p.graph = std::make_shared<Graph>();
+  c.build(*p.graph, p.keep);
+  p.exe = backend.compile(p.graph);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (TensorId id : p.graph->inputs()) {
+    const Node& n = p.graph->node(id);
+    if (n.dtype == DType::kI32) {
+      std::vector<int32_t> ids(size_t(n.shape.numel()));
+      for (auto& v : ids) v = int32_t(rng() % 500);
+      p.exe->set_input(id, ids.data());
+    } else {
+      std::vector<float> x(size_t(n.shape.numel()));
+      for (auto& v : x) v = u(rng);
+      p.exe->set_input(id, x.data());
+    }
+  }
+  return p;
+}
+
+std::vector<float> read_output(PreparedCase& p) {
+  TensorId out = p.graph->outputs().at(0);
+  std::vector<float> y(size_t(p.graph->shape(out).numel()));
+  p.exe->read(out, y.data());
+  return y;
+}
+
+std::vector<float> run_op_case(Backend& backend, const OpCase& c) {
+  PreparedCase p = prepare_case(backend, c);
+  p.exe->run();
+  return read_output(p);
+}
+
+double normalised_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    num += double(got[i] - want[i]) * double(got[i] - want[i]);
+    den += double(want[i]) * double(want[i]);
+  }
+  return den > 0 ? num / den : num;
 }
 
 }  // namespace websd::test

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.h"
 #include "core/graph.h"
 
 namespace websd::test {
@@ -18,5 +19,19 @@ struct OpCase {
 
 // Every case, covering every op with edge shapes (odd sizes, strides, causal masks, f16/bf16 weights).
 std::vector<OpCase> all_op_cases();
+
+// A case compiled on one backend, its inputs set to the same seeded random values on every backend.
+struct PreparedCase {
+  std::shared_ptr<Graph> graph;
+  std::vector<std::shared_ptr<void>> keep;
+  std::unique_ptr<Executable> exe;
+};
+PreparedCase prepare_case(Backend& backend, const OpCase& c);
+std::vector<float> read_output(PreparedCase& p);
+// prepare_case, one run, read_output.
+std::vector<float> run_op_case(Backend& backend, const OpCase& c);
+
+// Sum of squared differences over the sum of squares of the reference.
+double normalised_error(const std::vector<float>& got, const std::vector<float>& want);
 
 }  // namespace websd::test

@@ -51,7 +51,7 @@ const char* websd_last_error(void);
 typedef struct websd_model websd_model;
 
 typedef struct websd_model_params {
-  const char* backend; /* "cpu" (default) */
+  const char* backend; /* "cpu" (default); "webgpu" in the WebAssembly build (the GPU of the JS host) */
   int threads;         /* cpu worker threads; 0 = all cores */
 } websd_model_params;
 

@@ -5,6 +5,9 @@
 #include <string>
 
 #include "backends/cpu/cpu_backend.h"
+#ifdef WEBSD_HAVE_WEBGPU
+#include "backends/webgpu/webgpu_backend.h"
+#endif
 #include "core/error.h"
 #include "pipeline/stable_diffusion.h"
 #include "websd/websd.h"
@@ -84,13 +87,27 @@ websd_status websd_model_open(const char* path, const websd_model_params* params
   if (!path) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_model_open: path is NULL");
   const websd_model_params p = params ? *params : websd_model_params_default();
   const std::string backend = p.backend ? p.backend : "cpu";
-  if (backend != "cpu")
-    return fail(WEBSD_ERROR_INVALID_ARGUMENT, "unknown backend '" + backend + "' (this build has: cpu)");
+#ifdef WEBSD_HAVE_WEBGPU
+  const bool webgpu = backend == "webgpu";
+  const char* backends = "cpu, webgpu";
+#else
+  const bool webgpu = false;
+  const char* backends = "cpu";
+#endif
+  if (backend != "cpu" && !webgpu)
+    return fail(WEBSD_ERROR_INVALID_ARGUMENT, "unknown backend '" + backend + "' (this build has: " + backends + ")");
   return guarded([&] {
     auto model = std::make_unique<websd_model>();
-    websd::CpuOptions cpu;
-    cpu.threads = p.threads;
-    model->sd = websd::StableDiffusion::open(path, websd::make_cpu_backend(cpu));
+    std::unique_ptr<websd::Backend> b;
+#ifdef WEBSD_HAVE_WEBGPU
+    if (webgpu) b = websd::make_webgpu_backend();
+#endif
+    if (!b) {
+      websd::CpuOptions cpu;
+      cpu.threads = p.threads;
+      b = websd::make_cpu_backend(cpu);
+    }
+    model->sd = websd::StableDiffusion::open(path, std::move(b));
     *out = model.release();
   });
 }

@@ -1,0 +1,54 @@
+// Runs one suite of the webgpu test module in this page, on navigator.gpu: ?suite=ops (the op-by-op harness;
+// &repeats=N also times each case), ?suite=models (network and image parity on the tiny fixtures, which are
+// fetched from /fixtures/ into the module's memory file system first) or ?suite=lost (the ops on a destroyed
+// device, which must fail with a message). Output goes to the console and the page;
+// the result lands in window.websdResult = { status, message }.
+import { Engine } from '/js/lib/engine.mjs';
+import { GpuHost } from '/js/lib/gpu-host.mjs';
+
+const MODELS = ['tiny-sd1', 'tiny-sd2'];
+const logElement = document.getElementById('log');
+const log = (line) => {
+  console.log(line);
+  logElement.textContent += line + '\n';
+};
+
+async function copyFixtures(module, model) {
+  const files = await (await fetch(`/list/fixtures/${model}`)).json();
+  for (const rel of files.filter((f) => !f.startsWith('reference_extra'))) {
+    const bytes = new Uint8Array(await (await fetch(`/fixtures/${model}/${rel}`)).arrayBuffer());
+    const target = `/fixtures/${model}/${rel}`;
+    module.FS.mkdirTree(target.slice(0, target.lastIndexOf('/')));
+    module.FS.writeFile(target, bytes);
+  }
+}
+
+async function main() {
+  const q = new URLSearchParams(location.search);
+  const suite = q.get('suite'), filter = q.get('filter') || '', repeats = Number(q.get('repeats') || 0);
+  const module = await createWebsdTestModule({ print: log, printErr: log });
+  const host = await GpuHost.create(navigator.gpu);
+  log(`WebGPU adapter: ${host.description}`);
+  const engine = new Engine(module, host);
+  const a = engine.allocator();
+  let start;
+  if (suite === 'ops') {
+    start = () => module._websd_webtest_ops(a.string(filter), repeats);
+  } else if (suite === 'lost') {
+    // A device lost before the engine asks for it: the job must end with a status and a message, not hang.
+    host.device.destroy();
+    await host.device.lost;
+    start = () => module._websd_webtest_ops(a.string(filter), 0);
+  } else if (suite === 'models') {
+    for (const m of MODELS.filter((m) => m.includes(filter))) await copyFixtures(module, m);
+    start = () => module._websd_webtest_models(a.string('/fixtures'), a.string(filter));
+  } else {
+    throw new Error(`unknown suite '${suite}' (ops, models or lost)`);
+  }
+  const result = await engine.run(start);
+  a.free();
+  return result;
+}
+
+main().then((r) => { window.websdResult = r; },
+  (e) => { window.websdResult = { status: -1, message: String(e && e.stack || e) }; });

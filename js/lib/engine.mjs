@@ -1,0 +1,182 @@
+// The JS side of a websd wasm module (websd.js or the browser test module), the same in pages, Workers and Node.
+//
+// Engine work runs on wasm pthreads ("jobs"); this thread is their host. While a job runs, serve() answers the
+// requests the job posts into the mailbox (src/wasm/host_channel.h): WebGPU calls go to the GpuHost, progress to
+// the caller's callback, and the final kJobDone resolves the job's promise. This thread never blocks, so emscripten
+// can also run the file-system calls and thread creations that pthreads proxy to it.
+
+// Mailbox layout, in 4-byte words (src/wasm/host_channel.h, struct Mailbox).
+const STATE = 0, OP = 1, STATUS = 2, ARGS = 4, RESULTS = 20, MESSAGE_BYTE = 28 * 4, MESSAGE_BYTES = 2048;
+const IDLE = 0, REQUEST = 1, REPLY = 2;
+const OP_JOB_DONE = 1, OP_PROGRESS = 2, OP_GPU_FIRST = 100;
+
+export class Engine {
+  // `module` is an instantiated emscripten module (the factory's result); `gpuHost` a GpuHost or null.
+  constructor(module, gpuHost = null) {
+    this.module = module;
+    this.gpuHost = gpuHost;
+    this.mailbox = module._websd_host_mailbox() >>> 0;
+    this.onProgress = null;  // (image, step, steps) => false to cancel; set per job
+    this.queue = Promise.resolve();
+  }
+
+  // Views are made per use: growing the wasm memory replaces its buffer.
+  words() { return new Int32Array(this.module.wasmMemory.buffer, this.mailbox, RESULTS + 8); }
+  bytes(ptr, length) { return new Uint8Array(this.module.wasmMemory.buffer, ptr >>> 0, length); }
+  string(ptr) { return this.module.UTF8ToString(ptr >>> 0); }
+
+  // Runs `start` (which starts one job in the module) and serves the job until it ends. Jobs run one at a time.
+  // Resolves to { status, message } as the job reported them.
+  run(start, { onProgress = null } = {}) {
+    const job = this.queue.then(() => {
+      this.onProgress = onProgress;
+      start();
+      return this.serve();
+    });
+    this.queue = job.catch(() => {});
+    return job;
+  }
+
+  async serve() {
+    for (;;) {
+      const w = this.words();
+      const state = Atomics.load(w, STATE);
+      if (state !== REQUEST) {
+        await Atomics.waitAsync(w, STATE, state).value;
+        continue;
+      }
+      const op = w[OP];
+      const args = Array.from(w.subarray(ARGS, ARGS + 16), (v) => v >>> 0);
+      if (op === OP_JOB_DONE) {
+        const done = { status: args[0] | 0, message: this.string(args[1]) };
+        this.reply(0, []);
+        return done;
+      }
+      let reply;
+      try {
+        reply = await this.handle(op, args);
+      } catch (e) {
+        reply = { status: 5, message: `host error in request ${op}: ${e && e.stack || e}` };
+      }
+      this.reply(reply.status, reply.results || [], reply.message);
+    }
+  }
+
+  async handle(op, args) {
+    if (op === OP_PROGRESS) {
+      const goOn = this.onProgress ? await this.onProgress(args[0], args[1], args[2]) : true;
+      return { status: goOn === false ? 1 : 0 };
+    }
+    if (op >= OP_GPU_FIRST) {
+      if (!this.gpuHost) return { status: 4, message: 'this engine was started without WebGPU (no GPU host)' };
+      return this.gpuHost.handle(op, args, this.module.wasmMemory);
+    }
+    return { status: 5, message: `unknown host request ${op}` };
+  }
+
+  reply(status, results, message = '') {
+    const w = this.words();
+    w[STATUS] = status;
+    results.forEach((v, i) => { w[RESULTS + i] = v; });
+    if (status !== 0) {
+      const encoded = new TextEncoder().encode(String(message)).subarray(0, MESSAGE_BYTES - 1);
+      const dst = this.bytes(this.mailbox + MESSAGE_BYTE, MESSAGE_BYTES);
+      dst.set(encoded);
+      dst[encoded.length] = 0;
+    }
+    Atomics.store(w, STATE, REPLY);
+    Atomics.notify(w, STATE);
+  }
+
+  // Heap helpers for job arguments: C strings and zeroed blocks, freed together by the returned function.
+  allocator() {
+    const ptrs = [];
+    const m = this.module;
+    return {
+      string: (s) => {
+        const n = m.lengthBytesUTF8(s) + 1;
+        const p = m._malloc(n);
+        m.stringToUTF8(s, p, n);
+        ptrs.push(p);
+        return p;
+      },
+      zeroed: (n) => {
+        const p = m._malloc(n);
+        this.bytes(p, n).fill(0);
+        ptrs.push(p);
+        return p;
+      },
+      free: () => ptrs.forEach((p) => m._free(p)),
+    };
+  }
+
+  u32(ptr, index = 0) { return new Uint32Array(this.module.wasmMemory.buffer, ptr >>> 0, index + 1)[index]; }
+}
+
+// websd's status names (include/websd/websd.h), for messages.
+export const STATUS_NAMES = ['ok', 'invalid argument', 'not found', 'corrupt file', 'unsupported', 'shape mismatch',
+  'out of memory', 'cancelled', 'device lost', 'internal error'];
+
+export class WebsdError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+    this.statusName = STATUS_NAMES[status] || `status ${status}`;
+  }
+}
+
+// A model opened in websd.wasm, through the C API (include/websd/websd.h) run as jobs (src/wasm/websd_exports.cpp).
+export class Model {
+  static async open(engine, path, { backend = 'cpu', threads = 0 } = {}) {
+    const a = engine.allocator();
+    const out = a.zeroed(4);
+    try {
+      const r = await engine.run(() => engine.module._websd_wasm_open(a.string(path), a.string(backend), threads, out));
+      if (r.status !== 0) throw new WebsdError(r.status, r.message);
+      return new Model(engine, engine.u32(out));
+    } finally {
+      a.free();
+    }
+  }
+
+  constructor(engine, handle) {
+    this.engine = engine;
+    this.handle = handle;
+  }
+
+  get nativeWidth() { return this.engine.module._websd_model_native_width(this.handle); }
+  get nativeHeight() { return this.engine.module._websd_model_native_height(this.handle); }
+  get defaultScheduler() { return this.engine.string(this.engine.module._websd_model_default_scheduler(this.handle)); }
+
+  // Resolves to [{ width, height, rgb: Uint8Array }] (count images, seeds seed, seed + 1, ...).
+  async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
+    scheduler = '', count = 1, onProgress = null } = {}) {
+    const e = this.engine;
+    const a = e.allocator();
+    const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
+    const images = a.zeroed(IMAGE_BYTES * count);
+    const s = BigInt.asUintN(64, BigInt(seed));
+    try {
+      const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(prompt), a.string(negativePrompt),
+        width, height, steps, guidance, Number(s & 0xffffffffn), Number(s >> 32n), a.string(scheduler), images, count),
+      { onProgress });
+      if (r.status !== 0) throw new WebsdError(r.status, r.message);
+      const result = [];
+      for (let i = 0; i < count; ++i) {
+        const [w, h, c, data] = new Uint32Array(e.module.wasmMemory.buffer, images + i * IMAGE_BYTES, 4);
+        result.push({ width: w, height: h, rgb: e.bytes(data, w * h * c).slice() });
+        e.module._free(data);
+      }
+      return result;
+    } finally {
+      a.free();
+    }
+  }
+
+  async free() {
+    if (!this.handle) return;
+    const handle = this.handle;
+    this.handle = 0;
+    await this.engine.run(() => this.engine.module._websd_wasm_free(handle));
+  }
+}

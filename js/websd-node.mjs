@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// websd in Node: `websd generate` of the native tool, run by websd.wasm, on the GPU through Dawn (the npm `webgpu`
+// package) or on the wasm cpu backend. The same .wasm runs in the browser; this is the native-GPU comparison.
+//
+//   node js/websd-node.mjs --model DIR -p "a lighthouse at dusk" --seed 42 -o out.png [--backend webgpu|cpu]
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { Engine, Model } from './lib/engine.mjs';
+import { GpuHost } from './lib/gpu-host.mjs';
+import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
+import { encodePng } from './lib/png.mjs';
+
+const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
+  --model DIR               diffusers pipeline folder, or a single-file .safetensors checkpoint
+  -p, --prompt TEXT         what to draw
+  -n, --negative-prompt T   what to avoid
+  --steps N                 denoising steps (default 20)
+  --guidance G              classifier-free guidance scale; <= 1 turns it off (default 7.5)
+  --seed S                  random seed (default: a random one, printed)
+  --scheduler NAME          pndm, ddim, euler, euler_a, euler_karras, dpmpp_2m, dpmpp_2m_karras, heun, unipc, lcm
+  -W, --width N             image width, a multiple of 8 (default: the model's native size)
+  -H, --height N            image height, a multiple of 8 (default: the model's native size)
+  --batch-count N           images to make; image i uses seed + i (default 1)
+  -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
+  --backend webgpu|cpu      where the networks run (default webgpu)
+  --threads N               cpu backend worker threads (default: all cores)
+  --dawn-flag FLAG          a Dawn option for the webgpu backend, e.g. enable-dawn-features=disable_robustness
+  -q, --quiet               no progress bar, no file list`;
+
+const SAMPLER_NAMES = { pndm: 'PLMS', ddim: 'DDIM', euler: 'Euler', euler_a: 'Euler a', euler_karras: 'Euler Karras',
+  dpmpp_2m: 'DPM++ 2M', dpmpp_2m_karras: 'DPM++ 2M Karras', heun: 'Heun', unipc: 'UniPC', lcm: 'LCM' };
+
+function fail(message) {
+  console.error(`websd-node: error: ${message}`);
+  process.exit(2);
+}
+
+function integer(name, value, min, max) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer in [${min}, ${max}] (got ${value})`);
+  return n;
+}
+
+function parseOptions(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: {
+      model: { type: 'string' }, prompt: { type: 'string', short: 'p' },
+      'negative-prompt': { type: 'string', short: 'n', default: '' },
+      steps: { type: 'string' }, guidance: { type: 'string' }, seed: { type: 'string' },
+      scheduler: { type: 'string', default: '' }, width: { type: 'string', short: 'W' },
+      height: { type: 'string', short: 'H' }, 'batch-count': { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
+      threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
+      quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
+    } }).values;
+  } catch (e) {
+    fail(`${e.message}\n${USAGE}`);
+  }
+  if (parsed.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (!parsed.model) fail('--model is required (see --help)');
+  if (parsed.prompt === undefined) fail('--prompt is required (see --help)');
+  if (!['webgpu', 'cpu'].includes(parsed.backend)) fail(`--backend must be webgpu or cpu (got ${parsed.backend})`);
+  const o = {
+    ...parsed,
+    steps: integer('steps', parsed.steps, 1, 1000) ?? 20,
+    width: integer('width', parsed.width, 8, 16384) ?? 0,
+    height: integer('height', parsed.height, 8, 16384) ?? 0,
+    count: integer('batch-count', parsed['batch-count'], 1, 1000) ?? 1,
+    threads: integer('threads', parsed.threads, 0, 1024) ?? 0,
+    guidance: parsed.guidance === undefined ? 7.5 : Number(parsed.guidance),
+  };
+  if (!(o.guidance >= 0 && o.guidance <= 100)) fail(`--guidance must be in [0, 100] (got ${parsed.guidance})`);
+  if (o.width % 8 || o.height % 8) fail(`--width/--height must be multiples of 8 (got ${o.width}x${o.height})`);
+  if (parsed.scheduler && !SAMPLER_NAMES[parsed.scheduler]) {
+    fail(`--scheduler must be one of ${Object.keys(SAMPLER_NAMES).join(', ')} (got ${parsed.scheduler})`);
+  }
+  try {
+    o.seed = parsed.seed === undefined ? BigInt.asUintN(64, BigInt(Math.floor(Math.random() * 2 ** 53)))
+      : BigInt.asUintN(64, BigInt(parsed.seed));
+  } catch {
+    fail(`--seed must be an integer (got ${parsed.seed})`);
+  }
+  return o;
+}
+
+// "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15" under the prompts, as
+// `websd generate` writes it (the text chunk other Stable Diffusion tools read).
+function parametersText(o, scheduler, seed, w, h) {
+  let s = `${o.prompt}\n`;
+  if (o['negative-prompt']) s += `Negative prompt: ${o['negative-prompt']}\n`;
+  return s + `Steps: ${o.steps}, Sampler: ${SAMPLER_NAMES[scheduler] || scheduler}, CFG scale: ${o.guidance}, ` +
+    `Seed: ${seed}, Size: ${w}x${h}, Model: ${path.basename(path.resolve(o.model))}, Scheduler: ${scheduler}`;
+}
+
+function outputPath(output, i, count) {
+  if (count === 1) return output;
+  const ext = path.extname(output);
+  return path.join(path.dirname(output), `${path.basename(output, ext)}-${i + 1}${ext}`);
+}
+
+function progressBar(enabled) {
+  let start = 0;
+  return (image, step, steps) => {
+    if (!enabled) return true;
+    const now = performance.now();
+    if (step === 1) start = now;
+    const rate = step > 1 ? (step - 1) / ((now - start) / 1000) : 0;
+    const filled = Math.round((step * 30) / steps);
+    process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(30 - filled)}] ${step}/${steps}  ${rate.toFixed(2)} it/s `);
+    if (step === steps) process.stderr.write('\n');
+    return true;
+  };
+}
+
+async function main() {
+  const o = parseOptions(process.argv.slice(2));
+  // The wasm module before the GPU: with Dawn on SwiftShader, a device created before the module's threads start
+  // crashes the process (inside the native code, once a wasm thread waits); this order is safe everywhere.
+  const module = await loadModule(path.join(wasmDir(), 'src/wasm/websd.js'));
+  let gpuHost = null;
+  if (o.backend === 'webgpu') {
+    gpuHost = await GpuHost.create(await nodeGpu(o['dawn-flag']));
+    if (!o.quiet) console.error(`websd-node: WebGPU adapter: ${gpuHost.description}`);
+  }
+  const engine = new Engine(module, gpuHost);
+  const t0 = performance.now();
+  const model = await Model.open(engine, inModule(o.model), { backend: o.backend, threads: o.threads });
+  const scheduler = o.scheduler || model.defaultScheduler;
+  const w = o.width || model.nativeWidth, h = o.height || model.nativeHeight;
+  const t1 = performance.now();
+  const images = await model.txt2img({ prompt: o.prompt, negativePrompt: o['negative-prompt'], width: o.width,
+    height: o.height, steps: o.steps, guidance: o.guidance, seed: o.seed, scheduler: o.scheduler, count: o.count,
+    onProgress: progressBar(!o.quiet && process.stderr.isTTY) });
+  const t2 = performance.now();
+  for (const [i, img] of images.entries()) {
+    const seed = BigInt.asUintN(64, o.seed + BigInt(i));
+    const file = outputPath(o.output, i, images.length);
+    fs.writeFileSync(file, encodePng(img, { parameters: parametersText(o, scheduler, seed, w, h), Software: 'websd' }));
+    if (!o.quiet) console.log(`${file}  (seed ${seed})`);
+  }
+  if (!o.quiet) {
+    console.error(`websd-node: ${o.backend}: model opened in ${((t1 - t0) / 1000).toFixed(2)} s, ` +
+      `${((t2 - t1) / 1000 / images.length).toFixed(2)} s per image`);
+  }
+  await model.free();
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(`websd-node: error: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Packs what running websd.wasm on Dawn needs on a machine without Node or a registry (the GPU device machine)
+# into out/device/ (git-ignored, about 50 MB): a compressed Node binary, the `webgpu` npm package for linux-x64,
+# the wasm modules and js/, and the tiny fixtures. On that machine `bash out/device/run.sh CMD...` unpacks them
+# into /tmp/websd and runs CMD there (see README, "On a GPU machine"). Run after the wasm build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=out/device
+rm -rf "$out" && mkdir -p "$out"
+fixtures="${WEBSD_FIXTURES:-../shared/fixtures}"
+for f in build/wasm-release/src/wasm/websd.wasm build/wasm-release/tests/web/websd_webtests.wasm \
+         js/node_modules/webgpu/package.json; do
+  [[ -e $f ]] || { echo "pack-device: $f is missing: run scripts/test.sh (or the wasm build and npm ci) first" >&2; exit 1; }
+done
+xz -T2 -6 -c "$(command -v node)" > "$out/node.xz"
+# webgpu (without the other platforms' binaries) with its dependencies, and pngjs.
+tar -C js/node_modules -cJf "$out/node_modules.tar.xz" --exclude='webgpu/dist/darwin-*' --exclude='webgpu/dist/win32-*' \
+    --exclude='webgpu/dist/linux-arm64' webgpu debug ms pngjs
+tar -cJf "$out/websd.tar.xz" js/lib js/websd-node.mjs js/webgpu-suite.mjs js/test/fixtures.mjs js/package.json \
+    build/wasm-release/src/wasm/websd.{js,wasm,worker.js} build/wasm-release/tests/web/websd_webtests.{js,wasm,worker.js}
+tar -C "$fixtures" -cJf "$out/fixtures.tar.xz" --exclude='reference_extra*' tiny-sd1 tiny-sd2
+cat > "$out/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Unpacks the bundle into /tmp/websd (once) and runs the given command there with the bundled Node.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+dir=/tmp/websd
+if [[ ! -x $dir/bin/node ]]; then
+  mkdir -p "$dir/bin" "$dir/js/node_modules" "$dir/fixtures"
+  xz -dc "$here/node.xz" > "$dir/bin/node" && chmod +x "$dir/bin/node"
+  tar -C "$dir/js/node_modules" -xJf "$here/node_modules.tar.xz"
+  tar -C "$dir" -xJf "$here/websd.tar.xz"
+  tar -C "$dir/fixtures" -xJf "$here/fixtures.tar.xz"
+fi
+export PATH="$dir/bin:$PATH" WEBSD_FIXTURES="$dir/fixtures"
+cd "$dir"
+exec "$@"
+RUN
+du -sh "$out"/*

@@ -1,0 +1,239 @@
+#include "backends/webgpu/lowering.h"
+
+#include <cstring>
+
+#include "backends/webgpu/kernel_params.h"
+#include "core/error.h"
+
+namespace websd::webgpu {
+namespace {
+
+constexpr uint32_t kFlatWorkgroup = 256;  // kernels/common.wgsl
+constexpr uint32_t kGemmTile = 64;        // kernels/matmul.wgsl, conv2d.wgsl
+constexpr uint32_t kAttentionWorkgroup = 64;
+
+template <typename P>
+std::vector<uint8_t> bytes_of(const P& params) {
+  std::vector<uint8_t> b(sizeof(P));
+  std::memcpy(b.data(), &params, sizeof(P));
+  return b;
+}
+
+uint32_t u32(int64_t v) { return uint32_t(v); }
+uint32_t ceil_div(uint64_t a, uint64_t b) { return uint32_t((a + b - 1) / b); }
+
+// Workgroups for `threads` threads of flat kernels, folded into a 2D grid (a dimension holds at most
+// maxComputeWorkgroupsPerDimension); the kernels mask the excess.
+std::array<uint32_t, 3> flat_grid(uint64_t threads, uint32_t per_group, const wsd_gpu_info& info) {
+  const uint64_t groups = (threads + per_group - 1) / per_group;
+  const uint32_t max = info.max_compute_workgroups_per_dimension;
+  const uint32_t x = uint32_t(std::min<uint64_t>(groups, max));
+  const uint64_t y = (groups + x - 1) / x;
+  if (y > max)
+    throw Error(ErrorCode::kUnsupported, "webgpu: an op needs " + std::to_string(threads) +
+                                             " threads, more than one dispatch holds; splitting it is not implemented yet");
+  return {x, uint32_t(y), 1};
+}
+
+std::array<uint32_t, 3> grid_2d(uint32_t x, uint32_t y, const wsd_gpu_info& info, const Node& n) {
+  const uint32_t max = info.max_compute_workgroups_per_dimension;
+  if (x > max || y > max)
+    throw Error(ErrorCode::kUnsupported, std::string("webgpu: ") + op_name(n.op) + " " + n.shape.str() +
+                                             " needs more workgroups than maxComputeWorkgroupsPerDimension (" +
+                                             std::to_string(max) + "); splitting it is not implemented yet");
+  return {x, y, 1};
+}
+
+class Lowerer {
+ public:
+  Lowerer(const Graph& g, TensorId id, const std::function<TensorRef(TensorId)>& where, const Device& device)
+      : g_(g), id_(id), n_(g.node(id)), where_(where), device_(device), info_(device.info()) {}
+
+  std::vector<Dispatch> run();
+
+ private:
+  TensorRef in(size_t i) const { return where_(n_.inputs[i]); }
+  TensorRef out() const { return where_(id_); }
+  const Shape& in_shape(size_t i) const { return g_.shape(n_.inputs[i]); }
+  // An optional operand: its tensor, or the placeholder (dtype F32, has = false).
+  TensorRef optional(size_t i, bool& has) const {
+    has = n_.inputs.size() > i;
+    if (has) return in(i);
+    return TensorRef{device_.placeholder().handle(), 0, device_.placeholder().size(), DType::kF32};
+  }
+
+  template <typename P>
+  Dispatch make(const char* file, const char* entry, const P& params, std::vector<TensorRef> bindings,
+                std::array<uint32_t, 3> groups) const {
+    Dispatch d;
+    d.variant.file = file;
+    d.variant.entry = entry;
+    d.variant.uniform_bytes = sizeof(P);
+    d.variant.storage_bindings = uint32_t(bindings.size());
+    d.bindings = std::move(bindings);
+    d.uniforms = bytes_of(params);
+    d.groups = groups;
+    return d;
+  }
+
+  Dispatch gemm(bool conv) const;
+  Dispatch norm() const;
+  Dispatch binary(const char* entry) const;
+  Dispatch elementwise(const char* entry) const;
+  Dispatch attention() const;
+  Dispatch copy_channels(size_t input, int64_t src_begin, int64_t dst_begin, int64_t channels) const;
+  Dispatch layout(const char* entry) const;
+  Dispatch embedding() const;
+
+  const Graph& g_;
+  TensorId id_;
+  const Node& n_;
+  const std::function<TensorRef(TensorId)>& where_;
+  const Device& device_;
+  const wsd_gpu_info& info_;
+};
+
+Dispatch Lowerer::gemm(bool conv) const {
+  bool has_bias = false;
+  const TensorRef x = in(0), w = in(1), bias = optional(2, has_bias);
+  std::vector<TensorRef> bindings{x, w, bias, out()};
+  Dispatch d;
+  if (conv) {
+    const Shape &xs = in_shape(0), &ws = in_shape(1), &ys = n_.shape;
+    Conv2dParams p{u32(xs[0]), u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(ws[0]), u32(ws[2]), u32(ws[3]),
+                   u32(n_.p.stride), u32(n_.p.pad), u32(ys[2]), u32(ys[3]), u32(ys[0] * ys[2] * ys[3]),
+                   u32(ws[1] * ws[2] * ws[3]), has_bias, 0, 0};
+    d = make("conv2d", "conv2d", p, bindings,
+             grid_2d(ceil_div(p.out_channels, kGemmTile), ceil_div(p.m, kGemmTile), info_, n_));
+  } else {
+    const int64_t N = in_shape(1)[0], K = in_shape(1)[1];
+    MatmulParams p{u32(n_.shape.numel() / N), u32(N), u32(K), has_bias};
+    d = make("matmul", "linear", p, bindings, grid_2d(ceil_div(p.n, kGemmTile), ceil_div(p.m, kGemmTile), info_, n_));
+  }
+  d.variant.weights = {{"w", w.dtype}, {"bias", bias.dtype}};
+  return d;
+}
+
+Dispatch Lowerer::norm() const {
+  const Shape& s = n_.shape;
+  NormParams p;
+  const char* entry;
+  if (n_.op == Op::kGroupNorm) {
+    const int64_t B = s[0], C = s[1], G = n_.p.groups, S = s.numel() / (B * C);
+    p = {u32(B * G), u32(C / G * S), u32(C), u32(S), u32(C / G), n_.p.act == Act::kSilu, n_.p.eps, 0};
+    entry = "group_norm";
+  } else {
+    const int64_t C = s.dims.back();
+    p = {u32(s.numel() / C), u32(C), u32(C), 1, 1, 0, n_.p.eps, 0};
+    entry = "layer_norm";
+  }
+  const TensorRef gamma = in(1), beta = in(2);
+  Dispatch d = make("norm", entry, p, {in(0), gamma, beta, out()}, grid_2d(p.sets, 1, info_, n_));
+  d.variant.weights = {{"gamma", gamma.dtype}, {"beta", beta.dtype}};
+  return d;
+}
+
+Dispatch Lowerer::binary(const char* entry) const {
+  const Shape& s = n_.shape;
+  const TensorRef b = in(1);
+  BinaryParams p{u32(s.numel()), u32(in_shape(1).numel()), n_.op == Op::kAddChannel ? u32(s[2] * s[3]) : 1, 0};
+  Dispatch d = make("binary", entry, p, {in(0), b, out()},
+                    flat_grid(p.n, kFlatWorkgroup, info_));
+  d.variant.weights = {{"b", b.dtype}};
+  return d;
+}
+
+Dispatch Lowerer::elementwise(const char* entry) const {
+  ElementwiseParams p{u32(n_.shape.numel()), u32(n_.shape.dims.back()), n_.p.scale, 0};
+  return make("elementwise", entry, p, {in(0), out()}, flat_grid(p.n, kFlatWorkgroup, info_));
+}
+
+Dispatch Lowerer::attention() const {
+  const Shape &qs = in_shape(0), &ks = in_shape(1);
+  AttentionParams p{u32(qs[0]), u32(qs[1]), u32(ks[1]), u32(qs[2]), u32(n_.p.heads), n_.p.causal, n_.p.scale, 0};
+  Dispatch d = make("attention", "attention", p, {in(0), in(1), in(2), out()},
+                    flat_grid(uint64_t(p.batch) * p.heads * p.lq, kAttentionWorkgroup, info_));
+  d.variant.constants = {{"HEAD_DIM", std::to_string(p.channels / p.heads)}};
+  return d;
+}
+
+// y[:, dst_begin + c] = x[:, src_begin + c] for c < channels, x being input `input`.
+Dispatch Lowerer::copy_channels(size_t input, int64_t src_begin, int64_t dst_begin, int64_t channels) const {
+  const Shape& xs = in_shape(input);
+  const int64_t inner = xs.numel() / (xs[0] * xs[1]);
+  LayoutParams p{};
+  p.n = u32(xs[0] * channels * inner);
+  p.channels = u32(channels);
+  p.inner = u32(inner);
+  p.src_channels = u32(xs[1]);
+  p.src_begin = u32(src_begin);
+  p.dst_channels = u32(n_.shape[1]);
+  p.dst_begin = u32(dst_begin);
+  return make("layout", "copy_channels", p, {in(input), out()},
+              flat_grid(p.n, kFlatWorkgroup, info_));
+}
+
+Dispatch Lowerer::layout(const char* entry) const {
+  const Shape& s = n_.shape;
+  LayoutParams p{};
+  p.n = u32(s.numel());
+  if (n_.op == Op::kUpsample) {
+    p.in_h = u32(in_shape(0)[2]);
+    p.in_w = u32(in_shape(0)[3]);
+    p.out_h = u32(s[2]);
+    p.out_w = u32(s[3]);
+  } else {  // to_tokens [B,C,H,W] -> [B,S,C]; to_image [B,S,C] -> [B,C,H,W]
+    const Shape& image = n_.op == Op::kToTokens ? in_shape(0) : s;
+    p.channels = u32(image[1]);
+    p.inner = u32(image[2] * image[3]);
+  }
+  return make("layout", entry, p, {in(0), out()}, flat_grid(p.n, kFlatWorkgroup, info_));
+}
+
+Dispatch Lowerer::embedding() const {
+  const TensorRef table = in(0);
+  EmbeddingParams p{u32(n_.shape.numel()), u32(in_shape(0)[1]), 0, 0};
+  Dispatch d = make("embedding", "embedding", p, {table, in(1), out()},
+                    flat_grid(p.n, kFlatWorkgroup, info_));
+  d.variant.weights = {{"table", table.dtype}};
+  return d;
+}
+
+std::vector<Dispatch> Lowerer::run() {
+  switch (n_.op) {
+    case Op::kLinear: return {gemm(false)};
+    case Op::kConv2d: return {gemm(true)};
+    case Op::kGroupNorm:
+    case Op::kLayerNorm: return {norm()};
+    case Op::kAdd: return {binary("add")};
+    case Op::kAddChannel: return {binary("add_channel")};
+    case Op::kMul: return {binary("mul")};
+    case Op::kScale: return {elementwise("scale")};
+    case Op::kSilu: return {elementwise("silu")};
+    case Op::kGelu: return {elementwise("gelu")};
+    case Op::kQuickGelu: return {elementwise("quick_gelu")};
+    case Op::kGeglu: return {elementwise("geglu")};
+    case Op::kAttention: return {attention()};
+    case Op::kUpsample: return {layout("upsample_nearest")};
+    case Op::kConcat: {
+      const int64_t ca = in_shape(0)[1], cb = in_shape(1)[1];
+      return {copy_channels(0, 0, 0, ca), copy_channels(1, 0, ca, cb)};
+    }
+    case Op::kSlice: return {copy_channels(0, n_.p.begin, 0, n_.p.end - n_.p.begin)};
+    case Op::kToTokens: return {layout("to_tokens")};
+    case Op::kToImage: return {layout("to_image")};
+    case Op::kEmbedding: return {embedding()};
+    case Op::kInput:
+    case Op::kWeight: return {};
+  }
+  throw Error(ErrorCode::kInternal, std::string("webgpu: no kernel for ") + op_name(n_.op));
+}
+
+}  // namespace
+
+std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const std::function<TensorRef(TensorId)>& where,
+                                 const Device& device) {
+  return Lowerer(g, node, where, device).run();
+}
+
+}  // namespace websd::webgpu

@@ -1,0 +1,221 @@
+#include "backends/webgpu/webgpu_backend.h"
+
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "backends/webgpu/gpu_device.h"
+#include "backends/webgpu/lowering.h"
+#include "core/error.h"
+
+namespace websd {
+namespace webgpu {
+namespace {
+
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+struct GpuWeight {
+  Buffer buffer;
+  DType dtype;  // F32 or F16
+};
+
+// GPU copies of weights, kept while the memory they came from lives (a model's files), so that compiling the
+// same network again (every generate() does) uploads nothing.
+class WeightCache {
+ public:
+  explicit WeightCache(std::shared_ptr<Device> device) : device_(std::move(device)) {}
+
+  std::shared_ptr<const GpuWeight> get(const WeightData& w) {
+    for (auto it = entries_.begin(); it != entries_.end();)
+      it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
+    if (!w.owner) return upload(w);  // nothing tells when this memory changes hands: do not cache
+    Entry& e = entries_[w.data];
+    if (!e.gpu) e = {w.owner, upload(w)};
+    return e.gpu;
+  }
+
+ private:
+  // F32 and F16 go up as stored; anything else (BF16, Q8) is expanded to f32 first, exactly as the cpu reference
+  // expands it. (Keeping q8 as int8 on the GPU, expanded in the shaders, is future work.)
+  std::shared_ptr<const GpuWeight> upload(const WeightData& w) const {
+    const size_t n = size_t(w.shape.numel());
+    auto gpu = std::make_shared<GpuWeight>();
+    gpu->dtype = w.dtype == DType::kF16 ? DType::kF16 : DType::kF32;
+    std::vector<uint8_t> staging;
+    const void* bytes = w.data;
+    size_t size = n * dtype_size(gpu->dtype);
+    if (w.dtype != DType::kF16 && w.dtype != DType::kF32) {
+      staging.resize(size);
+      expand_weight(w, 0, n, reinterpret_cast<float*>(staging.data()));
+      bytes = staging.data();
+    } else if (size % 4) {  // an odd number of f16 values: writes are whole words
+      staging.assign(size + 2, 0);
+      std::memcpy(staging.data(), w.data, size);
+      bytes = staging.data();
+      size += 2;
+    }
+    if (size > device_->info().max_storage_buffer_binding_size)
+      throw Error(ErrorCode::kUnsupported, "webgpu: weight " + w.name + " " + w.shape.str() + " needs " + mib(size) +
+                                               " in one binding, above this GPU's maxStorageBufferBindingSize of " +
+                                               mib(device_->info().max_storage_buffer_binding_size) +
+                                               " (splitting large tensors is not implemented yet)");
+    gpu->buffer = device_->create_buffer(size, "weight " + w.name);
+    check(wsd_gpu_buffer_write(gpu->buffer.handle(), 0, bytes, size), "uploading weight " + w.name);
+    return gpu;
+  }
+
+  struct Entry {
+    std::weak_ptr<const void> owner;
+    std::shared_ptr<const GpuWeight> gpu;
+  };
+  std::shared_ptr<Device> device_;
+  std::map<const void*, Entry> entries_;
+};
+
+class WebGpuExecutable final : public Executable {
+ public:
+  WebGpuExecutable(std::shared_ptr<const Graph> graph, std::shared_ptr<Device> device, WeightCache& cache)
+      : g_(std::move(graph)), device_(std::move(device)) {
+    const wsd_gpu_info& info = device_->info();
+    if (MemoryPlan::kAlignment % info.min_storage_buffer_offset_alignment != 0)
+      throw Error(ErrorCode::kUnsupported, "webgpu: this GPU's minStorageBufferOffsetAlignment (" +
+                                               std::to_string(info.min_storage_buffer_offset_alignment) +
+                                               ") does not divide the planner's alignment of 256");
+    plan_ = plan_memory(*g_, [](const Node&) { return size_t(0); });
+    const auto& nodes = g_->nodes();
+    weights_.resize(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      if (n.op == Op::kWeight) {
+        weights_[i] = cache.get(g_->weights()[size_t(n.weight)]);
+        continue;
+      }
+      const uint64_t bytes = bytes_of(TensorId(i));
+      if (bytes > info.max_storage_buffer_binding_size)
+        throw Error(ErrorCode::kUnsupported,
+                    std::string("webgpu: the ") + op_name(n.op) + " output " + n.shape.str() + " needs " + mib(bytes) +
+                        " in one binding, above this GPU's maxStorageBufferBindingSize of " +
+                        mib(info.max_storage_buffer_binding_size) +
+                        "; splitting large tensors is not implemented yet (try a smaller image)");
+    }
+    arena_ = device_->create_buffer(std::max<uint64_t>(plan_.arena_bytes, MemoryPlan::kAlignment),
+                                    "the activation arena (" + mib(plan_.arena_bytes) + ")");
+    build_program();
+    find_token_inputs();
+  }
+
+  ~WebGpuExecutable() override {
+    if (program_) wsd_gpu_program_destroy(program_);
+  }
+
+  void set_input(TensorId id, const void* data) override {
+    const Node& n = g_->node(id);
+    if (n.op != Op::kInput) throw Error(ErrorCode::kInvalidArgument, "set_input on a node that is not an input");
+    if (auto it = vocab_.find(id); it != vocab_.end()) {
+      const int32_t* ids = static_cast<const int32_t*>(data);
+      for (int64_t i = 0; i < n.shape.numel(); ++i)
+        if (ids[i] < 0 || ids[i] >= it->second)
+          throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(ids[i]) +
+                                                       " is outside the vocabulary of " + std::to_string(it->second));
+    }
+    check(wsd_gpu_buffer_write(arena_.handle(), uint64_t(plan_.offset[size_t(id)]), data, bytes_of(id)),
+          "writing input " + n.name);
+  }
+
+  void run(const std::atomic<bool>* cancel) override {
+    if (cancel && cancel->load()) throw Error(ErrorCode::kCancelled, "run cancelled");
+    check(wsd_gpu_program_run(program_), "running the graph");
+  }
+
+  void read(TensorId id, float* dst) override {
+    const Node& n = g_->node(id);
+    if (n.op == Op::kWeight) throw Error(ErrorCode::kInvalidArgument, "webgpu: read of weight " + n.name);
+    check(wsd_gpu_buffer_read(arena_.handle(), uint64_t(plan_.offset[size_t(id)]), dst, bytes_of(id)),
+          "reading " + (n.name.empty() ? std::string(op_name(n.op)) : n.name));
+  }
+
+  const MemoryPlan& plan() const override { return plan_; }
+
+ private:
+  uint64_t bytes_of(TensorId t) const {
+    const Node& n = g_->node(t);
+    return uint64_t(n.shape.numel()) * dtype_size(n.dtype);
+  }
+
+  TensorRef where(TensorId t) const {
+    const Node& n = g_->node(t);
+    if (n.op == Op::kWeight) {
+      const GpuWeight& w = *weights_[size_t(t)];
+      return TensorRef{w.buffer.handle(), 0, w.buffer.size(), w.dtype};
+    }
+    return TensorRef{arena_.handle(), uint64_t(plan_.offset[size_t(t)]), bytes_of(t), n.dtype};
+  }
+
+  // Every compute node's dispatches, in graph order, as one program (one command buffer per run).
+  void build_program() {
+    std::vector<Dispatch> dispatches;
+    const auto where = [this](TensorId t) { return this->where(t); };
+    for (size_t i = 0; i < g_->nodes().size(); ++i)
+      for (Dispatch& d : lower_node(*g_, TensorId(i), where, *device_)) dispatches.push_back(std::move(d));
+    std::vector<std::vector<wsd_gpu_binding>> bindings(dispatches.size());
+    std::vector<wsd_gpu_dispatch> program(dispatches.size());
+    for (size_t i = 0; i < dispatches.size(); ++i) {
+      const Dispatch& d = dispatches[i];
+      check_no_aliasing(d);
+      for (const TensorRef& t : d.bindings) bindings[i].push_back(wsd_gpu_binding{t.buffer, 0, t.offset, t.size});
+      program[i] = wsd_gpu_dispatch{device_->pipeline(d.variant), uint32_t(bindings[i].size()), bindings[i].data(),
+                                    d.uniforms.data(), uint32_t(d.uniforms.size()),
+                                    {d.groups[0], d.groups[1], d.groups[2]}};
+    }
+    check(wsd_gpu_program_create(program.data(), uint32_t(program.size()), &program_),
+          "building the program of " + std::to_string(program.size()) + " dispatches");
+  }
+
+  // Every binding is writable (kernels/common.wgsl), and WebGPU rejects overlapping writable bindings: an op that
+  // reads one tensor twice (mul(x, x)) would need a copy first, which no model needs yet.
+  static void check_no_aliasing(const Dispatch& d) {
+    for (size_t a = 0; a < d.bindings.size(); ++a)
+      for (size_t b = a + 1; b < d.bindings.size(); ++b) {
+        const TensorRef &x = d.bindings[a], &y = d.bindings[b];
+        if (x.buffer == y.buffer && x.offset < y.offset + y.size && y.offset < x.offset + x.size)
+          throw Error(ErrorCode::kUnsupported, "webgpu: " + d.variant.entry +
+                                                   " binds one tensor twice; the webgpu backend cannot run that yet");
+      }
+  }
+
+  // Token-id inputs feeding an embedding, with the vocabulary size they must stay below.
+  void find_token_inputs() {
+    for (const Node& n : g_->nodes())
+      if (n.op == Op::kEmbedding && g_->node(n.inputs[1]).op == Op::kInput)
+        vocab_[n.inputs[1]] = g_->shape(n.inputs[0])[0];
+  }
+
+  std::shared_ptr<const Graph> g_;
+  std::shared_ptr<Device> device_;
+  MemoryPlan plan_;
+  std::vector<std::shared_ptr<const GpuWeight>> weights_;  // per node; set for weights
+  Buffer arena_;
+  wsd_gpu_program program_ = 0;
+  std::map<TensorId, int64_t> vocab_;
+};
+
+class WebGpuBackend final : public Backend {
+ public:
+  WebGpuBackend() : device_(Device::open()), weights_(device_) {}
+  std::string name() const override { return "webgpu (" + device_->description() + ")"; }
+  bool supports_op(const Graph&, const Node&) const override { return true; }
+  std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) override {
+    return std::make_unique<WebGpuExecutable>(std::move(graph), device_, weights_);
+  }
+
+ private:
+  std::shared_ptr<Device> device_;
+  WeightCache weights_;
+};
+
+}  // namespace
+}  // namespace webgpu
+
+std::unique_ptr<Backend> make_webgpu_backend() { return std::make_unique<webgpu::WebGpuBackend>(); }
+
+}  // namespace websd

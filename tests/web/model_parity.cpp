@@ -1,0 +1,200 @@
+// Rungs 3 and 5 of the correctness ladder on the webgpu backend: the tiny models' text encoder, UNet and VAE
+// against what diffusers computed (max absolute error), and whole txt2img runs against diffusers' images
+// (levels), through the C API exactly as apps use it. Prints every number; the job's status is the failure count.
+#include <emscripten/emscripten.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "backends/webgpu/webgpu_backend.h"
+#include "io/pipeline_folder.h"
+#include "io/safetensors.h"
+#include "models/clip_text_encoder.h"
+#include "models/unet.h"
+#include "models/vae.h"
+#include "wasm/host_channel.h"
+#include "websd/websd.h"
+
+namespace websd {
+namespace {
+
+constexpr float kNetworkTolerance = 1e-3f;  // the bar for networks on the GPU
+constexpr int kImageLevels = 2;
+
+class Checker {
+ public:
+  void network(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+    float err = got.size() == want.size() ? 0.0f : INFINITY;
+    for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+      const float d = std::fabs(got[i] - want[i]);
+      if (!(d <= err)) err = std::isnan(d) ? INFINITY : d;
+    }
+    record(err <= kNetworkTolerance, what, "max abs error " + format(err) + " (tolerance 1e-3)");
+  }
+
+  void image(const std::string& what, const websd_image& img, const TensorView& want) {
+    const uint8_t* w = static_cast<const uint8_t*>(want.data);
+    const size_t n = size_t(want.shape.numel());
+    int worst = 0;
+    size_t over1 = 0;
+    if (size_t(img.width) * size_t(img.height) * 3 != n) worst = 255;
+    for (size_t i = 0; worst != 255 && i < n; ++i) {
+      const int d = std::abs(int(img.data[i]) - int(w[i]));
+      worst = std::max(worst, d);
+      over1 += d > 1;
+    }
+    record(worst <= kImageLevels && over1 <= n / 1000, what,
+           "max diff " + std::to_string(worst) + " levels, " + std::to_string(over1) + " of " + std::to_string(n) +
+               " values off by more than 1");
+  }
+
+  void record(bool ok, const std::string& what, const std::string& detail) {
+    std::printf("  %-4s %-34s %s\n", ok ? "ok" : "FAIL", what.c_str(), detail.c_str());
+    (ok ? passed_ : failed_)++;
+  }
+
+  int failed() const { return failed_; }
+  int passed() const { return passed_; }
+
+ private:
+  static std::string format(float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", double(v));
+    return buf;
+  }
+  int passed_ = 0, failed_ = 0;
+};
+
+nlohmann::json reference_json(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string text = ss.str();
+  for (std::string inf : {"-Infinity", "Infinity"})  // Python's JSON dialect; irrelevant keys here
+    for (size_t p; (p = text.find(": " + inf)) != std::string::npos;) text.replace(p + 2, inf.size(), "null");
+  return nlohmann::json::parse(text);
+}
+
+void check_networks(Backend& gpu, const std::string& dir, const std::string& model, Checker& check) {
+  auto folder = PipelineFolder::open(dir + "/model");
+  auto ref = SafetensorsFile::open(dir + "/reference.safetensors");
+  auto tensor = [&](const char* name) { return ref.get(name).to_f32(); };
+  {
+    auto weights = folder.weights("text_encoder");
+    auto net = build_clip_text_encoder(ClipTextConfig::from(folder.config("text_encoder")), *weights, 2);
+    auto exe = gpu.compile(net.graph);
+    std::vector<int32_t> ids;
+    for (const char* key : {"prompt_ids", "negative_ids"}) {
+      const TensorView& t = ref.get(key);
+      const int32_t* p = static_cast<const int32_t*>(t.data);
+      ids.insert(ids.end(), p, p + t.shape.numel());
+    }
+    exe->set_input(net.ids, ids.data());
+    exe->run();
+    std::vector<float> out(size_t(net.graph->shape(net.last_hidden).numel()));
+    exe->read(net.last_hidden, out.data());
+    const long half = long(out.size() / 2);
+    check.network(model + " text_cond", {out.begin(), out.begin() + half}, tensor("text_cond"));
+    check.network(model + " text_uncond", {out.begin() + half, out.end()}, tensor("text_uncond"));
+  }
+  {
+    auto weights = folder.weights("unet");
+    const UNetConfig cfg = UNetConfig::from(folder.config("unet"));
+    const Shape in = ref.get("unet_in").shape;
+    auto net = build_unet(cfg, *weights, int(in[0]), int(in[2]), int(in[3]));
+    auto exe = gpu.compile(net.graph);
+    for (auto [t, in_key, out_key] : {std::tuple{981.0f, "unet_in", "unet_out"}, {17.0f, "unet_in_t17", "unet_out_t17"}}) {
+      std::vector<float> tp(size_t(in[0]) * size_t(cfg.block_out_channels[0]));
+      for (int64_t b = 0; b < in[0]; ++b) unet_time_features(cfg, t, tp.data() + b * cfg.block_out_channels[0]);
+      exe->set_input(net.sample, tensor(in_key).data());
+      exe->set_input(net.time_proj, tp.data());
+      exe->set_input(net.context, tensor("unet_ctx").data());
+      exe->run();
+      std::vector<float> out(size_t(net.graph->shape(net.out).numel()));
+      exe->read(net.out, out.data());
+      check.network(model + " " + out_key, out, tensor(out_key));
+    }
+  }
+  {
+    auto weights = folder.weights("vae");
+    const VaeConfig cfg = VaeConfig::from(folder.config("vae"));
+    const Shape in = ref.get("vae_in").shape;
+    auto net = build_vae_decoder(cfg, *weights, int(in[0]), int(in[2]), int(in[3]));
+    auto exe = gpu.compile(net.graph);
+    std::vector<float> z = tensor("vae_in");
+    for (auto& v : z) v /= cfg.scaling_factor;
+    exe->set_input(net.latents, z.data());
+    exe->run();
+    std::vector<float> out(size_t(net.graph->shape(net.image).numel()));
+    exe->read(net.image, out.data());
+    check.network(model + " vae_out", out, tensor("vae_out"));
+  }
+}
+
+void check_images(const std::string& dir, const std::string& model, const std::vector<std::string>& schedulers,
+                  Checker& check) {
+  const nlohmann::json ref = reference_json(dir + "/reference.json");
+  auto tensors = SafetensorsFile::open(dir + "/reference.safetensors");
+  websd_model_params mp = websd_model_params_default();
+  mp.backend = "webgpu";
+  websd_model* m = nullptr;
+  if (websd_model_open((dir + "/model").c_str(), &mp, &m) != WEBSD_OK) {
+    check.record(false, model + " open", websd_last_error());
+    return;
+  }
+  const std::string prompt = ref["prompt"], negative = ref["negative_prompt"].is_null() ? "" : ref["negative_prompt"];
+  for (const std::string& s : schedulers) {
+    websd_txt2img_params p = websd_txt2img_params_default();
+    p.prompt = prompt.c_str();
+    p.negative_prompt = negative.c_str();
+    p.width = ref["width"];
+    p.height = ref["height"];
+    p.steps = ref["steps"];
+    p.guidance = ref["guidance_scale"];
+    p.seed = ref["seed"];
+    p.scheduler = s.c_str();
+    websd_image img{};
+    if (websd_txt2img(m, &p, &img, 1) != WEBSD_OK) {
+      check.record(false, model + " txt2img " + s, websd_last_error());
+      continue;
+    }
+    check.image(model + " txt2img " + s, img, tensors.get(s + "/image_u8"));
+    websd_image_free(&img);
+  }
+  websd_model_free(m);
+}
+
+int32_t run_models(const std::string& fixtures, const std::string& filter, std::string& message) {
+  auto gpu = make_webgpu_backend();
+  std::printf("model parity on %s\n", gpu->name().c_str());
+  Checker check;
+  for (const std::string model : {"tiny-sd1", "tiny-sd2"}) {
+    if (!filter.empty() && model.find(filter) == std::string::npos) continue;
+    const std::string dir = fixtures + "/" + model;
+    check_networks(*gpu, dir, model, check);
+    check_images(dir, model, {"pndm", "euler_a", "dpmpp_2m"}, check);
+  }
+  std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
+  if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
+  if (check.passed() + check.failed() == 0) {
+    message = "no model matches '" + filter + "'";
+    return 1;
+  }
+  return check.failed();
+}
+
+}  // namespace
+}  // namespace websd
+
+extern "C" {
+
+// Job: parity of the tiny models under `fixtures` (whose name contains `filter`; "" = all).
+EMSCRIPTEN_KEEPALIVE void websd_webtest_models(const char* fixtures, const char* filter) {
+  const std::string root = fixtures, f = filter ? filter : "";
+  websd::wasm::start_job([root, f](std::string& message) { return websd::run_models(root, f, message); });
+}
+
+}  // extern "C"

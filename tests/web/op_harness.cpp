@@ -1,0 +1,73 @@
+// The op-by-op harness on the webgpu backend: every case of tests/op_cases.cpp on the GPU against the cpu
+// reference kernels, printed as one line per case with its normalised error; with repeats > 0 it also times each
+// case on the GPU (the same cases as a micro-benchmark). Run from js/test/browser.test.mjs (Chromium) and
+// js/bench-ops.mjs.
+#include <emscripten/emscripten.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/webgpu/webgpu_backend.h"
+#include "op_cases.h"
+#include "wasm/host_channel.h"
+
+namespace websd {
+namespace {
+
+// f32 arithmetic on both sides, in different orders, with WGSL's exp (a few ulp) and an erf approximation
+// (1.5e-7): errors stay near 1e-12.
+constexpr double kMaxNormalisedError = 1e-9;
+
+int32_t run_cases(const std::string& filter, int repeats, std::string& message) {
+  auto reference = make_cpu_backend(CpuOptions{1, true});
+  auto gpu = make_webgpu_backend();
+  std::printf("op harness on %s\n", gpu->name().c_str());
+  int failed = 0, ran = 0;
+  for (const auto& c : test::all_op_cases()) {
+    if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
+    ++ran;
+    const std::vector<float> want = test::run_op_case(*reference, c);
+    test::PreparedCase p = test::prepare_case(*gpu, c);
+    p.exe->run();
+    const std::vector<float> got = test::read_output(p);
+    double err = test::normalised_error(got, want);
+    for (float v : got)
+      if (!std::isfinite(v)) err = INFINITY;
+    const bool ok = got.size() == want.size() && err <= kMaxNormalisedError;
+    failed += !ok;
+    std::string timing;
+    if (repeats > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < repeats; ++i) p.exe->run();
+      test::read_output(p);  // waits for the GPU
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "  %9.3f ms/run", ms / repeats);
+      timing = buf;
+    }
+    std::printf("  %-4s webgpu %-44s nmse %.2e%s\n", ok ? "ok" : "FAIL", c.name.c_str(), err, timing.c_str());
+  }
+  std::printf("op harness: %d passed, %d failed\n", ran - failed, failed);
+  if (ran == 0) {
+    message = "no op case matches '" + filter + "'";
+    return 1;
+  }
+  if (failed) message = std::to_string(failed) + " op cases differ from the cpu reference";
+  return failed;
+}
+
+}  // namespace
+}  // namespace websd
+
+extern "C" {
+
+// Job: runs the cases whose name contains `filter` ("" = all); status = number of failures.
+EMSCRIPTEN_KEEPALIVE void websd_webtest_ops(const char* filter, int repeats) {
+  const std::string f = filter ? filter : "";
+  websd::wasm::start_job([f, repeats](std::string& message) { return websd::run_cases(f, repeats, message); });
+}
+
+}  // extern "C"
