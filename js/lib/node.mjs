@@ -28,8 +28,21 @@ export async function loadModule(jsPath, { print = console.log, printErr = conso
   return module;
 }
 
-// A host path as the wasm module sees it.
-export function inModule(p) { return '/host' + path.resolve(p); }
+// A host path as the wasm module sees it. Symbolic links are resolved here: emscripten's NODEFS would follow
+// an absolute link target inside the module's own tree (outside /host). A path that does not exist yet (an
+// output file) keeps its name under its resolved folder.
+export function inModule(p) {
+  const abs = path.resolve(p);
+  try {
+    return '/host' + fs.realpathSync(abs);
+  } catch {
+    try {
+      return '/host' + path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+    } catch {
+      return '/host' + abs;
+    }
+  }
+}
 
 // Dawn's `GPU` object from the npm `webgpu` package. `flags` are Dawn options such as
 // 'enable-dawn-features=allow_unsafe_apis,disable_robustness' or 'backend=vulkan'.
