@@ -44,10 +44,14 @@ export class GpuHost {
     for (const name of LIMITS) if (adapter.limits[name] !== undefined) requiredLimits[name] = adapter.limits[name];
     const requiredFeatures = ['timestamp-query', 'subgroups', 'shader-f16'].filter((f) => adapter.features.has(f));
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-    return new GpuHost(adapter, device);
+    return new GpuHost(gpu, adapter, device);
   }
 
-  constructor(adapter, device) {
+  constructor(gpu, adapter, device) {
+    // Hold the GPU object for as long as the device lives: in Node, Dawn's instance is freed with it, and its
+    // event processing then runs on freed memory (a crash under allocation pressure, not an error).
+    this.gpu = gpu;
+    this.adapter = adapter;
     this.device = device;
     const i = adapter.info || {};
     this.description = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown GPU';

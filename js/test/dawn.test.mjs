@@ -1,0 +1,43 @@
+// The same .wasm on Dawn in Node (the npm `webgpu` package): the op harness against the cpu reference, and one
+// txt2img image against diffusers. Without a GPU, Dawn is pointed at the SwiftShader Vulkan driver that Debian's
+// Chromium ships; on a GPU machine the system's driver is used as it is.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+
+import { decodePng } from '../lib/png.mjs';
+import { repoRoot } from '../lib/node.mjs';
+import { fixture } from './fixtures.mjs';
+import { compareImages } from './image-compare.mjs';
+import { readSafetensors } from './safetensors.mjs';
+
+const js = path.join(repoRoot, 'js');
+const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const env = { ...process.env };
+if (!process.env.VK_DRIVER_FILES && fs.existsSync(swiftshader)) {
+  env.VK_DRIVER_FILES = swiftshader;
+  env.LD_LIBRARY_PATH = ['/usr/lib/chromium', process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+}
+const run = (args) => promisify(execFile)(process.execPath, args, { cwd: js, env, maxBuffer: 64 << 20 });
+
+test('webgpu ops on Dawn in Node', { timeout: 20 * 60 * 1000 }, async () => {
+  const { stdout } = await run(['webgpu-suite.mjs', 'ops', '--in', 'node']);
+  const summary = stdout.split('\n').find((l) => l.startsWith('op harness:'));
+  console.log(`  ${summary}`);
+  assert.match(summary, /0 failed/);
+});
+
+test('tiny-sd1 pndm image on Dawn in Node matches diffusers', { timeout: 20 * 60 * 1000 }, async () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'websd-')), 'image.png');
+  const { stderr } = await run(['websd-node.mjs', '--backend', 'webgpu', '--model', fixture('tiny-sd1/model'),
+    '-p', 'a photo of an astronaut riding a horse on mars', '-n', 'blurry, low quality', '--steps', '5',
+    '--guidance', '7.5', '--seed', '1234', '-W', '64', '-H', '64', '--scheduler', 'pndm', '-o', out]);
+  const want = readSafetensors(fixture('tiny-sd1/reference.safetensors')).get('pndm/image_u8');
+  const result = compareImages(decodePng(fs.readFileSync(out)).rgb, want.data);
+  console.log(`  Dawn tiny-sd1 pndm: ${result.summary}  (${stderr.trim().split('\n').pop()})`);
+  assert.ok(result.ok, result.summary);
+});
