@@ -121,8 +121,7 @@ function progressBar(enabled) {
 
 async function main() {
   const o = parseOptions(process.argv.slice(2));
-  // The wasm module before the GPU: with Dawn on SwiftShader, a device created before the module's threads start
-  // crashes the process (inside the native code, once a wasm thread waits); this order is safe everywhere.
+  // The wasm module first, then the GPU (GpuHost keeps Dawn's GPU object alive for as long as the device).
   const module = await loadModule(path.join(wasmDir(), 'src/wasm/websd.js'));
   let gpuHost = null;
   if (o.backend === 'webgpu') {

@@ -16,7 +16,7 @@ xz -T2 -6 -c "$(command -v node)" > "$out/node.xz"
 # webgpu (without the other platforms' binaries) with its dependencies, and pngjs.
 tar -C js/node_modules -cJf "$out/node_modules.tar.xz" --exclude='webgpu/dist/darwin-*' --exclude='webgpu/dist/win32-*' \
     --exclude='webgpu/dist/linux-arm64' webgpu debug ms pngjs
-tar -cJf "$out/websd.tar.xz" js/lib js/websd-node.mjs js/webgpu-suite.mjs js/test/fixtures.mjs js/package.json \
+tar -cJf "$out/websd.tar.xz" js/lib js/websd-node.mjs js/bench-node.mjs js/webgpu-suite.mjs js/test/fixtures.mjs js/package.json \
     build/wasm-release/src/wasm/websd.{js,wasm,worker.js} build/wasm-release/tests/web/websd_webtests.{js,wasm,worker.js}
 tar -C "$fixtures" -cJf "$out/fixtures.tar.xz" --exclude='reference_extra*' tiny-sd1 tiny-sd2
 cat > "$out/run.sh" <<'RUN'

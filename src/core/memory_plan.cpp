@@ -24,6 +24,9 @@ MemoryPlan plan_memory(const Graph& g, const std::function<size_t(const Node&)>&
   for (int i = 0; i < n; ++i)
     for (TensorId t : nodes[size_t(i)].inputs) last_use[size_t(t)] = std::max(last_use[size_t(t)], i);
   for (TensorId t : g.outputs()) last_use[size_t(t)] = n;  // outputs survive the run
+  // Inputs survive it too, so that a graph can run again on the inputs it was given (a benchmark, or a UNet
+  // whose context stays the same over all steps); they are small next to the activations.
+  for (TensorId t : g.inputs()) last_use[size_t(t)] = n;
 
   std::vector<Buffer> buffers;
   for (int i = 0; i < n; ++i) {

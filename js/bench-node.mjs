@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Times a real Stable Diffusion architecture's networks (synthesized f16 weights) on websd.wasm's webgpu backend
+// (Dawn) or cpu backend in Node:
+//   node js/bench-node.mjs [--arch sd15|sd21|sdxl] [--backend webgpu|cpu] [--width W --height H] [--runs N]
+//                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
+// Prints per network the compile time (weight upload included), the best run time, the planned arena and the
+// weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE decode.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { Engine, WebsdError } from './lib/engine.mjs';
+import { GpuHost } from './lib/gpu-host.mjs';
+import { loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
+
+const { values: o } = parseArgs({
+  options: {
+    arch: { type: 'string', default: 'sd15' }, backend: { type: 'string', default: 'webgpu' },
+    width: { type: 'string', default: '0' }, height: { type: 'string', default: '0' },
+    runs: { type: 'string', default: '3' }, steps: { type: 'string', default: '20' },
+    'dawn-flag': { type: 'string', multiple: true, default: [] },
+  },
+});
+
+const module = await loadModule(path.join(wasmDir(), 'src/wasm/websd.js'));
+const gpuHost = o.backend === 'webgpu' ? await GpuHost.create(await nodeGpu(o['dawn-flag'])) : null;
+if (gpuHost) console.log(`adapter: ${gpuHost.description}; Dawn flags: ${o['dawn-flag'].join(' ') || 'none'}`);
+const engine = new Engine(module, gpuHost);
+const a = engine.allocator();
+const FIELDS = 5, NETWORKS = ['text encoder', 'text encoder 2', 'unet (batch 2)', 'vae decoder'];
+const results = a.zeroed(8 * FIELDS * NETWORKS.length);
+const r = await engine.run(() => module._websd_wasm_bench(a.string(o.arch), a.string(o.backend), Number(o.width),
+  Number(o.height), Number(o.runs), results));
+if (r.status !== 0) {
+  console.error(`bench-node: error: ${new WebsdError(r.status, r.message).message}`);
+  process.exit(1);
+}
+const v = new Float64Array(module.wasmMemory.buffer, results, FIELDS * NETWORKS.length);
+const mib = (b) => (b / 1048576).toFixed(0);
+let image = 0, arenaMax = 0, weights = 0;
+console.log(`${o.arch} on ${o.backend}, best of ${o.runs} runs`);
+for (const [i, name] of NETWORKS.entries()) {
+  const [compileMs, runMs, arena, weightBytes, gflop] = v.subarray(i * FIELDS, (i + 1) * FIELDS);
+  if (!compileMs) continue;
+  console.log(`  ${name.padEnd(16)} ${runMs.toFixed(1).padStart(9)} ms   compile ${(compileMs / 1000).toFixed(1)} s   ` +
+    `arena ${mib(arena)} MiB   weights ${mib(weightBytes)} MiB   ${(gflop / runMs).toFixed(1)} TFLOP/s`);
+  image += name.startsWith('unet') ? Number(o.steps) * runMs : runMs;
+  arenaMax = Math.max(arenaMax, arena);
+  weights += weightBytes;
+}
+console.log(`  one image (${o.steps} steps, guidance): about ${(image / 1000).toFixed(2)} s; GPU memory planned: ` +
+  `weights ${mib(weights)} MiB + largest arena ${mib(arenaMax)} MiB`);
+a.free();
+process.exit(0);
