@@ -104,19 +104,21 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
                              cond.timestep_cond.data());
   }
 
-  std::vector<RgbImage> images;
-  for (int img = 0; img < params.batch_count; ++img) {
-    std::vector<float> latents;
-    {
-      auto unet = build_unet(m.unet_cfg, *m.unet_weights, guided ? 2 : 1, lh, lw, m.conditioner->context_length());
-      auto exe = m.backend->compile(unet.graph);
+  // All images are denoised with one compiled UNet, then decoded with one compiled VAE: each network is compiled
+  // once per call, and only one activation arena is alive at a time.
+  std::vector<std::vector<float>> latents(size_t(params.batch_count));
+  {
+    auto unet = build_unet(m.unet_cfg, *m.unet_weights, guided ? 2 : 1, lh, lw, m.conditioner->context_length());
+    auto exe = m.backend->compile(unet.graph);
+    for (int img = 0; img < params.batch_count; ++img) {
       scheduler->set_timesteps(params.steps);
       TorchGenerator gen(params.seed + uint64_t(img));
-      latents = gen.randn(size_t(lc) * size_t(lh) * size_t(lw));
+      std::vector<float>& x0 = latents[size_t(img)];
+      x0 = gen.randn(size_t(lc) * size_t(lh) * size_t(lw));
       const float sigma = float(scheduler->init_noise_sigma());
-      for (auto& v : latents) v *= sigma;
+      for (auto& v : x0) v *= sigma;
       const int iterations = scheduler->iterations();
-      denoise(*exe, unet, m.unet_cfg, *scheduler, latents, cond, guided ? params.guidance : 1.0f, gen,
+      denoise(*exe, unet, m.unet_cfg, *scheduler, x0, cond, guided ? params.guidance : 1.0f, gen,
               [&](int i, const std::vector<float>& x) {
                 if (m.cancelled) return false;
                 if (callbacks.on_latents) callbacks.on_latents(img, i + 1, x);
@@ -126,12 +128,15 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
                 return !m.cancelled.load();
               });
     }
-    auto vae = build_vae_decoder(m.vae_cfg, *m.vae_weights, 1, lh, lw);
-    auto exe = m.backend->compile(vae.graph);
-    for (auto& v : latents) v = v / m.vae_cfg.scaling_factor + m.vae_cfg.shift_factor;
-    exe->set_input(vae.latents, latents.data());
+  }
+  auto vae = build_vae_decoder(m.vae_cfg, *m.vae_weights, 1, lh, lw);
+  auto exe = m.backend->compile(vae.graph);
+  std::vector<float> decoded(size_t(vae.graph->shape(vae.image).numel()));
+  std::vector<RgbImage> images;
+  for (auto& z : latents) {
+    for (auto& v : z) v = v / m.vae_cfg.scaling_factor + m.vae_cfg.shift_factor;
+    exe->set_input(vae.latents, z.data());
     exe->run(&m.cancelled);
-    std::vector<float> decoded(size_t(vae.graph->shape(vae.image).numel()));
     exe->read(vae.image, decoded.data());
     images.push_back(decoded_to_rgb(decoded.data(), width, height));
   }
