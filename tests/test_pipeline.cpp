@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures.h"
+#include "io/config.h"
 #include "image_parity.h"
 #include "io/safetensors.h"
 #include "websd/websd.h"
@@ -18,14 +19,9 @@ struct RunCase {
   std::string model, scheduler;
 };
 
+// reference.json is written by Python (with -Infinity); Config reads that dialect.
 nlohmann::json reference_json(const std::string& model) {
-  std::ifstream f(test::fixture(model + "/reference.json"));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string text = ss.str();
-  for (std::string inf : {"-Infinity", "Infinity"})  // Python's JSON dialect; irrelevant keys here
-    for (size_t p; (p = text.find(": " + inf)) != std::string::npos;) text.replace(p + 2, inf.size(), "null");
-  return nlohmann::json::parse(text);
+  return Config::load(test::fixture(model + "/reference.json")).json();
 }
 
 void expect_image_matches(const websd_image& img, const TensorView& want, const std::string& what) {

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "fixtures.h"
+#include "io/config.h"
 #include "io/safetensors.h"
 #include "text/clip_tokenizer.h"
 
@@ -18,15 +19,8 @@ namespace {
 
 using nlohmann::json;
 
-// The fixtures' JSON comes from Python, which writes -Infinity / Infinity / NaN (e.g. a scheduler's
-// lambda_min_clipped); strict JSON parsers reject those, so they become null here (only prompts are read).
-json load_json(const std::string& path) {
-  std::ifstream f(path);
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  for (const std::string word : {"-Infinity", "Infinity", "NaN"})
-    for (size_t pos; (pos = text.find(word)) != std::string::npos;) text.replace(pos, word.size(), "null");
-  return json::parse(text);
-}
+// The fixtures' JSON comes from Python (with -Infinity and the like); Config reads that dialect.
+json load_json(const std::string& path) { return Config::load(path).json(); }
 
 const ClipTokenizer& clip_vocab_merges() {
   static const ClipTokenizer tok = ClipTokenizer::from_vocab_merges(

@@ -11,6 +11,7 @@
 #include "apps/process_stats.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/gemm.h"
+#include "backends/network_timing.h"
 #include "io/pack.h"
 #include "models/architectures.h"
 
@@ -47,35 +48,6 @@ double sgemm_gflops(ThreadPool& pool, bool portable) {
   return 2.0 * double(n * n * n) / (best * 1e6);
 }
 
-struct Timing {
-  double ms = 0;
-  size_t arena = 0;
-  double gflop = 0;
-};
-
-// Compiles, fills inputs with a constant, runs `runs` times and keeps the best time. The executable (and its
-// arena) is freed before returning, as the pipeline does between networks.
-Timing time_graph(Backend& backend, std::shared_ptr<const Graph> g, int runs) {
-  auto exe = backend.compile(g);
-  for (TensorId id : g->inputs()) {
-    const Node& n = g->node(id);
-    if (n.dtype == DType::kI32) {
-      std::vector<int32_t> ids(size_t(n.shape.numel()), 49407);
-      exe->set_input(id, ids.data());
-    } else {
-      std::vector<float> x(size_t(n.shape.numel()), 0.1f);
-      exe->set_input(id, x.data());
-    }
-  }
-  Timing t{1e30, exe->plan().arena_bytes, g->flops() / 1e9};
-  for (int i = 0; i < runs; ++i) {
-    auto t0 = Clock::now();
-    exe->run();
-    t.ms = std::min(t.ms, ms_since(t0));
-  }
-  return t;
-}
-
 bool wanted(const BenchOptions& o, const char* name) {
   return o.only.empty() || std::find(o.only.begin(), o.only.end(), name) != o.only.end();
 }
@@ -91,9 +63,7 @@ void print_sizes(const Architecture& arch, const std::vector<std::pair<std::stri
       const double n = double(w.shape.numel());
       params += n;
       f16 += 2 * n;
-      const bool quantized = w.shape.rank() >= 2 && w.shape.numel() >= kQ8MinElements &&
-                             w.name.find("embedding") == std::string::npos;
-      q8 += quantized ? n + 4.0 * double(w.shape[0]) : 2 * n;
+      q8 += q8_quantizable(w.name, w.shape) ? n + 4.0 * double(w.shape[0]) : 2 * n;
     }
     const double arena = double(plan_memory(*g, [](const Node&) { return size_t(0); }).arena_bytes);
     std::printf("  %-16s %9.0fM %7.0f MiB %6.0f MiB %8.0f MiB\n", name.c_str(), params / 1e6, f16 / 1048576,
@@ -145,11 +115,11 @@ int run_bench(const BenchOptions& o) {
     const bool is_text = name.starts_with("text");
     const char* key = is_text ? "text" : name == "unet" ? "unet" : "vae";
     if (!wanted(o, key)) continue;
-    Timing t = time_graph(*backend, g, o.runs);
+    const NetworkTiming t = time_network(*backend, g, o.runs, /*warmup=*/false);
     const int batch = name == "vae decoder" ? 1 : o.batch;
-    std::printf("  %-16s (batch %d)        %8.1f ms   arena %6.1f MiB", name.c_str(), batch, t.ms, t.arena / 1048576.0);
+    std::printf("  %-16s (batch %d)        %8.1f ms   arena %6.1f MiB", name.c_str(), batch, t.run_ms, double(t.arena_bytes) / 1048576.0);
     if (t.gflop > 0) {
-      const double gflops = t.gflop / (t.ms / 1e3);
+      const double gflops = t.gflop / (t.run_ms / 1e3);
       std::printf("   %.0f GFLOP -> %.1f GFLOP/s", t.gflop, gflops);
       if (name == "unet") std::printf(" = %.0f%% of sgemm", 100.0 * gflops / gemm);
     }

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/shape.h"
+
 namespace websd {
 
 inline constexpr char kPackFormat[] = "websd-pack";
@@ -26,6 +28,9 @@ inline constexpr char kPackManifest[] = "manifest.json";
 // kQ8MinElements values, not embeddings) to int8 with per-output-channel scales; everything else stays f16.
 enum class PackDType { kF32, kF16, kQ8 };
 inline constexpr int64_t kQ8MinElements = 1024;
+inline bool q8_quantizable(const std::string& name, const Shape& shape) {
+  return shape.rank() >= 2 && shape.numel() >= kQ8MinElements && name.find("embedding") == std::string::npos;
+}
 
 const char* pack_dtype_name(PackDType t);
 bool parse_pack_dtype(const std::string& s, PackDType* out);

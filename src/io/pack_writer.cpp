@@ -39,10 +39,6 @@ namespace {
 const char* const kWeightComponents[] = {"text_encoder", "text_encoder_2", "unet", "vae"};
 const char* const kTokenizerComponents[] = {"tokenizer", "tokenizer_2"};
 
-bool quantizable(const TensorInfo& t) {
-  return t.shape.rank() >= 2 && t.shape.numel() >= kQ8MinElements && t.name.find("embedding") == std::string::npos;
-}
-
 // A tensor on its way into a shard: its bytes, and where the manifest entry will point.
 struct Pending {
   std::string shard_name;  // "<component>/<tensor>" inside the shard file
@@ -177,7 +173,7 @@ PackReport write_pack(const ModelSource& source, const std::string& outdir, Pack
       nlohmann::json& entry = comp["tensors"][t.name];
       entry["shape"] = t.shape.dims;
       const std::string shard_name = std::string(c) + "/" + t.name;
-      if (dtype == PackDType::kQ8 && quantizable(t)) {
+      if (dtype == PackDType::kQ8 && q8_quantizable(t.name, t.shape)) {
         std::vector<uint8_t> q;
         std::vector<float> scales;
         quantize_q8(f, t.shape[0], q, scales);

@@ -68,15 +68,8 @@ class Checker {
   int passed_ = 0, failed_ = 0;
 };
 
-nlohmann::json reference_json(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string text = ss.str();
-  for (std::string inf : {"-Infinity", "Infinity"})  // Python's JSON dialect; irrelevant keys here
-    for (size_t p; (p = text.find(": " + inf)) != std::string::npos;) text.replace(p + 2, inf.size(), "null");
-  return nlohmann::json::parse(text);
-}
+// reference.json is written by Python (with -Infinity); Config reads that dialect.
+nlohmann::json reference_json(const std::string& path) { return Config::load(path).json(); }
 
 void check_networks(Backend& gpu, const std::string& dir, const std::string& model, Checker& check) {
   auto folder = PipelineFolder::open(dir + "/model");

@@ -1,0 +1,49 @@
+#include "backends/network_timing.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+namespace websd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+}  // namespace
+
+NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int runs, bool warmup) {
+  auto t0 = Clock::now();
+  auto exe = backend.compile(g);
+  for (TensorId id : g->inputs()) {
+    const Node& n = g->node(id);
+    if (n.dtype == DType::kI32) {
+      std::vector<int32_t> ids(size_t(n.shape.numel()), 49407);
+      exe->set_input(id, ids.data());
+    } else {
+      std::vector<float> x(size_t(n.shape.numel()), 0.1f);
+      exe->set_input(id, x.data());
+    }
+  }
+  const TensorId y = g->outputs().front();
+  std::vector<float> out(size_t(g->shape(y).numel()));
+  auto run = [&] {
+    exe->run();
+    exe->read(y, out.data());
+  };
+  if (warmup) run();
+  NetworkTiming t;
+  t.compile_ms = ms_since(t0);
+  t.run_ms = 1e30;
+  for (int i = 0; i < runs; ++i) {
+    t0 = Clock::now();
+    run();
+    t.run_ms = std::min(t.run_ms, ms_since(t0));
+  }
+  t.arena_bytes = exe->plan().arena_bytes;
+  t.weight_bytes = g->weight_bytes();
+  t.gflop = g->flops() / 1e9;
+  return t;
+}
+
+}  // namespace websd

@@ -1,0 +1,23 @@
+// Timing one network on a backend, for the benchmarks (`websd bench` natively, websd_wasm_bench in the wasm
+// build): the same measurement everywhere.
+#pragma once
+
+#include <memory>
+
+#include "backends/backend.h"
+
+namespace websd {
+
+struct NetworkTiming {
+  double compile_ms = 0;  // compile (weight upload included) and, with a warm-up, the first run
+  double run_ms = 0;      // best of the timed runs, each ending with a read of the first output (GPU work done)
+  size_t arena_bytes = 0;
+  size_t weight_bytes = 0;
+  double gflop = 0;
+};
+
+// Compiles `g`, fills its inputs with constants (token ids with the end-of-text id), optionally runs it once
+// untimed (pipelines, caches), then times `runs` runs. The executable and its arena are freed before returning.
+NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int runs, bool warmup);
+
+}  // namespace websd
