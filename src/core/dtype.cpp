@@ -72,19 +72,8 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
       std::memcpy(dst, src, n * 4);
       return;
     case DType::kF16: {
-      // Branch-free so the loop vectorises (weights are expanded at every use): normal numbers by rebias,
-      // subnormals by a float subtraction, inf/nan by a second rebias. Exact for every input.
       const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) {
-        const uint32_t h = s[i];
-        uint32_t o = (h & 0x7fffu) << 13;
-        const uint32_t exp = o & 0x0f800000u;
-        o += (127u - 15u) << 23;
-        o += exp == 0x0f800000u ? (128u - 16u) << 23 : 0u;
-        const float sub = bit_cast<float>(o + (1u << 23)) - 6.103515625e-05f;  // 2^-14
-        const float f = exp == 0 ? sub : bit_cast<float>(o);
-        dst[i] = bit_cast<float>(bit_cast<uint32_t>(f) | (h & 0x8000u) << 16);
-      }
+      for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
       return;
     }
     case DType::kBF16: {

@@ -29,29 +29,18 @@ inline float bf16_to_f32(uint16_t h) {
   return f;
 }
 
-// IEEE binary16 -> binary32, exact for every input (subnormals, inf, nan included).
-inline float f16_to_f32(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {  // subnormal: renormalise
-    int e = -1;
-    do {
-      ++e;
-      mant <<= 1;
-    } while ((mant & 0x400) == 0);
-    bits = sign | uint32_t(112 - e) << 23 | ((mant & 0x3ff) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+// IEEE binary16 -> binary32, exact for every input (subnormals, inf, nan included). Branch-free, so loops over
+// it vectorise (weights are expanded at every use): normal numbers by rebias, subnormals by a float subtraction,
+// inf/nan by a second rebias.
+inline float f16_to_f32(uint16_t h16) {
+  const uint32_t h = h16;
+  uint32_t o = (h & 0x7fffu) << 13;
+  const uint32_t exp = o & 0x0f800000u;
+  o += (127u - 15u) << 23;
+  o += exp == 0x0f800000u ? (128u - 16u) << 23 : 0u;
+  const float sub = bit_cast<float>(o + (1u << 23)) - 6.103515625e-05f;  // 2^-14
+  const float f = exp == 0 ? sub : bit_cast<float>(o);
+  return bit_cast<float>(bit_cast<uint32_t>(f) | (h & 0x8000u) << 16);
 }
 
 // binary32 -> binary16 with round-to-nearest-even.
