@@ -47,5 +47,6 @@ function(websd_wasm_module target export_name)
     -sDEFAULT_PTHREAD_STACK_SIZE=4MB
     -sEXPORTED_FUNCTIONS=${exports}
     -sEXPORTED_RUNTIME_METHODS=FS,UTF8ToString,stringToUTF8,lengthBytesUTF8
-    -lnodefs.js)
+    -lnodefs.js    # Node: the host file system under /host
+    -lworkerfs.js) # Workers: Files and Blobs (picked files, cached downloads) read in place, not copied
 endfunction()

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Engine, Model } from './lib/engine.mjs';
 import { GpuHost } from './lib/gpu-host.mjs';
 import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
+import { SAMPLER_NAMES, parametersText } from './lib/parameters.mjs';
 import { encodePng } from './lib/png.mjs';
 
 const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
@@ -28,9 +29,6 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --threads N               cpu backend worker threads (default: all cores)
   --dawn-flag FLAG          a Dawn option for the webgpu backend, e.g. enable-dawn-features=disable_robustness
   -q, --quiet               no progress bar, no file list`;
-
-const SAMPLER_NAMES = { pndm: 'PLMS', ddim: 'DDIM', euler: 'Euler', euler_a: 'Euler a', euler_karras: 'Euler Karras',
-  dpmpp_2m: 'DPM++ 2M', dpmpp_2m_karras: 'DPM++ 2M Karras', heun: 'Heun', unipc: 'UniPC', lcm: 'LCM' };
 
 function fail(message) {
   console.error(`websd-node: error: ${message}`);
@@ -90,15 +88,6 @@ function parseOptions(argv) {
   return o;
 }
 
-// "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15" under the prompts, as
-// `websd generate` writes it (the text chunk other Stable Diffusion tools read).
-function parametersText(o, scheduler, seed, w, h) {
-  let s = `${o.prompt}\n`;
-  if (o['negative-prompt']) s += `Negative prompt: ${o['negative-prompt']}\n`;
-  return s + `Steps: ${o.steps}, Sampler: ${SAMPLER_NAMES[scheduler] || scheduler}, CFG scale: ${o.guidance}, ` +
-    `Seed: ${seed}, Size: ${w}x${h}, Model: ${path.basename(path.resolve(o.model))}, Scheduler: ${scheduler}`;
-}
-
 function outputPath(output, i, count) {
   if (count === 1) return output;
   const ext = path.extname(output);
@@ -141,7 +130,9 @@ async function main() {
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));
     const file = outputPath(o.output, i, images.length);
-    fs.writeFileSync(file, encodePng(img, { parameters: parametersText(o, scheduler, seed, w, h), Software: 'websd' }));
+    fs.writeFileSync(file, encodePng(img, { parameters: parametersText({ prompt: o.prompt,
+      negativePrompt: o['negative-prompt'], steps: o.steps, scheduler, guidance: o.guidance, seed, width: w, height: h,
+      model: path.basename(path.resolve(o.model)) }), Software: 'websd' }));
     if (!o.quiet) console.log(`${file}  (seed ${seed})`);
   }
   if (!o.quiet) {

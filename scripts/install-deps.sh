@@ -31,10 +31,13 @@ if ! command -v npm >/dev/null; then  # Debian's nodejs comes without npm (NodeS
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
 fi
 
-# The JS side's pinned npm packages (js/package-lock.json), installed again only when the lock file changes.
-js_dir="$(dirname "$0")/../js"
-if ! cmp -s "$js_dir/package-lock.json" "$js_dir/node_modules/.websd-lock"; then
-  echo "websd: installing js/ packages (npm ci)"
-  (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
-  cp "$js_dir/package-lock.json" "$js_dir/node_modules/.websd-lock"
-fi
+# The pinned npm packages of js/ (the wasm host, browser tests) and web/ (the app's bundler, type checker and
+# server), each installed again only when its lock file changes.
+for dir in js web; do
+  d="$(dirname "$0")/../$dir"
+  if ! cmp -s "$d/package-lock.json" "$d/node_modules/.websd-lock"; then
+    echo "websd: installing $dir/ packages (npm ci)"
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$d/package-lock.json" "$d/node_modules/.websd-lock"
+  fi
+done

@@ -13,9 +13,9 @@ for f in build/wasm-release/src/wasm/websd.wasm build/wasm-release/tests/web/web
   [[ -e $f ]] || { echo "pack-device: $f is missing: run scripts/test.sh (or the wasm build and npm ci) first" >&2; exit 1; }
 done
 xz -T2 -6 -c "$(command -v node)" > "$out/node.xz"
-# webgpu (without the other platforms' binaries) with its dependencies, and pngjs.
+# webgpu (without the other platforms' binaries) with its dependencies, and fast-png (with its fflate and iobuffer).
 tar -C js/node_modules -cJf "$out/node_modules.tar.xz" --exclude='webgpu/dist/darwin-*' --exclude='webgpu/dist/win32-*' \
-    --exclude='webgpu/dist/linux-arm64' webgpu debug ms pngjs
+    --exclude='webgpu/dist/linux-arm64' webgpu debug ms fast-png fflate iobuffer
 tar -cJf "$out/websd.tar.xz" js/lib js/websd-node.mjs js/bench-node.mjs js/webgpu-suite.mjs js/test/fixtures.mjs js/package.json \
     build/wasm-release/src/wasm/websd.{js,wasm,worker.js} build/wasm-release/tests/web/websd_webtests.{js,wasm,worker.js}
 tar -C "$fixtures" -cJf "$out/fixtures.tar.xz" --exclude='reference_extra*' tiny-sd1 tiny-sd2

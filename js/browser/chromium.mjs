@@ -12,14 +12,20 @@ const FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulk
   '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-// Resolves to { status, message } of the suite; `print` receives every line the page logs.
-export async function runSuite({ suite, filter = '', repeats = 0, fixtures, print = console.log,
-  timeoutMs = 30 * 60 * 1000 }) {
+// Headless Chromium with WebGPU on SwiftShader (or, with webgpu false, without WebGPU at all).
+export async function launchChromium({ webgpu = true } = {}) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: install Chromium (apt-get install chromium) or set WEBSD_CHROMIUM`);
   }
+  const args = webgpu ? FLAGS : [...FLAGS.filter((f) => !f.includes('webgpu')), '--disable-features=WebGPU'];
+  return chromium.launch({ executablePath: CHROMIUM, args, headless: true });
+}
+
+// Resolves to { status, message } of the suite; `print` receives every line the page logs.
+export async function runSuite({ suite, filter = '', repeats = 0, fixtures, print = console.log,
+  timeoutMs = 30 * 60 * 1000 }) {
   const server = await startServer({ root: repoRoot, fixtures });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.on('console', (m) => print(m.text()));

@@ -8,7 +8,7 @@
 // Mailbox layout, in 4-byte words (src/wasm/host_channel.h, struct Mailbox).
 const STATE = 0, OP = 1, STATUS = 2, ARGS = 4, RESULTS = 20, MESSAGE_BYTE = 28 * 4, MESSAGE_BYTES = 2048;
 const IDLE = 0, REQUEST = 1, REPLY = 2;
-const OP_JOB_DONE = 1, OP_PROGRESS = 2, OP_GPU_FIRST = 100;
+const OP_JOB_DONE = 1, OP_PROGRESS = 2, OP_PREVIEW = 3, OP_GPU_FIRST = 100;
 
 export class Engine {
   // `module` is an instantiated emscripten module (the factory's result); `gpuHost` a GpuHost or null.
@@ -17,6 +17,7 @@ export class Engine {
     this.gpuHost = gpuHost;
     this.mailbox = module._websd_host_mailbox() >>> 0;
     this.onProgress = null;  // (image, step, steps) => false to cancel; set per job
+    this.onPreview = null;   // (image, step, { width, height, rgb }); set per job
     this.queue = Promise.resolve();
   }
 
@@ -27,9 +28,10 @@ export class Engine {
 
   // Runs `start` (which starts one job in the module) and serves the job until it ends. Jobs run one at a time.
   // Resolves to { status, message } as the job reported them.
-  run(start, { onProgress = null } = {}) {
+  run(start, { onProgress = null, onPreview = null } = {}) {
     const job = this.queue.then(() => {
       this.onProgress = onProgress;
+      this.onPreview = onPreview;
       start();
       return this.serve();
     });
@@ -66,6 +68,11 @@ export class Engine {
     if (op === OP_PROGRESS) {
       const goOn = this.onProgress ? await this.onProgress(args[0], args[1], args[2]) : true;
       return { status: goOn === false ? 1 : 0 };
+    }
+    if (op === OP_PREVIEW) {
+      const [image, step, rgb, width, height] = args;
+      if (this.onPreview) await this.onPreview(image, step, { width, height, rgb: this.bytes(rgb, width * height * 3).slice() });
+      return { status: 0 };
     }
     if (op >= OP_GPU_FIRST) {
       if (!this.gpuHost) return { status: 4, message: 'this engine was started without WebGPU (no GPU host)' };
@@ -147,10 +154,18 @@ export class Model {
   get nativeWidth() { return this.engine.module._websd_model_native_width(this.handle); }
   get nativeHeight() { return this.engine.module._websd_model_native_height(this.handle); }
   get defaultScheduler() { return this.engine.string(this.engine.module._websd_model_default_scheduler(this.handle)); }
+  get family() { return this.engine.string(this.engine.module._websd_model_family(this.handle)); }
 
-  // Resolves to [{ width, height, rgb: Uint8Array }] (count images, seeds seed, seed + 1, ...).
+  // Resolves to [{ width, height, rgb: Uint8Array }] (count images, seeds seed, seed + 1, ...). onProgress may
+  // return false to cancel (the promise then rejects with status 'cancelled'); onPreview receives a
+  // latent-resolution RGB preview every `previewEvery` steps (0 = none).
+  /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
+   *   guidance?: number, seed?: bigint, scheduler?: string, count?: number, previewEvery?: number,
+   *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
+   *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
+   * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
-    scheduler = '', count = 1, onProgress = null } = {}) {
+    scheduler = '', count = 1, onProgress = null, previewEvery = 0, onPreview = null } = {}) {
     const e = this.engine;
     const a = e.allocator();
     const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
@@ -158,8 +173,9 @@ export class Model {
     const s = BigInt.asUintN(64, BigInt(seed));
     try {
       const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(prompt), a.string(negativePrompt),
-        width, height, steps, guidance, Number(s & 0xffffffffn), Number(s >> 32n), a.string(scheduler), images, count),
-      { onProgress });
+        width, height, steps, guidance, Number(s & 0xffffffffn), Number(s >> 32n), a.string(scheduler), images, count,
+        onPreview ? previewEvery : 0),
+      { onProgress, onPreview });
       if (r.status !== 0) throw new WebsdError(r.status, r.message);
       const result = [];
       for (let i = 0; i < count; ++i) {

@@ -61,6 +61,8 @@ export class GpuHost {
     this.stickyError = null;  // the first error of asynchronous work not yet reported
     this.lostMessage = null;
     this.staging = null;      // MAP_READ buffer reused for read-back
+    this.bytesWritten = 0;    // host-to-GPU bytes so far (weight uploads, mostly), for progress bars
+    this.onWrite = null;      // (bytesWritten) => void, after each write
     device.lost.then((info) => {
       this.lostMessage = `the GPU device was lost (${info.reason || 'unknown reason'}): ${info.message}`;
     });
@@ -91,7 +93,9 @@ export class GpuHost {
       case BUFFER_WRITE: {
         // A copy: WebGPU implementations differ on accepting views of shared memory.
         const bytes = new Uint8Array(memory.buffer, a[3], u64(a, 4)).slice();
-        return void await this.scoped(() => this.device.queue.writeBuffer(this.get(a[0]), u64(a, 1), bytes));
+        await this.scoped(() => this.device.queue.writeBuffer(this.get(a[0]), u64(a, 1), bytes));
+        this.bytesWritten += bytes.length;
+        return void this.onWrite?.(this.bytesWritten);
       }
       case BUFFER_READ: return this.read(this.get(a[0]), u64(a, 1), memory, a[3], u64(a, 4));
       case PIPELINE_CREATE: return this.add(await this.createPipeline(memory, a[0], a[1], a[2]));

@@ -1,6 +1,6 @@
-// PNG files for RGB images (pngjs), with text chunks so that an image records how it was made, as
-// `websd generate` does ("parameters" is the key other Stable Diffusion tools read).
-import pngjs from 'pngjs';
+// PNG files for RGB images (fast-png, which runs in Node and in browsers alike), with text chunks so that an image
+// records how it was made, as `websd generate` does ("parameters" is the key other Stable Diffusion tools read).
+import { decode, encode } from 'fast-png';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -15,34 +15,50 @@ function crc32(bytes) {
 }
 
 function chunk(type, data) {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'latin1');
-  data.copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; ++i) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
   return out;
 }
 
-// tEXt holds Latin-1 only; anything else goes in an uncompressed international (UTF-8) iTXt chunk.
+const latin1 = (s) => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+
+// tEXt holds Latin-1 only; anything else (most non-English prompts) goes in an uncompressed international (UTF-8)
+// iTXt chunk, which fast-png does not write.
 function textChunk(key, value) {
-  if (/^[\x20-\x7e\n\xa0-\xff]*$/.test(value)) return chunk('tEXt', Buffer.from(`${key}\0${value}`, 'latin1'));
-  return chunk('iTXt', Buffer.concat([Buffer.from(`${key}\0\0\0\0\0`, 'latin1'), Buffer.from(value, 'utf8')]));
+  if (/^[\x20-\x7e\n\xa0-\xff]*$/.test(value)) return chunk('tEXt', latin1(`${key}\0${value}`));
+  const utf8 = new TextEncoder().encode(value);
+  const head = latin1(`${key}\0\0\0\0\0`);  // keyword, no compression (flag, method), no language, no translation
+  const data = new Uint8Array(head.length + utf8.length);
+  data.set(head);
+  data.set(utf8, head.length);
+  return chunk('iTXt', data);
 }
 
-// { width, height, rgb } -> PNG bytes with the given text chunks after the header.
+// { width, height, rgb } -> PNG bytes (Uint8Array) with the given text chunks right after the header.
 export function encodePng({ width, height, rgb }, text = {}) {
-  const png = new pngjs.PNG({ width, height, colorType: 2, inputColorType: 2, inputHasAlpha: false });
-  png.data = Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
-  const encoded = pngjs.PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
+  const encoded = encode({ width, height, data: rgb, channels: 3, depth: 8 });
   const afterHeader = 8 + 25;  // signature, IHDR
-  const chunks = Object.entries(text).map(([k, v]) => textChunk(k, v));
-  return Buffer.concat([encoded.subarray(0, afterHeader), ...chunks, encoded.subarray(afterHeader)]);
+  const parts = [encoded.subarray(0, afterHeader), ...Object.entries(text).map(([k, v]) => textChunk(k, v)),
+    encoded.subarray(afterHeader)];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
-// PNG bytes -> { width, height, rgb } (alpha dropped), for tests.
+// PNG bytes -> { width, height, rgb } (8-bit RGB or RGBA; alpha dropped), for tests.
 export function decodePng(bytes) {
-  const png = pngjs.PNG.sync.read(bytes);
-  const rgb = new Uint8Array(png.width * png.height * 3);
-  for (let i = 0; i < png.width * png.height; ++i) rgb.set(png.data.subarray(4 * i, 4 * i + 3), 3 * i);
+  const png = decode(bytes);
+  if (png.depth !== 8 || png.channels < 3) throw new Error(`decodePng: ${png.channels} channels of ${png.depth} bits`);
+  const n = png.width * png.height, c = png.channels;
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0; i < n; ++i) rgb.set(png.data.subarray(c * i, c * i + 3), 3 * i);
   return { width: png.width, height: png.height, rgb };
 }

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 
 import { decodePng } from '../lib/png.mjs';
 import { repoRoot } from '../lib/node.mjs';
-import { fixture } from './fixtures.mjs';
+import { fixture, readReferenceJson } from './fixtures.mjs';
 import { compareImages } from './image-compare.mjs';
 import { readSafetensors } from './safetensors.mjs';
 
@@ -18,7 +18,7 @@ const run = promisify(execFile);
 const cli = path.join(repoRoot, 'js/websd-node.mjs');
 
 test('tiny-sd1 pndm image on the wasm cpu backend matches diffusers', async () => {
-  const ref = JSON.parse(fs.readFileSync(fixture('tiny-sd1/reference.json'), 'utf8').replace(/-?Infinity/g, 'null'));
+  const ref = readReferenceJson('tiny-sd1');
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'websd-')), 'image.png');
   const { stderr } = await run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'),
     '-p', ref.prompt, '-n', ref.negative_prompt, '--steps', String(ref.steps), '--guidance', String(ref.guidance_scale),

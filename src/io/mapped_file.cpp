@@ -5,7 +5,9 @@
 
 #include "core/error.h"
 
-#if defined(__unix__) || defined(__APPLE__)
+// Emscripten's mmap works only on its in-memory file system (and copies there anyway), not on WORKERFS, where
+// the browser's Files and Blobs live: the WebAssembly build reads files instead.
+#if (defined(__unix__) || defined(__APPLE__)) && !defined(__EMSCRIPTEN__)
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>

@@ -18,6 +18,7 @@ namespace websd::wasm {
 enum class HostOp : int32_t {
   kJobDone = 1,   // args: status, message pointer. Ends the job; the host resolves its promise.
   kProgress = 2,  // args: image, step, steps. Reply status 0 = go on, 1 = cancel.
+  kPreview = 3,   // args: image, step, rgb pointer, width, height. The host copies the pixels before replying.
   kGpuFirst = 100,  // 100.. are the WebGPU seam's calls (src/backends/webgpu/gpu_seam.h, src/wasm/gpu_seam_wasm.cpp)
 };
 

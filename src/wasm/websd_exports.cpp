@@ -19,6 +19,11 @@ int report_progress(void*, int image, int step, int steps) {
   return reply.status == 0;  // the host answers 1 to cancel
 }
 
+void report_preview(void*, int image, int step, const uint8_t* rgb, int width, int height) {
+  call_host(HostOp::kPreview, {uint32_t(image), uint32_t(step), uint32_t(reinterpret_cast<uintptr_t>(rgb)),
+                               uint32_t(width), uint32_t(height)});
+}
+
 int32_t finish(websd_status status, std::string& message) {
   if (status != WEBSD_OK) message = websd_last_error();
   return int32_t(status);
@@ -39,11 +44,12 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 }
 
 // Generates `count` images into images[0..count) (websd_image is 4 words: width, height, channels, data).
-// Progress goes to the host, which may cancel. Strings stay owned by the host until the job ends.
+// Progress goes to the host, which may cancel; every `preview_every` steps (0 = never) a latent-resolution RGB
+// preview goes to it too. Strings stay owned by the host until the job ends.
 EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* prompt, const char* negative_prompt,
                                              int width, int height, int steps, float guidance, uint32_t seed_lo,
                                              uint32_t seed_hi, const char* scheduler, websd_image* images,
-                                             int count) {
+                                             int count, int preview_every) {
   websd::wasm::start_job([=](std::string& message) {
     websd_txt2img_params p = websd_txt2img_params_default();
     p.prompt = prompt;
@@ -55,6 +61,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* pro
     p.seed = uint64_t(seed_hi) << 32 | seed_lo;
     p.scheduler = scheduler && *scheduler ? scheduler : nullptr;
     p.progress = report_progress;
+    p.preview_every = preview_every;
+    p.preview = preview_every > 0 ? report_preview : nullptr;
     return finish(websd_txt2img(model, &p, images, count), message);
   });
 }

@@ -1,0 +1,16 @@
+// How an image records its making, the same way as `websd generate` (src/apps/generate.cpp) writes it: the
+// "parameters" PNG text chunk that other Stable Diffusion tools read and show.
+
+// The CLI's scheduler names and how those tools call them.
+export const SAMPLER_NAMES = { pndm: 'PLMS', ddim: 'DDIM', euler: 'Euler', euler_a: 'Euler a',
+  euler_karras: 'Euler Karras', dpmpp_2m: 'DPM++ 2M', dpmpp_2m_karras: 'DPM++ 2M Karras', heun: 'Heun',
+  unipc: 'UniPC', lcm: 'LCM' };
+
+// "a lighthouse\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512,
+// Model: sd15, Scheduler: euler_a"
+export function parametersText({ prompt, negativePrompt = '', steps, scheduler, guidance, seed, width, height, model }) {
+  let s = `${prompt}\n`;
+  if (negativePrompt) s += `Negative prompt: ${negativePrompt}\n`;
+  return s + `Steps: ${steps}, Sampler: ${SAMPLER_NAMES[scheduler] || scheduler}, CFG scale: ${guidance}, ` +
+    `Seed: ${seed}, Size: ${width}x${height}, Model: ${model}, Scheduler: ${scheduler}`;
+}

@@ -1,0 +1,52 @@
+// Builds the static site into web/dist/: the page and the engine Worker bundled by esbuild, the HTML and CSS, and
+// websd.js/.wasm/.worker.js from the wasm build (cmake --preset wasm-release). Models to offer on the page:
+//   node scripts/build.mjs --model tiny-sd1=PACK_DIR [--model NAME=DIR ...]
+// links each pack (websd convert makes them) as dist/models/NAME/ and lists it in dist/models/index.json. Links
+// keep multi-GB packs out of the copy; a static host needs the pack copied in their place.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as esbuild from 'esbuild';
+
+const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(web, 'dist');
+const wasmDir = process.env.WEBSD_WASM_DIR || path.join(web, '../build/wasm-release/src/wasm');
+
+const { values } = parseArgs({ options: { model: { type: 'string', multiple: true, default: [] },
+  description: { type: 'string', default: 'random weights for testing: it draws noise, exactly what diffusers draws' } } });
+
+const engineFiles = ['websd.js', 'websd.wasm', 'websd.worker.js'];
+for (const f of engineFiles) {
+  if (!fs.existsSync(path.join(wasmDir, f))) {
+    console.error(`web build: ${path.join(wasmDir, f)} is missing: build the engine first ` +
+      '(cmake --preset wasm-release && cmake --build --preset wasm-release), or set WEBSD_WASM_DIR');
+    process.exit(1);
+  }
+}
+
+fs.rmSync(dist, { recursive: true, force: true });
+fs.mkdirSync(dist, { recursive: true });
+const common = { bundle: true, target: 'es2022', sourcemap: true, minify: true, logLevel: 'warning' };
+await esbuild.build({ ...common, entryPoints: [path.join(web, 'src/main.ts')], format: 'esm',
+  outfile: path.join(dist, 'app.js') });
+// A classic Worker: it loads emscripten's websd.js with importScripts.
+await esbuild.build({ ...common, entryPoints: [path.join(web, 'src/worker/engine-worker.ts')], format: 'iife',
+  outfile: path.join(dist, 'engine-worker.js') });
+for (const f of ['index.html', 'style.css']) fs.copyFileSync(path.join(web, 'src', f), path.join(dist, f));
+for (const f of engineFiles) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+
+const models = [];
+for (const spec of values.model) {
+  const [name, dir] = spec.split('=');
+  if (!name || !dir || !fs.existsSync(path.join(dir, 'manifest.json'))) {
+    console.error(`web build: --model ${spec}: expected NAME=PACK_DIR with PACK_DIR/manifest.json (websd convert makes one)`);
+    process.exit(1);
+  }
+  fs.mkdirSync(path.join(dist, 'models'), { recursive: true });
+  fs.symlinkSync(path.resolve(dir), path.join(dist, 'models', name));
+  models.push({ name, url: `models/${name}/manifest.json`, description: values.description });
+}
+if (models.length) fs.writeFileSync(path.join(dist, 'models/index.json'), JSON.stringify(models, null, 2));
+const size = fs.readdirSync(dist).reduce((n, f) => n + (fs.statSync(path.join(dist, f)).isFile() ? fs.statSync(path.join(dist, f)).size : 0), 0);
+console.log(`web build: ${dist} (${(size / 2 ** 20).toFixed(1)} MiB${models.length ? `, models: ${models.map((m) => m.name).join(', ')}` : ''})`);

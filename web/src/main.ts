@@ -1,0 +1,363 @@
+// The websd page: wires the form, the engine Worker, the progress bars, the result and the gallery together.
+// The root element's data-state (idle, loading, generating, done, error) tells scripts and tests where it is.
+import { SAMPLER_NAMES, parametersText } from '../../js/lib/parameters.mjs';
+import { EngineClient, EngineError } from './engine-client';
+import type { Backend, CachedModel, Capabilities, Event, Image, ModelInfo, ModelSource } from './protocol';
+import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, shareLink, validate, type Settings } from './settings';
+import { bytes, duration, RateMeter } from './ui/format';
+import { Gallery } from './ui/gallery';
+import { downloadPng, drawRgb } from './ui/image';
+
+type State = 'idle' | 'loading' | 'generating' | 'done' | 'error';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const app = $('app');
+const input = (id: string) => $<HTMLInputElement>(id);
+
+const engine = new EngineClient();
+const gallery = new Gallery($<HTMLOListElement>('gallery'), (s) => {
+  fillForm({ ...s, seedLocked: true });
+  persist();
+});
+
+let caps: Capabilities | null = null;
+let model: ModelInfo | null = null;
+let shown: { image: Image; parameters: string; fileName: string } | null = null;
+
+function setState(state: State, message = '') {
+  app.dataset.state = state;
+  const m = $('message');
+  m.textContent = message;
+  m.className = state === 'error' ? 'error' : '';
+  const busy = state === 'loading' || state === 'generating';
+  $<HTMLButtonElement>('generate').disabled = busy || !model;
+  $<HTMLButtonElement>('cancel').disabled = state !== 'generating';
+  $<HTMLButtonElement>('load').disabled = busy;
+  input('pick-folder').disabled = input('pick-files').disabled = busy;
+}
+
+// ---- settings <-> form ----
+
+function fillForm(s: Settings) {
+  input('model-url').value = s.model;
+  $<HTMLTextAreaElement>('prompt').value = s.prompt;
+  $<HTMLTextAreaElement>('negative-prompt').value = s.negativePrompt;
+  input('steps').value = String(s.steps);
+  input('guidance').value = String(s.guidance);
+  input('seed').value = s.seed;
+  input('seed-lock').checked = s.seedLocked;
+  $<HTMLSelectElement>('scheduler').value = s.scheduler;
+  input('width').value = s.width ? String(s.width) : '';
+  input('height').value = s.height ? String(s.height) : '';
+  input('count').value = String(s.count);
+  $<HTMLSelectElement>('backend').value = s.backend;
+}
+
+function readForm(): Settings {
+  const num = (id: string, fallback: number) => (input(id).value.trim() === '' ? fallback : Number(input(id).value));
+  return {
+    model: input('model-url').value.trim(),
+    prompt: $<HTMLTextAreaElement>('prompt').value,
+    negativePrompt: $<HTMLTextAreaElement>('negative-prompt').value,
+    steps: num('steps', DEFAULTS.steps),
+    guidance: num('guidance', DEFAULTS.guidance),
+    seed: input('seed').value.trim(),
+    seedLocked: input('seed-lock').checked,
+    scheduler: $<HTMLSelectElement>('scheduler').value,
+    width: num('width', 0),
+    height: num('height', 0),
+    count: num('count', 1),
+    backend: $<HTMLSelectElement>('backend').value as Settings['backend'],
+  };
+}
+
+const persist = () => saveSettings(readForm());
+
+// ---- capabilities, cache, shipped models ----
+
+function chosenBackend(): Backend {
+  const b = $<HTMLSelectElement>('backend').value;
+  if (b === 'webgpu' || b === 'cpu') return b;
+  return caps?.webgpu ? 'webgpu' : 'cpu';
+}
+
+// Shows the adapter, or a note on why there is none and what the CPU fallback means.
+async function showCapabilities() {
+  caps = await engine.request<Capabilities>({ type: 'capabilities' });
+  const badge = $('adapter');
+  if (caps.webgpu) {
+    const binding = caps.limits.maxStorageBufferBindingSize;
+    badge.textContent = `GPU: ${caps.adapter}`;
+    badge.title = `WebGPU limits: maxBufferSize ${bytes(caps.limits.maxBufferSize)}, maxStorageBufferBindingSize ` +
+      `${bytes(binding)}; features: ${caps.features.join(', ') || 'none'}`;
+    return;
+  }
+  badge.textContent = 'no WebGPU: running on the CPU';
+  badge.title = caps.adapter;
+  const note = $('capability-note');
+  note.hidden = false;
+  note.textContent = `WebGPU is not available (${caps.adapter}). websd can still run on the CPU in WebAssembly with ` +
+    `${caps.cores} threads, but that is slow: tiny models take seconds, full-size Stable Diffusion several ` +
+    'minutes per step. For the GPU, use a current Chrome or Edge (or enable WebGPU).';
+}
+
+async function refreshCache() {
+  const list = await engine.request<CachedModel[]>({ type: 'cache-list' }).catch(() => [] as CachedModel[]);
+  const ul = $('cache-list');
+  ul.replaceChildren();
+  let total = 0;
+  for (const m of list) {
+    total += m.bytes;
+    const li = document.createElement('li');
+    const label = document.createElement('span');
+    label.textContent = `${m.name} — ${bytes(m.bytes)}${m.complete ? '' : ' (incomplete: Load resumes it)'}`;
+    label.title = m.url;
+    const use = document.createElement('button');
+    use.type = 'button';
+    use.textContent = 'Load';
+    use.onclick = () => { input('model-url').value = m.url; void loadModel({ kind: 'url', url: m.url }); };
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = 'Remove';
+    remove.onclick = async () => { await engine.request({ type: 'cache-remove', key: m.key }); await refreshCache(); };
+    li.append(label, use, remove);
+    ul.append(li);
+  }
+  $('cache-total').textContent = bytes(total);
+  return list;
+}
+
+async function showShipped() {
+  let models: { name: string; url: string; description?: string }[] = [];
+  try {
+    const r = await fetch('models/index.json');
+    if (r.ok) models = await r.json();
+  } catch { /* this copy of the app ships no models */ }
+  const box = $('shipped');
+  box.replaceChildren();
+  for (const m of models) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = `Load ${m.name}`;
+    b.title = m.description ?? '';
+    const url = new URL(m.url, location.href).href;
+    b.onclick = () => { input('model-url').value = url; persist(); void loadModel({ kind: 'url', url }); };
+    const p = document.createElement('p');
+    p.append(b, ` ${m.description ?? ''}`);
+    box.append(p);
+  }
+}
+
+// ---- loading ----
+
+const loadRate = new RateMeter();
+let loadPhase = '';
+
+function onLoadEvent(e: Event) {
+  if (e.phase !== 'download' && e.phase !== 'verify' && e.phase !== 'upload') return;
+  if (e.phase !== loadPhase) {
+    loadPhase = e.phase;
+    loadRate.reset();
+  }
+  const rate = loadRate.add(e.loaded);
+  const left = e.total > e.loaded && rate > 0 ? (e.total - e.loaded) / rate : NaN;
+  const names = { download: 'Downloading', verify: 'Checking', upload: 'Uploading to the GPU' };
+  $('load-phase').textContent = `${names[e.phase]} ${e.file}`;
+  $('load-detail').textContent = `${bytes(e.loaded)} / ${bytes(e.total)} · ${bytes(rate)}/s · ${duration(left)} left`;
+  const bar = $<HTMLProgressElement>(e.phase === 'upload' ? 'upload-progress' : 'download-progress');
+  bar.max = Math.max(e.total, 1);
+  bar.value = Math.min(e.loaded, e.total);
+}
+
+async function loadModel(source: ModelSource): Promise<boolean> {
+  const backend = chosenBackend();
+  setState('loading', `Loading ${source.kind === 'url' ? source.url : source.name} for the ${backend === 'webgpu' ? 'GPU' : 'CPU'}…`);
+  model = null;
+  $('load-progress').hidden = false;
+  for (const id of ['download-progress', 'upload-progress']) $<HTMLProgressElement>(id).value = 0;
+  $('load-phase').textContent = 'Opening';
+  $('load-detail').textContent = '';
+  loadPhase = '';
+  try {
+    model = await engine.request<ModelInfo>({ type: 'load', source, backend }, onLoadEvent);
+  } catch (e) {
+    $('load-progress').hidden = true;
+    setState('error', `Could not load the model: ${(e as Error).message}`);
+    await refreshCache();
+    return false;
+  }
+  $('load-progress').hidden = true;
+  $('no-model').hidden = true;
+  input('width').placeholder = String(model.nativeWidth);
+  input('height').placeholder = String(model.nativeHeight);
+  ($<HTMLSelectElement>('scheduler').options[0]).textContent = `model default (${model.defaultScheduler})`;
+  $('model-info').textContent = `${model.name}: ${model.family}, ${bytes(model.weightBytes)} of weights, ` +
+    `${model.nativeWidth}×${model.nativeHeight}, on the ${backend === 'webgpu' ? `GPU (${caps?.adapter})` : 'CPU'}` +
+    `${model.fromCache ? ', from this browser\'s storage' : ''}; ready in ${duration(model.warmupMs / 1000)}` +
+    (backend === 'cpu' ? `. CPU estimate: about ${duration(cpuStepEstimate(model))} per step at ` +
+      `${model.nativeWidth}×${model.nativeHeight}` : '');
+  setState('idle', 'Model ready.');
+  await refreshCache();
+  return true;
+}
+
+// The warm-up made one unguided 64x64 step; a guided step at the native size costs about (pixels ratio) x 2 of it.
+// Rough (the warm-up also encoded the prompt and decoded), and said to be so.
+function cpuStepEstimate(m: ModelInfo) {
+  return (m.warmupMs / 1000) * ((m.nativeWidth * m.nativeHeight) / (64 * 64)) * 2;
+}
+
+// ---- generating ----
+
+const stepRate = new RateMeter(8000);
+
+async function generate() {
+  if (!model || app.dataset.state === 'generating' || app.dataset.state === 'loading') return;
+  if (!input('seed-lock').checked) input('seed').value = randomSeed();
+  const s = readForm();
+  const problem = validate(s);
+  if (problem) {
+    setState('error', problem);
+    return;
+  }
+  persist();
+  const width = s.width || model.nativeWidth, height = s.height || model.nativeHeight;
+  const scheduler = s.scheduler || model.defaultScheduler;
+  const previewEvery = Math.max(1, Math.round(s.steps / 10));
+  setState('generating', `Generating ${s.count > 1 ? `${s.count} images` : ''}…`);
+  $('gen-progress-box').hidden = false;
+  const bar = $<HTMLProgressElement>('gen-progress');
+  bar.value = 0;
+  stepRate.reset();
+  const preview = $<HTMLCanvasElement>('preview');
+  let done = 0;
+  const onEvent = (e: Event) => {
+    if (e.phase === 'step') {
+      done = e.image * e.steps + e.step;
+      const total = e.steps * s.count;
+      bar.max = total;
+      bar.value = done;
+      const rate = stepRate.add(done);
+      $('gen-status').textContent = `${s.count > 1 ? `image ${e.image + 1}/${s.count}, ` : ''}step ${e.step}/${e.steps}`;
+      $('gen-eta').textContent = rate > 0 ? `${rate.toFixed(2)} it/s · ${duration((total - done) / rate)} left` : '';
+    } else if (e.phase === 'preview') {
+      preview.hidden = false;
+      drawRgb(preview, e);
+    }
+  };
+  const t0 = performance.now();
+  try {
+    const images = await engine.request<Image[]>({ type: 'generate', params: {
+      prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, guidance: s.guidance, seed: s.seed,
+      scheduler: s.scheduler, width: s.width, height: s.height, count: s.count, previewEvery } }, onEvent);
+    const seconds = (performance.now() - t0) / 1000;
+    images.forEach((image, i) => {
+      const seed = (BigInt(s.seed) + BigInt(i)) & ((1n << 64n) - 1n);
+      const parameters = parametersText({ prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps,
+        scheduler, guidance: s.guidance, seed: seed.toString(), width, height, model: model!.name });
+      const item = { image, parameters, fileName: `websd-${seed}.png`, settings: { ...s, seed: seed.toString() } };
+      gallery.add(item);
+      if (i === 0) shown = item;
+    });
+    drawRgb($<HTMLCanvasElement>('result'), shown!.image);
+    $('result-params').textContent = shown!.parameters;
+    $<HTMLButtonElement>('download').disabled = false;
+    preview.hidden = true;
+    $('gen-progress-box').hidden = true;
+    setState('done', `Done in ${duration(seconds)} (${(s.steps * s.count / seconds).toFixed(2)} it/s).`);
+  } catch (e) {
+    preview.hidden = true;
+    $('gen-progress-box').hidden = true;
+    const err = e as EngineError;
+    if (err.status === 'cancelled') setState('idle', `Cancelled after ${done} step(s).`);
+    else if (err.status === 'device lost') {
+      model = null;
+      setState('error', `${err.message}\nThe GPU was reset or disconnected; press Load to open the model again.`);
+    } else setState('error', `Generation failed: ${err.message}`);
+  }
+}
+
+// ---- wiring ----
+
+function pickedFiles(list: FileList, folder: boolean): ModelSource | null {
+  const files = Array.from(list);
+  if (!files.length) return null;
+  if (folder) {
+    const top = files[0].webkitRelativePath.split('/')[0];
+    return { kind: 'files', name: top, files: files.map((f) => ({ path: f.webkitRelativePath.split('/').slice(1).join('/'), file: f })) };
+  }
+  // A single checkpoint plus its tokenizer files: the engine looks for tokenizer/ next to the checkpoint.
+  const main = files.find((f) => f.name.endsWith('.safetensors'));
+  return { kind: 'files', name: main?.name ?? files[0].name,
+    files: files.map((f) => ({ path: f.name.endsWith('.safetensors') ? f.name : `tokenizer/${f.name}`, file: f })) };
+}
+
+function wire() {
+  const schedulerSelect = $<HTMLSelectElement>('scheduler');
+  for (const name of SCHEDULERS) {
+    const o = document.createElement('option');
+    o.value = name;
+    o.textContent = `${name} (${(SAMPLER_NAMES as Record<string, string>)[name]})`;
+    schedulerSelect.append(o);
+  }
+  $('model-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const url = input('model-url').value.trim();
+    if (!url) return setState('error', 'Enter the URL of a pack manifest.json or of a diffusers folder.');
+    persist();
+    void loadModel({ kind: 'url', url: new URL(url, location.href).href });
+  });
+  for (const [id, folder] of [['pick-folder', true], ['pick-files', false]] as const) {
+    input(id).addEventListener('change', () => {
+      const source = pickedFiles(input(id).files!, folder);
+      if (source) void loadModel(source);
+      input(id).value = '';
+    });
+  }
+  $('generate-form').addEventListener('submit', (e) => { e.preventDefault(); void generate(); });
+  $('cancel').addEventListener('click', () => engine.cancel());
+  $('new-seed').addEventListener('click', () => { input('seed').value = randomSeed(); persist(); });
+  $('share').addEventListener('click', async () => {
+    const link = shareLink(readForm(), location.href);
+    try {
+      await navigator.clipboard.writeText(link);
+      $('message').textContent = 'Link copied.';
+    } catch {
+      $('message').textContent = link;
+    }
+  });
+  $('download').addEventListener('click', () => { if (shown) downloadPng(shown.image, shown.parameters, shown.fileName); });
+  document.addEventListener('input', persist);
+  document.addEventListener('change', persist);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      void generate();
+    } else if (e.key === 'Escape' && app.dataset.state === 'generating') {
+      engine.cancel();
+    }
+  });
+}
+
+async function start() {
+  const { settings, autostart, fromQuery } = loadSettings(new URLSearchParams(location.search));
+  wire();
+  fillForm(settings);
+  if (fromQuery) persist();
+  setState('idle', 'Starting the engine…');
+  try {
+    await showCapabilities();
+  } catch (e) {
+    setState('error', `The engine could not start: ${(e as Error).message}`);
+    return;
+  }
+  const [cached] = await Promise.all([refreshCache(), showShipped()]);
+  setState('idle');
+  // A model named in the link, or the last one used if it is stored here, loads by itself.
+  const url = settings.model ? new URL(settings.model, location.href).href : '';
+  if (url && (fromQuery || cached.some((m) => m.url === url && m.complete))) {
+    if ((await loadModel({ kind: 'url', url })) && autostart) await generate();
+  }
+}
+
+void start();

@@ -1,0 +1,80 @@
+// Messages between the page (src/main.ts) and the engine Worker (src/worker/engine-worker.ts). Every request has
+// an id; the worker answers it with exactly one 'result' or 'error', and may send 'event's tagged with it before.
+
+export type Backend = 'webgpu' | 'cpu';
+
+// Where a model comes from: a URL (of a pack's manifest.json or of a diffusers pipeline folder), or files the
+// user picked (a diffusers folder, or a single .safetensors plus tokenizer files).
+export type ModelSource =
+  | { kind: 'url'; url: string }
+  | { kind: 'files'; name: string; files: { path: string; file: File }[] };
+
+export interface GenerateParams {
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  guidance: number;
+  seed: string;        // decimal u64 (JSON has no bigint)
+  scheduler: string;   // '' = the model's default
+  width: number;
+  height: number;
+  count: number;
+  previewEvery: number;
+}
+
+export interface Capabilities {
+  webgpu: boolean;
+  adapter: string;           // description of the adapter, or why there is none
+  limits: Record<string, number>;
+  features: string[];
+  cores: number;
+  storage: { usage: number; quota: number; persisted: boolean } | null;
+}
+
+export interface ModelInfo {
+  name: string;
+  family: string;
+  nativeWidth: number;
+  nativeHeight: number;
+  defaultScheduler: string;
+  backend: Backend;
+  weightBytes: number;
+  fromCache: boolean;
+  warmupMs: number;          // one 1-step 64x64 generation right after opening (uploads and compiles everything)
+}
+
+export interface CachedModel {
+  key: string;
+  name: string;
+  url: string;
+  bytes: number;
+  complete: boolean;
+}
+
+export interface Image {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
+
+export type Request =
+  | { id: number; type: 'capabilities' }
+  | { id: number; type: 'load'; source: ModelSource; backend: Backend }
+  | { id: number; type: 'generate'; params: GenerateParams }
+  | { id: number; type: 'cache-list' }
+  | { id: number; type: 'cache-remove'; key: string };
+
+// 'cancel' needs no answer: the running generation ends with an error of status 'cancelled'.
+export type Control = { type: 'cancel' };
+
+export type LoadPhase = 'download' | 'verify' | 'upload';
+
+export type Event =
+  | { phase: LoadPhase; file: string; loaded: number; total: number }
+  | { phase: 'step'; image: number; step: number; steps: number }
+  | { phase: 'preview'; image: number; step: number; width: number; height: number; rgb: Uint8Array };
+
+export type Reply =
+  | { id: number; type: 'event'; event: Event }
+  | { id: number; type: 'result'; value: unknown }
+  | { id: number; type: 'error'; message: string; status: string };

@@ -1,0 +1,100 @@
+// The generation settings: read from and written to the form, kept in localStorage so they survive a reload,
+// and overridable by URL query parameters (shareable links use the CLI's names: model, prompt, negative_prompt,
+// seed, steps, guidance, scheduler, width, height; autostart=1 generates once the model is loaded).
+
+export interface Settings {
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  guidance: number;
+  seed: string;
+  seedLocked: boolean;
+  scheduler: string;
+  width: number;
+  height: number;
+  count: number;
+  backend: 'auto' | 'webgpu' | 'cpu';
+}
+
+export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', 'dpmpp_2m', 'dpmpp_2m_karras', 'heun',
+  'unipc', 'lcm'];
+
+export const DEFAULTS: Settings = {
+  model: '', prompt: 'a lighthouse on a cliff at dusk, oil painting', negativePrompt: 'blurry, low quality',
+  steps: 20, guidance: 7.5, seed: '42', seedLocked: false, scheduler: '', width: 0, height: 0, count: 1,
+  backend: 'auto',
+};
+
+const STORAGE_KEY = 'websd.settings.v1';
+
+// URL parameter -> settings field.
+const QUERY: Record<string, keyof Settings> = {
+  model: 'model', prompt: 'prompt', negative_prompt: 'negativePrompt', seed: 'seed', steps: 'steps',
+  guidance: 'guidance', scheduler: 'scheduler', width: 'width', height: 'height', count: 'count', backend: 'backend',
+};
+
+const U64_MAX = (1n << 64n) - 1n;
+
+// A problem with one value, for the form to show; null when all is well.
+export function validate(s: Settings): string | null {
+  if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 1000) return 'steps must be a whole number from 1 to 1000';
+  if (!(s.guidance >= 0 && s.guidance <= 100)) return 'guidance must be between 0 and 100';
+  if (!/^\d+$/.test(s.seed) || BigInt(s.seed) > U64_MAX) return 'the seed must be a whole number from 0 to 2^64-1';
+  for (const [name, v] of [['width', s.width], ['height', s.height]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 4096 || v % 8) return `${name} must be a multiple of 8 up to 4096 (0 = the model's own)`;
+  }
+  if (!Number.isInteger(s.count) || s.count < 1 || s.count > 16) return 'number of images must be from 1 to 16';
+  if (s.scheduler && !SCHEDULERS.includes(s.scheduler)) return `unknown scheduler '${s.scheduler}'`;
+  return null;
+}
+
+function coerce(key: keyof Settings, value: string): Settings[keyof Settings] {
+  const d = DEFAULTS[key];
+  if (typeof d === 'number') return Number(value);
+  if (typeof d === 'boolean') return value === 'true' || value === '1';
+  return value;
+}
+
+export function loadSettings(query: URLSearchParams): { settings: Settings; autostart: boolean; fromQuery: boolean } {
+  let saved: Partial<Settings> = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || '{}');
+  } catch { /* a damaged entry: start from the defaults */ }
+  const s: Settings = { ...DEFAULTS, ...saved };
+  let fromQuery = false;
+  for (const [param, key] of Object.entries(QUERY)) {
+    const v = query.get(param);
+    if (v === null) continue;
+    (s as any)[key] = coerce(key, v);
+    fromQuery = true;
+    if (key === 'seed') s.seedLocked = true;  // a shared seed is meant to reproduce an image
+  }
+  return { settings: s, autostart: query.get('autostart') === '1', fromQuery };
+}
+
+export function saveSettings(s: Settings) {
+  try {
+    localStorage.setItem(STORAGE_KEY, JSON.stringify(s));
+  } catch { /* storage full or disabled: settings just won't survive a reload */ }
+}
+
+// A link that reproduces these settings (and the model) on any copy of the app.
+export function shareLink(s: Settings, base: string): string {
+  const q = new URLSearchParams();
+  if (s.model) q.set('model', s.model);
+  q.set('prompt', s.prompt);
+  if (s.negativePrompt) q.set('negative_prompt', s.negativePrompt);
+  q.set('seed', s.seed);
+  q.set('steps', String(s.steps));
+  q.set('guidance', String(s.guidance));
+  if (s.scheduler) q.set('scheduler', s.scheduler);
+  if (s.width) q.set('width', String(s.width));
+  if (s.height) q.set('height', String(s.height));
+  return `${base.split('?')[0]}?${q}`;
+}
+
+export function randomSeed(): string {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return ((BigInt(words[0] & 0x1fffff) << 32n) | BigInt(words[1])).toString();  // < 2^53: easy to type and share
+}

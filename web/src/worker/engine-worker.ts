@@ -1,0 +1,186 @@
+// The engine Worker: websd.wasm (with its own pthreads) runs here, so the page never freezes. It answers the
+// page's requests (src/protocol.ts): capabilities, loading a model (download, cache, GPU upload), generating,
+// cancelling, and the cache listing. One model is open at a time.
+import { Engine, Model, WebsdError } from '../../../js/lib/engine.mjs';
+import { GpuHost } from '../../../js/lib/gpu-host.mjs';
+import { fetchModel, type FetchedModel } from './model-fetch';
+import { listCached, removeCached } from './model-cache';
+import type { Backend, Capabilities, Control, Event, GenerateParams, ModelInfo, ModelSource, Reply, Request } from '../protocol';
+
+declare function importScripts(...urls: string[]): void;
+declare const createWebsdModule: (options: object) => Promise<any>;
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+importScripts(new URL('websd.js', scope.location.href).href);
+
+const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup'];
+
+let modulePromise: Promise<any> | null = null;
+let engine: Engine | null = null;
+let gpuHost: GpuHost | null = null;
+let gpuProblem = '';
+let model: Model | null = null;
+let modelInfo: ModelInfo | null = null;
+let mounts = 0;
+let mounted = '';  // where the open model's files are in the module's file system
+let cancelRequested = false;
+
+function post(reply: Reply, transfer: Transferable[] = []) {
+  scope.postMessage(reply, transfer);
+}
+
+async function getEngine(): Promise<Engine> {
+  modulePromise ??= createWebsdModule({
+    mainScriptUrlOrBlob: new URL('websd.js', scope.location.href).href,  // what its own pthreads load
+    print: (s: string) => console.log(s),
+    printErr: (s: string) => console.warn(s),
+  });
+  const module = await modulePromise;
+  engine ??= new Engine(module, null);
+  return engine;
+}
+
+// The GPU host, created once; null (with gpuProblem saying why) where WebGPU or an adapter is missing.
+async function getGpu(): Promise<GpuHost | null> {
+  if (gpuHost || gpuProblem) return gpuHost;
+  try {
+    gpuHost = await GpuHost.create(navigator.gpu);
+    gpuHost.device.lost.then(() => { gpuHost = null; gpuProblem = ''; });
+  } catch (e) {
+    gpuProblem = (e as Error).message;
+  }
+  return gpuHost;
+}
+
+async function capabilities(): Promise<Capabilities> {
+  const gpu = await getGpu();
+  let storage = null;
+  try {
+    const e = await navigator.storage.estimate();
+    storage = { usage: e.usage ?? 0, quota: e.quota ?? 0, persisted: await navigator.storage.persisted() };
+  } catch { /* no storage API: the cache check reports it when a model loads */ }
+  const limits: Record<string, number> = {};
+  if (gpu) for (const l of LIMITS) limits[l] = (gpu.device.limits as any)[l];
+  return {
+    webgpu: !!gpu,
+    adapter: gpu ? gpu.description : gpuProblem,
+    limits,
+    features: gpu ? [...gpu.device.features] as string[] : [],
+    cores: navigator.hardwareConcurrency || 1,
+    storage,
+  };
+}
+
+function localFiles(source: Extract<ModelSource, { kind: 'files' }>): FetchedModel {
+  const blobs = source.files.map((f) => ({ name: f.path, data: f.file as Blob }));
+  const paths = blobs.map((b) => b.name);
+  let root = '';
+  if (!paths.includes('model_index.json') && !paths.includes('manifest.json')) {
+    const single = paths.filter((p) => p.endsWith('.safetensors') && !p.includes('/'));
+    if (single.length !== 1) {
+      throw new WebsdError(1, 'pick a diffusers pipeline folder (with model_index.json), a websd pack folder (with ' +
+        'manifest.json), or one single-file .safetensors checkpoint together with its tokenizer files ' +
+        `(vocab.json and merges.txt); got ${paths.length} file(s) and no model_index.json`);
+    }
+    root = single[0];
+  }
+  const weightBytes = blobs.filter((b) => b.name.endsWith('.safetensors')).reduce((n, b) => n + b.data.size, 0);
+  return { name: source.name, blobs, root, weightBytes, fromCache: false };
+}
+
+async function load(id: number, source: ModelSource, backend: Backend): Promise<ModelInfo> {
+  const emit = (event: Event) => post({ id, type: 'event', event });
+  const e = await getEngine();
+  if (model) {
+    const old = model;
+    model = modelInfo = null;
+    await old.free();
+  }
+  if (mounted) {
+    e.module.FS.unmount(mounted);
+    mounted = '';
+  }
+  let gpu: GpuHost | null = null;
+  if (backend === 'webgpu') {
+    gpu = await getGpu();
+    if (!gpu) throw new WebsdError(4, `WebGPU is not usable here: ${gpuProblem}. Choose the CPU backend instead.`);
+  }
+  e.gpuHost = gpu;
+  const fetched = source.kind === 'url' ? await fetchModel(source.url, emit) : localFiles(source);
+  const FS = e.module.FS;
+  const mount = `/model-${++mounts}`;
+  FS.mkdir(mount);
+  FS.mount(FS.filesystems.WORKERFS, { blobs: fetched.blobs }, mount);
+  mounted = mount;
+  const opened = await Model.open(e, fetched.root ? `${mount}/${fetched.root}` : mount, { backend });
+  // One tiny generation uploads every weight and compiles every kernel now, with a progress bar, instead of
+  // making the first real image slow.
+  const t0 = performance.now();
+  if (gpu) {
+    const start = gpu.bytesWritten;
+    gpu.onWrite = (n: number) => emit({ phase: 'upload', file: '', loaded: n - start, total: fetched.weightBytes });
+  }
+  try {
+    await opened.txt2img({ prompt: '', width: 64, height: 64, steps: 1, guidance: 0, seed: 0n });
+  } finally {
+    if (gpu) gpu.onWrite = null;
+  }
+  model = opened;
+  modelInfo = {
+    name: fetched.name, family: opened.family, nativeWidth: opened.nativeWidth, nativeHeight: opened.nativeHeight,
+    defaultScheduler: opened.defaultScheduler, backend, weightBytes: fetched.weightBytes,
+    fromCache: fetched.fromCache, warmupMs: performance.now() - t0,
+  };
+  return modelInfo;
+}
+
+async function generate(id: number, p: GenerateParams) {
+  if (!model) throw new WebsdError(1, 'no model is loaded: load one first');
+  cancelRequested = false;
+  const images = await model.txt2img({
+    prompt: p.prompt, negativePrompt: p.negativePrompt, width: p.width, height: p.height, steps: p.steps,
+    guidance: p.guidance, seed: BigInt(p.seed), scheduler: p.scheduler, count: p.count,
+    previewEvery: p.previewEvery,
+    onProgress: (image: number, step: number, steps: number) => {
+      post({ id, type: 'event', event: { phase: 'step', image, step, steps } });
+      return !cancelRequested;
+    },
+    onPreview: (image: number, step: number, img: { width: number; height: number; rgb: Uint8Array }) => {
+      post({ id, type: 'event', event: { phase: 'preview', image, step, ...img } }, [img.rgb.buffer]);
+    },
+  });
+  return images;
+}
+
+async function handle(r: Request): Promise<[unknown, Transferable[]]> {
+  switch (r.type) {
+    case 'capabilities': return [await capabilities(), []];
+    case 'load': return [await load(r.id, r.source, r.backend), []];
+    case 'generate': {
+      const images = await generate(r.id, r.params);
+      return [images, images.map((i: { rgb: Uint8Array }) => i.rgb.buffer)];
+    }
+    case 'cache-list': return [await listCached(), []];
+    case 'cache-remove': return [await removeCached(r.key), []];
+  }
+}
+
+scope.onmessage = async (m: MessageEvent<Request | Control>) => {
+  const r = m.data;
+  if (r.type === 'cancel') {
+    cancelRequested = true;
+    return;
+  }
+  try {
+    const [value, transfer] = await handle(r);
+    post({ id: r.id, type: 'result', value }, transfer);
+  } catch (e) {
+    const err = e as WebsdError;
+    if (err.statusName === 'device lost') {  // the page may load again: that starts on a fresh device
+      gpuHost = null;
+      model = modelInfo = null;
+    }
+    post({ id: r.id, type: 'error', message: err?.message ?? String(e), status: err?.statusName ?? 'error' });
+  }
+};

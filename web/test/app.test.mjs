@@ -1,0 +1,207 @@
+// The browser app end to end in headless Chromium (SwiftShader WebGPU), as a user drives it: load the tiny-sd1
+// pack by URL (a download cut short resumes), type the fixture's prompt, pick schedulers, generate, and compare
+// the canvas with diffusers' image (2 levels); cancel and generate again; reload and load from the cache with the
+// network cut; damage a cached shard and see it fetched again; run without WebGPU on the CPU fallback, from a
+// diffusers folder URL. Screenshots land in web/test-results/.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { launchChromium } from '../../js/browser/chromium.mjs';
+import { decodePng } from '../../js/lib/png.mjs';
+import { fixture, readReferenceJson } from '../../js/test/fixtures.mjs';
+import { compareImages } from '../../js/test/image-compare.mjs';
+import { readSafetensors } from '../../js/test/safetensors.mjs';
+import { startServer } from '../scripts/serve.mjs';
+
+const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const results = path.join(web, 'test-results');
+const websd = path.join(web, '../build/native-release/src/websd');
+const reference = readReferenceJson('tiny-sd1');
+const tensors = readSafetensors(fixture('tiny-sd1/reference.safetensors'));
+const TIMEOUT = 10 * 60 * 1000;
+
+let server, browser, context, page, packDir;
+const requests = [];       // { path, range } of every request the server saw
+let cutShardOnce = false;  // the next shard response stops halfway
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(web, 'dist/index.html')), 'web/dist is missing: run `npm run build` in web/ first');
+  assert.ok(fs.existsSync(websd), `${websd} is missing: build the native tool first (scripts/test.sh does)`);
+  fs.mkdirSync(results, { recursive: true });
+  packDir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-pack-'));
+  execFileSync(websd, ['convert', fixture('tiny-sd1/model'), '-o', path.join(packDir, 'tiny-sd1')], { stdio: 'pipe' });
+  server = await startServer({ root: path.join(web, 'dist'),
+    mounts: { '/packs': packDir, '/fixtures': fixture('.') },
+    onRequest: (req, res) => {
+      requests.push({ path: decodeURIComponent(req.url), range: req.headers.range ?? '' });
+      if (cutShardOnce && req.url.endsWith('.safetensors') && !req.headers.range) {
+        cutShardOnce = false;
+        // Send the first part of the file, then drop the connection: the download must resume from there.
+        const file = fs.readFileSync(path.join(packDir, decodeURIComponent(req.url).replace(/^\/packs\//, '')));
+        res.writeHead(200, { 'Content-Length': file.length, 'Content-Type': 'application/octet-stream' });
+        res.write(file.subarray(0, file.length >> 1), () => setTimeout(() => res.destroy(), 100));
+        return true;
+      }
+      return false;
+    } });
+  browser = await launchChromium();
+  context = await browser.newContext();
+  page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`  page ${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => console.log(`  page error: ${e.message}`));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (packDir) fs.rmSync(packDir, { recursive: true, force: true });
+});
+
+const state = (p = page) => p.evaluate(() => document.getElementById('app').dataset.state);
+
+async function waitForState(states, p = page) {
+  await p.waitForFunction((s) => s.includes(document.getElementById('app').dataset.state) &&
+    !document.getElementById('message').textContent.startsWith('Starting'), states, { timeout: TIMEOUT, polling: 250 });
+  return state(p);
+}
+
+async function canvasRgb(p = page) {
+  return p.evaluate(() => {
+    const c = document.getElementById('result');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const rgb = [];
+    for (let i = 0; i < d.length; i += 4) rgb.push(d[i], d[i + 1], d[i + 2]);
+    return { width: c.width, height: c.height, rgb };
+  });
+}
+
+async function expectFixtureImage(scheduler, p = page) {
+  const got = await canvasRgb(p);
+  assert.deepEqual([got.width, got.height], [reference.width, reference.height], 'canvas at the native size');
+  const r = compareImages(Uint8Array.from(got.rgb), tensors.get(`${scheduler}/image_u8`).data);
+  console.log(`  ${scheduler}: ${r.summary}`);
+  assert.ok(r.ok, `${scheduler}: ${r.summary}`);
+}
+
+async function fillFixtureSettings(scheduler, steps = reference.steps) {
+  await page.fill('#prompt', reference.prompt);
+  await page.fill('#negative-prompt', reference.negative_prompt);
+  await page.fill('#seed', String(reference.seed));
+  await page.check('#seed-lock');
+  await page.fill('#steps', String(steps));
+  await page.fill('#guidance', '7.5');
+  await page.selectOption('#scheduler', scheduler);
+}
+
+async function generate(scheduler) {
+  await fillFixtureSettings(scheduler);
+  await page.click('#generate');
+  assert.equal(await waitForState(['done', 'error']), 'done', await page.textContent('#message'));
+  await expectFixtureImage(scheduler);
+}
+
+const shot = (name, p = page) => p.screenshot({ path: path.join(results, `${name}.png`), fullPage: true });
+
+test('a pack loads by URL (an interrupted download resumes) and draws the pndm and euler_a images', { timeout: TIMEOUT }, async () => {
+  await page.goto(`${server.url}/`);
+  await waitForState(['idle']);
+  assert.match(await page.textContent('#no-model'), /websd convert/);
+  await shot('01-start');
+  cutShardOnce = true;
+  await page.fill('#model-url', `${server.url}/packs/tiny-sd1/manifest.json`);
+  await page.click('#load');
+  assert.equal(await waitForState(['idle', 'error']), 'error', 'the cut connection fails the first load');
+  console.log(`  cut download: ${await page.textContent('#message')}`);
+  await page.click('#load');
+  assert.equal(await waitForState(['idle', 'error']), 'idle', await page.textContent('#message'));
+  assert.ok(requests.some((r) => r.path.endsWith('shard-00000.safetensors') && /^bytes=[1-9]\d*-$/.test(r.range)),
+    'the second load resumed the shard with a Range request');
+  assert.match(await page.textContent('#model-info'), /sd1, .* 64×64, on the GPU/);
+  await generate('pndm');
+  await shot('02-pndm');
+  await generate('euler_a');
+  // The PNG download carries the pixels and the parameters.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const png = fs.readFileSync(await download.path());
+  const r = compareImages(decodePng(png).rgb, tensors.get('euler_a/image_u8').data);
+  assert.ok(r.ok, `downloaded PNG: ${r.summary}`);
+  assert.match(png.toString('latin1'), /tEXtparameters\0a photo of an astronaut riding a horse on mars\nNegative prompt: blurry, low quality\nSteps: 5, Sampler: Euler a, CFG scale: 7.5, Seed: 1234, Size: 64x64/);
+  assert.equal(await page.locator('#gallery li').count(), 2);
+});
+
+test('cancel stops a run, and the next run is still right', { timeout: TIMEOUT }, async () => {
+  await fillFixtureSettings('pndm', 200);
+  await page.click('#generate');
+  await page.waitForFunction(() => /step [1-9]/.test(document.getElementById('gen-status').textContent), null,
+    { timeout: TIMEOUT, polling: 100 });
+  await page.click('#cancel');
+  assert.equal(await waitForState(['idle', 'done', 'error']), 'idle');
+  assert.match(await page.textContent('#message'), /Cancelled after \d+ step/);
+  await shot('03-cancelled');
+  await generate('dpmpp_2m');
+});
+
+test('after a reload the model loads from the cache with the network cut', { timeout: TIMEOUT }, async () => {
+  await page.route('**/packs/**', (route) => route.abort('internetdisconnected'));
+  try {
+    await reloadFromCache();
+  } finally {
+    await page.unroute('**/packs/**');
+  }
+});
+
+async function reloadFromCache() {
+  const before = requests.length;
+  await page.reload();
+  assert.equal(await waitForState(['idle', 'error']), 'idle', await page.textContent('#message'));
+  assert.match(await page.textContent('#model-info'), /from this browser's storage/);
+  assert.equal(requests.slice(before).filter((r) => r.path.startsWith('/packs/')).length, 0, 'no pack request reached the server');
+  // Settings survived the reload.
+  assert.equal(await page.inputValue('#prompt'), reference.prompt);
+  assert.equal(await page.inputValue('#scheduler'), 'dpmpp_2m');
+  assert.match(await page.textContent('#cache-list'), /tiny-sd1 — [\d.]+ MiB/);
+  await shot('04-from-cache');
+}
+
+test('a damaged cached shard is found and fetched again', { timeout: TIMEOUT }, async () => {
+  await page.evaluate(async () => {
+    const models = await (await navigator.storage.getDirectory()).getDirectoryHandle('websd-models');
+    for await (const [, dir] of models.entries()) {
+      const shard = await dir.getFileHandle('shard-00000.safetensors');
+      const w = await shard.createWritable({ keepExistingData: true });
+      await w.seek(200000);
+      await w.write(new Uint8Array(64).fill(0x5a));
+      await w.close();
+    }
+  });
+  const before = requests.length;
+  await page.reload();
+  assert.equal(await waitForState(['idle', 'error']), 'idle', await page.textContent('#message'));
+  assert.equal(requests.slice(before).filter((r) => r.path.endsWith('shard-00000.safetensors')).length, 1,
+    'the damaged shard was fetched once more');
+  await generate('pndm');
+});
+
+test('without WebGPU the CPU fallback loads a diffusers folder URL and matches', { timeout: TIMEOUT }, async () => {
+  const nogpu = await launchChromium({ webgpu: false });
+  try {
+    const p = await nogpu.newPage();
+    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/`, prompt: reference.prompt,
+      negative_prompt: reference.negative_prompt, seed: String(reference.seed), steps: String(reference.steps),
+      guidance: '7.5', scheduler: 'euler', autostart: '1' });
+    await p.goto(`${server.url}/?${q}`);
+    assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
+    assert.match(await p.textContent('#adapter'), /no WebGPU/);
+    assert.match(await p.textContent('#capability-note'), /WebGPU is not available .* run on the CPU/);
+    assert.match(await p.textContent('#model-info'), /on the CPU/);
+    await expectFixtureImage('euler', p);
+    await shot('05-cpu-fallback', p);
+  } finally {
+    await nogpu.close();
+  }
+});
