@@ -3,14 +3,17 @@
 // (Dawn) or cpu backend in Node:
 //   node js/bench-node.mjs [--arch sd15|sd21|sdxl] [--backend webgpu|cpu] [--width W --height H] [--runs N]
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
+//                          [--generate N --tokenizer DIR [--guidance G]]
 // Prints per network the compile time (weight upload included), the best run time, the planned arena and the
 // weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE decode.
+// --generate N instead runs N whole txt2img generations of a synthetic model of the architecture (random f16
+// weights, the tokenizer in DIR) and prints seconds per image, ms per denoising step and the peak GPU memory.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { Engine, WebsdError } from './lib/engine.mjs';
 import { GpuHost } from './lib/gpu-host.mjs';
-import { loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
+import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -18,6 +21,7 @@ const { values: o } = parseArgs({
     width: { type: 'string', default: '0' }, height: { type: 'string', default: '0' },
     runs: { type: 'string', default: '3' }, steps: { type: 'string', default: '20' },
     'dawn-flag': { type: 'string', multiple: true, default: [] },
+    generate: { type: 'string', default: '0' }, tokenizer: { type: 'string' }, guidance: { type: 'string', default: '7.5' },
   },
 });
 
@@ -26,6 +30,34 @@ const gpuHost = o.backend === 'webgpu' ? await GpuHost.create(await nodeGpu(o['d
 if (gpuHost) console.log(`adapter: ${gpuHost.description}; Dawn flags: ${o['dawn-flag'].join(' ') || 'none'}`);
 const engine = new Engine(module, gpuHost);
 const a = engine.allocator();
+const mib = (b) => (b / 1048576).toFixed(0);
+
+if (Number(o.generate) > 0) {
+  if (!o.tokenizer) {
+    console.error('bench-node: --generate needs --tokenizer DIR (a CLIP tokenizer folder: vocab.json + merges.txt)');
+    process.exit(2);
+  }
+  const n = Number(o.generate);
+  const out = a.zeroed(8 * 4 * n);
+  const r = await engine.run(() => module._websd_wasm_bench_generate(a.string(o.arch), a.string(o.backend),
+    a.string(inModule(o.tokenizer)), Number(o.width), Number(o.height), Number(o.steps), Number(o.guidance), n, out));
+  if (r.status !== 0) {
+    console.error(`bench-node: error: ${new WebsdError(r.status, r.message).message}`);
+    process.exit(1);
+  }
+  const v = new Float64Array(module.wasmMemory.buffer, out, 4 * n);
+  console.log(`${o.arch} txt2img on ${o.backend}, ${o.steps} steps, guidance ${o.guidance}, ` +
+    `${Number(o.width) || 'native'}x${Number(o.height) || 'native'}, synthetic f16 weights`);
+  for (let i = 0; i < n; ++i) {
+    const [total, toFirst, perStep, tail] = v.subarray(4 * i, 4 * i + 4);
+    console.log(`  image ${i + 1}: ${(total / 1000).toFixed(2)} s  (to the first step ${(toFirst / 1000).toFixed(2)} s, ` +
+      `${perStep.toFixed(1)} ms per step after it, last step to image ${(tail / 1000).toFixed(2)} s)`);
+  }
+  if (gpuHost) console.log(`  peak GPU memory (storage buffers alive at once): ${mib(gpuHost.peakBytes)} MiB`);
+  a.free();
+  process.exit(0);
+}
+
 const FIELDS = 5, NETWORKS = ['text encoder', 'text encoder 2', 'unet (batch 2)', 'vae decoder'];
 const results = a.zeroed(8 * FIELDS * NETWORKS.length);
 const r = await engine.run(() => module._websd_wasm_bench(a.string(o.arch), a.string(o.backend), Number(o.width),
@@ -35,7 +67,6 @@ if (r.status !== 0) {
   process.exit(1);
 }
 const v = new Float64Array(module.wasmMemory.buffer, results, FIELDS * NETWORKS.length);
-const mib = (b) => (b / 1048576).toFixed(0);
 let image = 0, arenaMax = 0, weights = 0;
 console.log(`${o.arch} on ${o.backend}, best of ${o.runs} runs`);
 for (const [i, name] of NETWORKS.entries()) {
@@ -48,6 +79,7 @@ for (const [i, name] of NETWORKS.entries()) {
   weights += weightBytes;
 }
 console.log(`  one image (${o.steps} steps, guidance): about ${(image / 1000).toFixed(2)} s; GPU memory planned: ` +
-  `weights ${mib(weights)} MiB + largest arena ${mib(arenaMax)} MiB`);
+  `weights ${mib(weights)} MiB + largest arena ${mib(arenaMax)} MiB` +
+  (gpuHost ? `; peak on the device ${mib(gpuHost.peakBytes)} MiB` : ''));
 a.free();
 process.exit(0);

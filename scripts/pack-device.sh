@@ -18,7 +18,10 @@ tar -C js/node_modules -cJf "$out/node_modules.tar.xz" --exclude='webgpu/dist/da
     --exclude='webgpu/dist/linux-arm64' webgpu debug ms fast-png fflate iobuffer
 tar -cJf "$out/websd.tar.xz" js/lib js/websd-node.mjs js/bench-node.mjs js/webgpu-suite.mjs js/test/fixtures.mjs js/package.json \
     build/wasm-release/src/wasm/websd.{js,wasm,worker.js} build/wasm-release/tests/web/websd_webtests.{js,wasm,worker.js}
-tar -C "$fixtures" -cJf "$out/fixtures.tar.xz" --exclude='reference_extra*' tiny-sd1 tiny-sd2
+# Which fixtures travel: all of them do not fit the 64 MiB a device run carries beside Node and Dawn, so pick
+# (WEBSD_DEVICE_FIXTURES="tiny-lcm tiny-sdxl" for the other families).
+read -r -a models <<< "${WEBSD_DEVICE_FIXTURES:-tiny-sd1 tiny-sd2 clip-tokenizer}"
+tar -C "$fixtures" -cJf "$out/fixtures.tar.xz" "${models[@]}"
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Unpacks the bundle into /tmp/websd (once) and runs the given command there with the bundled Node.
@@ -26,12 +29,13 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 dir=/tmp/websd
 if [[ ! -x $dir/bin/node ]]; then
-  mkdir -p "$dir/bin" "$dir/js/node_modules" "$dir/fixtures"
+  mkdir -p "$dir/bin" "$dir/js/node_modules"
   xz -dc "$here/node.xz" > "$dir/bin/node" && chmod +x "$dir/bin/node"
   tar -C "$dir/js/node_modules" -xJf "$here/node_modules.tar.xz"
-  tar -C "$dir" -xJf "$here/websd.tar.xz"
-  tar -C "$dir/fixtures" -xJf "$here/fixtures.tar.xz"
 fi
+# The modules and fixtures change from one bundle to the next: unpack them every time.
+tar -C "$dir" -xJf "$here/websd.tar.xz"
+rm -rf "$dir/fixtures" && mkdir -p "$dir/fixtures" && tar -C "$dir/fixtures" -xJf "$here/fixtures.tar.xz"
 export PATH="$dir/bin:$PATH" WEBSD_FIXTURES="$dir/fixtures"
 cd "$dir"
 exec "$@"

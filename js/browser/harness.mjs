@@ -6,7 +6,7 @@
 import { Engine } from '/js/lib/engine.mjs';
 import { GpuHost } from '/js/lib/gpu-host.mjs';
 
-const MODELS = ['tiny-sd1', 'tiny-sd2'];
+const MODELS = ['tiny-sd1', 'tiny-sd2', 'tiny-lcm', 'tiny-sdxl'];
 const logElement = document.getElementById('log');
 const log = (line) => {
   console.log(line);
@@ -15,7 +15,7 @@ const log = (line) => {
 
 async function copyFixtures(module, model) {
   const files = await (await fetch(`/list/fixtures/${model}`)).json();
-  for (const rel of files.filter((f) => !f.startsWith('reference_extra'))) {
+  for (const rel of files.filter((f) => !f.startsWith('reference_extra.') || model === 'tiny-sd1')) {
     const bytes = new Uint8Array(await (await fetch(`/fixtures/${model}/${rel}`)).arrayBuffer());
     const target = `/fixtures/${model}/${rel}`;
     module.FS.mkdirTree(target.slice(0, target.lastIndexOf('/')));
@@ -40,7 +40,8 @@ async function main() {
     await host.device.lost;
     start = () => module._websd_webtest_ops(a.string(filter), 0);
   } else if (suite === 'models') {
-    for (const m of MODELS.filter((m) => m.includes(filter))) await copyFixtures(module, m);
+    // The filter names a model or one run ('tiny-sdxl euler'): copy only the fixtures it needs.
+    for (const m of MODELS.filter((m) => !filter || filter.includes(m) || m.includes(filter))) await copyFixtures(module, m);
     start = () => module._websd_webtest_models(a.string('/fixtures'), a.string(filter));
   } else {
     throw new Error(`unknown suite '${suite}' (ops, models or lost)`);

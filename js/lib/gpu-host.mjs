@@ -63,6 +63,9 @@ export class GpuHost {
     this.staging = null;      // MAP_READ buffer reused for read-back
     this.bytesWritten = 0;    // host-to-GPU bytes so far (weight uploads, mostly), for progress bars
     this.onWrite = null;      // (bytesWritten) => void, after each write
+    this.bufferBytes = new Map();  // handle -> size of the engine's storage buffers (weights, arenas)
+    this.liveBytes = 0;
+    this.peakBytes = 0;       // the most storage-buffer bytes alive at once: the device memory the engine needed
     device.lost.then((info) => {
       this.lostMessage = `the GPU device was lost (${info.reason || 'unknown reason'}): ${info.message}`;
     });
@@ -88,8 +91,15 @@ export class GpuHost {
     const view = () => new DataView(memory.buffer);
     switch (op) {
       case GET_INFO: return this.writeInfo(view(), a[0]);
-      case BUFFER_CREATE: return this.add(await this.scoped(() => this.device.createBuffer(
-        { size: u64(a, 0), usage: STORAGE | COPY_SRC | COPY_DST })));
+      case BUFFER_CREATE: {
+        const size = u64(a, 0);
+        const handle = this.add(await this.scoped(() => this.device.createBuffer(
+          { size, usage: STORAGE | COPY_SRC | COPY_DST })));
+        this.bufferBytes.set(handle, size);
+        this.liveBytes += size;
+        this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+        return handle;
+      }
       case BUFFER_WRITE: {
         // A copy: WebGPU implementations differ on accepting views of shared memory.
         const bytes = new Uint8Array(memory.buffer, a[3], u64(a, 4)).slice();
@@ -104,7 +114,11 @@ export class GpuHost {
       case FINISH:
         await this.device.queue.onSubmittedWorkDone();
         return this.reportPendingErrors();
-      case BUFFER_DESTROY: this.get(a[0]).destroy(); return void this.objects.delete(a[0]);
+      case BUFFER_DESTROY:
+        this.get(a[0]).destroy();
+        this.liveBytes -= this.bufferBytes.get(a[0]) ?? 0;
+        this.bufferBytes.delete(a[0]);
+        return void this.objects.delete(a[0]);
       case PIPELINE_DESTROY: return void this.objects.delete(a[0]);
       case PROGRAM_DESTROY: this.get(a[0]).uniforms?.destroy(); return void this.objects.delete(a[0]);
       default: throw new SeamError(INTERNAL, `unknown WebGPU seam request ${op}`);

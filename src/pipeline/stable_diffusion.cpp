@@ -35,11 +35,17 @@ void StableDiffusion::cancel() { impl_->cancelled = true; }
 
 std::unique_ptr<StableDiffusion> StableDiffusion::open(const std::string& path, std::shared_ptr<Backend> backend,
                                                        const ModelSourceOptions& options) {
+  return open(open_model_source(path, options), std::move(backend));
+}
+
+std::unique_ptr<StableDiffusion> StableDiffusion::open(std::unique_ptr<ModelSource> source,
+                                                       std::shared_ptr<Backend> backend) {
   std::unique_ptr<StableDiffusion> sd(new StableDiffusion());
   Impl& m = *sd->impl_;
   m.backend = std::move(backend);
-  m.source = open_model_source(path, options);
+  m.source = std::move(source);
   ModelSource& src = *m.source;
+  const std::string path = src.path();
   const ModelFamily family = detect_family(src);
   const Config unet_config = src.config("unet");
   m.unet_cfg = UNetConfig::from(unet_config);

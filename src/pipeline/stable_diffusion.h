@@ -61,6 +61,8 @@ class StableDiffusion {
   // problem.
   static std::unique_ptr<StableDiffusion> open(const std::string& path, std::shared_ptr<Backend> backend,
                                                const ModelSourceOptions& options = {});
+  // Any other source of a pipeline's parts (a synthetic model of a named architecture, for benchmarks).
+  static std::unique_ptr<StableDiffusion> open(std::unique_ptr<ModelSource> source, std::shared_ptr<Backend> backend);
   ~StableDiffusion();
 
   const ModelInfo& info() const;

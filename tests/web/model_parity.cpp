@@ -1,6 +1,6 @@
 // Rungs 3 and 5 of the correctness ladder on the webgpu backend: the tiny models' text encoder, UNet and VAE
 // against what diffusers computed (max absolute error), and whole txt2img runs against diffusers' images
-// (levels), through the C API exactly as apps use it. Prints every number; the job's status is the failure count.
+// (levels), through the C API exactly as apps use it: SD 1.x/2.x, SD-Turbo style sampling, LCM and SDXL. Prints every number; the job's status is the failure count.
 #include <emscripten/emscripten.h>
 
 #include <cmath>
@@ -160,6 +160,72 @@ void check_images(const std::string& dir, const std::string& model, const std::v
   websd_model_free(m);
 }
 
+// The other families' runs, as tests/test_families.cpp runs them on the cpu backend: SD-Turbo style sampling
+// on tiny-sd1, a latent-consistency model, SDXL.
+struct FamilyRun {
+  const char* model;      // fixture folder
+  const char* reference;  // reference file stem inside it
+  const char* run;        // key of its "runs"
+  const char* scheduler;  // websd's name; "" = the model's default
+  const char* overrides;  // scheduler config JSON
+  uint64_t seed;          // fixtures/README.md
+};
+constexpr const char* kTrailing = R"({"timestep_spacing": "trailing"})";
+constexpr FamilyRun kFamilyRuns[] = {
+    {"tiny-sd1", "reference_extra", "turbo_1step", "euler_a", kTrailing, 7},
+    {"tiny-sd1", "reference_extra", "turbo_4step", "euler_a", kTrailing, 7},
+    {"tiny-lcm", "reference", "lcm_2step", "", "{}", 31},
+    {"tiny-lcm", "reference", "lcm_4step", "", "{}", 31},
+    {"tiny-sdxl", "reference", "euler", "euler", "{}", 2024},
+    {"tiny-sdxl", "reference", "euler_neg", "euler", "{}", 2024},
+    {"tiny-sdxl", "reference", "dpmpp_2m", "", "{}", 2024},
+};
+
+void check_family_runs(const std::string& fixtures, const std::string& filter, Checker& check) {
+  std::string open_model;
+  websd_model* m = nullptr;
+  for (const FamilyRun& r : kFamilyRuns) {
+    const std::string model = r.model, what = model + " " + r.run;
+    if (!filter.empty() && what.find(filter) == std::string::npos) continue;
+    const std::string dir = fixtures + "/" + model;
+    if (open_model != model) {
+      websd_model_free(m);
+      m = nullptr;
+      open_model = model;
+      websd_model_params mp = websd_model_params_default();
+      mp.backend = "webgpu";
+      if (websd_model_open((dir + "/model").c_str(), &mp, &m) != WEBSD_OK) {
+        check.record(false, model + " open", websd_last_error());
+        m = nullptr;
+        continue;
+      }
+    }
+    if (!m) continue;
+    const nlohmann::json args = reference_json(dir + "/" + r.reference + ".json")["runs"][r.run]["args"];
+    auto tensors = SafetensorsFile::open(dir + "/" + r.reference + ".safetensors");
+    const std::string prompt = args["prompt"];
+    const std::string negative = args.value("negative_prompt", nlohmann::json()).is_string() ? args["negative_prompt"] : "";
+    websd_txt2img_params p = websd_txt2img_params_default();
+    p.prompt = prompt.c_str();
+    p.negative_prompt = negative.c_str();
+    p.width = args["width"];
+    p.height = args["height"];
+    p.steps = args["num_inference_steps"];
+    p.guidance = args["guidance_scale"];
+    p.seed = r.seed;
+    p.scheduler = *r.scheduler ? r.scheduler : nullptr;
+    p.scheduler_config = r.overrides;
+    websd_image img{};
+    if (websd_txt2img(m, &p, &img, 1) != WEBSD_OK) {
+      check.record(false, what, websd_last_error());
+      continue;
+    }
+    check.image(what, img, tensors.get(std::string(r.run) + "/image_u8"));
+    websd_image_free(&img);
+  }
+  websd_model_free(m);
+}
+
 int32_t run_models(const std::string& fixtures, const std::string& filter, std::string& message) {
   auto gpu = make_webgpu_backend();
   std::printf("model parity on %s\n", gpu->name().c_str());
@@ -170,6 +236,7 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
     check_networks(*gpu, dir, model, check);
     check_images(dir, model, {"pndm", "euler_a", "dpmpp_2m"}, check);
   }
+  check_family_runs(fixtures, filter, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
   if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
   if (check.passed() + check.failed() == 0) {
