@@ -47,6 +47,7 @@ for (const spec of values.model) {
   fs.symlinkSync(path.resolve(dir), path.join(dist, 'models', name));
   models.push({ name, url: `models/${name}/manifest.json`, description: values.description });
 }
-if (models.length) fs.writeFileSync(path.join(dist, 'models/index.json'), JSON.stringify(models, null, 2));
+fs.mkdirSync(path.join(dist, 'models'), { recursive: true });
+fs.writeFileSync(path.join(dist, 'models/index.json'), JSON.stringify(models, null, 2));
 const size = fs.readdirSync(dist).reduce((n, f) => n + (fs.statSync(path.join(dist, f)).isFile() ? fs.statSync(path.join(dist, f)).size : 0), 0);
 console.log(`web build: ${dist} (${(size / 2 ** 20).toFixed(1)} MiB${models.length ? `, models: ${models.map((m) => m.name).join(', ')}` : ''})`);

@@ -185,6 +185,11 @@ test('a damaged cached shard is found and fetched again', { timeout: TIMEOUT }, 
   assert.equal(requests.slice(before).filter((r) => r.path.endsWith('shard-00000.safetensors')).length, 1,
     'the damaged shard was fetched once more');
   await generate('pndm');
+  // Removing the stored model empties the list and the storage.
+  await page.click('#cache-panel summary');
+  await page.click('#cache-list button:has-text("Remove")');
+  await page.waitForFunction(() => document.getElementById('cache-list').children.length === 0, null, { timeout: 30000 });
+  assert.equal(await page.textContent('#cache-total'), '0 B');
 });
 
 test('without WebGPU the CPU fallback loads a diffusers folder URL and matches', { timeout: TIMEOUT }, async () => {
@@ -201,6 +206,14 @@ test('without WebGPU the CPU fallback loads a diffusers folder URL and matches',
     assert.match(await p.textContent('#model-info'), /on the CPU/);
     await expectFixtureImage('euler', p);
     await shot('05-cpu-fallback', p);
+    // A folder picked from the disk loads the same way (read in place, not copied into the page).
+    await p.setInputFiles('#pick-folder', fixture('tiny-sd1/model'));
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#model-info'), /^model: sd1, .* on the CPU/);
+    await p.selectOption('#scheduler', 'ddim');
+    await p.click('#generate');
+    assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
+    await expectFixtureImage('ddim', p);
   } finally {
     await nogpu.close();
   }
