@@ -10,6 +10,9 @@
 #include "fixtures.h"
 #include "io/pipeline_folder.h"
 #include "io/safetensors.h"
+#include "io/weight_source.h"
+#include "models/vae.h"
+#include "backends/cpu/cpu_backend.h"
 
 namespace websd {
 namespace {
@@ -138,6 +141,51 @@ TEST(PipelineFolder, MissingPiecesAreClearErrors) {
     EXPECT_NE(std::string(e.what()).find("arbitrary code"), std::string::npos) << e.what();
   }
   fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace websd
+
+namespace websd {
+namespace {
+
+// Files that are read instead of mapped (the WebAssembly build's only way) give the same tensors, weights that
+// load on demand, and the same network outputs.
+TEST(Safetensors, UnmappedFilesReadTheSameBytesOnDemand) {
+  const std::string path = test::fixture("tiny-sd1/model/vae/diffusion_pytorch_model.safetensors");
+  const SafetensorsFile mapped = SafetensorsFile::open(path);
+  const SafetensorsFile read = SafetensorsFile::parse(MappedFile::open_unmapped(path));
+  ASSERT_EQ(read.tensors().size(), mapped.tensors().size());
+  for (const auto& [name, t] : read.tensors()) {
+    const TensorView& m = mapped.get(name);
+    EXPECT_EQ(t.data, nullptr) << name;
+    EXPECT_EQ(t.offset, m.offset) << name;
+    EXPECT_EQ(t.bytes(), m.bytes()) << name;
+    const WeightData w = file_weight(name, t.dtype, t.shape, t.owner, t.offset);
+    ASSERT_EQ(w.data, nullptr) << name;
+    ASSERT_TRUE(w.load) << name;
+    const WeightData r = resident(w);
+    ASSERT_NE(r.data, nullptr) << name;
+    EXPECT_EQ(std::memcmp(r.data, m.data, m.nbytes), 0) << name;
+  }
+
+  const VaeConfig cfg = VaeConfig::from(Config::load(test::fixture("tiny-sd1/model/vae/config.json")));
+  std::vector<float> z(4 * 8 * 8);
+  for (size_t i = 0; i < z.size(); ++i) z[i] = float(int(i % 7) - 3) * 0.25f;
+  auto decode = [&](std::vector<SafetensorsFile> files) {
+    SafetensorsWeights weights(std::move(files));
+    auto net = build_vae_decoder(cfg, weights, 1, 8, 8);
+    auto exe = make_cpu_backend()->compile(net.graph);
+    exe->set_input(net.latents, z.data());
+    exe->run();
+    std::vector<float> out(size_t(net.graph->shape(net.image).numel()));
+    exe->read(net.image, out.data());
+    return out;
+  };
+  std::vector<SafetensorsFile> m, r;
+  m.push_back(mapped);
+  r.push_back(read);
+  EXPECT_EQ(decode(std::move(r)), decode(std::move(m)));
 }
 
 }  // namespace

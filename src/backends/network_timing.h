@@ -12,7 +12,7 @@ struct NetworkTiming {
   double compile_ms = 0;  // compile (weight upload included) and, with a warm-up, the first run
   double run_ms = 0;      // best of the timed runs, each ending with a read of the first output (GPU work done)
   size_t arena_bytes = 0;
-  size_t weight_bytes = 0;
+  uint64_t weight_bytes = 0;
   double gflop = 0;
 };
 

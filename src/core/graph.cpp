@@ -7,6 +7,11 @@
 
 namespace websd {
 
+WeightData resident(const WeightData& w) {
+  if (w.data || !w.load) return w;
+  return w.load();
+}
+
 void expand_weight(const WeightData& w, size_t begin, size_t n, float* dst) {
   if (w.dtype != DType::kI8) {
     convert_to_f32(w.dtype, static_cast<const uint8_t*>(w.data) + begin * dtype_size(w.dtype), dst, n);
@@ -89,9 +94,9 @@ TensorId Graph::output_by_name(const std::string& name) const {
   throw Error(ErrorCode::kInvalidArgument, "graph has no output '" + name + "'");
 }
 
-size_t Graph::weight_bytes() const {
-  size_t n = 0;
-  for (const auto& w : weights_) n += size_t(w.shape.numel()) * dtype_size(w.dtype);
+uint64_t Graph::weight_bytes() const {
+  uint64_t n = 0;  // 64 bits: SDXL's UNet alone is more than wasm32's size_t holds
+  for (const auto& w : weights_) n += uint64_t(w.shape.numel()) * dtype_size(w.dtype);
   return n;
 }
 

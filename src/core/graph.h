@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,11 @@ struct OpParams {
 // A stored tensor the graph reads. `data` stays valid while `owner` lives (an mmapped file, or synthesized bytes).
 // Stored as F32, F16, BF16, or quantized: I8 values with one f32 scale per row of dim 0 (per output channel),
 // w[o, ...] = q[o, ...] · scales[o].
+//
+// A weight need not be resident: where files are read rather than mapped (the WebAssembly build) and for
+// synthesized weights, `data` is null and `load` brings the bytes when a backend needs them (the cpu backend when
+// it compiles, the webgpu backend while it uploads, then drops them), so a graph never holds a network's weights
+// in memory. `owner` then identifies the stored bytes (their file) for caches.
 struct WeightData {
   std::string name;
   DType dtype = DType::kF32;
@@ -60,9 +66,13 @@ struct WeightData {
   const void* data = nullptr;
   std::shared_ptr<const void> owner;
   const float* scales = nullptr;  // I8 only: shape[0] scales, kept alive by `owner`
+  std::function<WeightData()> load;  // for weights that are not resident: this weight with `data` set
 };
 
-// Elements [begin, begin + n) of the flattened weight as f32, whatever its storage.
+// `w` with its bytes in memory: itself when resident, else what w.load() reads (kept alive by its owner).
+WeightData resident(const WeightData& w);
+
+// Elements [begin, begin + n) of the flattened weight as f32, whatever its storage. `w` must be resident.
 void expand_weight(const WeightData& w, size_t begin, size_t n, float* dst);
 
 using TensorId = int32_t;
@@ -93,7 +103,7 @@ class Graph {
   TensorId input_by_name(const std::string& name) const;
   TensorId output_by_name(const std::string& name) const;
 
-  size_t weight_bytes() const;
+  uint64_t weight_bytes() const;
   // Floating-point operations of one run (multiply-add = 2), for throughput reports.
   double flops() const;
   double node_flops(const Node& n) const;

@@ -73,7 +73,7 @@ TensorMap map_component(const SafetensorsFile& f, const std::string& prefix, con
     if (m.pieces.empty())
       unsupported(f, "tensor '" + name + "' does not belong to the " + what + " of SD 1.x/2.x");
     for (const Piece& p : m.pieces) {
-      MappedTensor mt{name, t.dtype, t.shape, t.data, t.owner};
+      MappedTensor mt{name, t.dtype, t.shape, t.owner, t.offset};
       if (p.squeeze) {
         if (t.shape.rank() == 4 && t.shape[2] == 1 && t.shape[3] == 1)
           mt.shape = Shape{t.shape[0], t.shape[1]};
@@ -88,7 +88,7 @@ TensorMap map_component(const SafetensorsFile& f, const std::string& prefix, con
         const int64_t rows = t.shape[0] / p.parts;
         mt.shape.dims[0] = rows;
         const size_t row_bytes = size_t(t.shape.numel() / t.shape[0]) * dtype_size(t.dtype);
-        mt.data = static_cast<const uint8_t*>(t.data) + size_t(p.part * rows) * row_bytes;
+        mt.offset = t.offset + size_t(p.part * rows) * row_bytes;
         mt.source +=
             "[rows " + std::to_string(p.part * rows) + ":" + std::to_string((p.part + 1) * rows) + "]";
       }
@@ -346,7 +346,7 @@ WeightData MappedWeights::get(const std::string& name, const Shape& shape) const
     throw Error(ErrorCode::kShapeMismatch, path_ + ": tensor '" + t.source + "' (read as '" + name +
                                                "') has shape " + t.shape.str() + " but the network needs " +
                                                shape.str());
-  return WeightData{t.source, t.dtype, t.shape, t.data, t.owner};
+  return file_weight(t.source, t.dtype, t.shape, t.owner, t.offset);
 }
 
 std::vector<TensorInfo> MappedWeights::list() const {

@@ -18,8 +18,8 @@ struct MappedTensor {
   std::string source;  // the stored name, with the row range for slices: for messages
   DType dtype = DType::kF32;
   Shape shape;  // as diffusers has it
-  const void* data = nullptr;
   std::shared_ptr<MappedFile> owner;
+  size_t offset = 0;  // of the bytes in the file
 };
 using TensorMap = std::map<std::string, MappedTensor>;  // by diffusers name
 

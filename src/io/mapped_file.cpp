@@ -1,6 +1,9 @@
 #include "io/mapped_file.h"
 
+#include <sys/types.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
@@ -18,9 +21,9 @@
 namespace websd {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+#ifdef WEBSD_HAVE_MMAP
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
-#ifdef WEBSD_HAVE_MMAP
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(ErrorCode::kNotFound, path + ": cannot open (" + std::strerror(errno) + ")");
   struct stat st {};
@@ -40,22 +43,47 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     f->mapped_ = true;
   }
   ::close(fd);
-#else
-  FILE* fp = std::fopen(path.c_str(), "rb");
-  if (!fp) throw Error(ErrorCode::kNotFound, path + ": cannot open");
-  std::fseek(fp, 0, SEEK_END);
-  long n = std::ftell(fp);
-  std::fseek(fp, 0, SEEK_SET);
-  f->owned_.resize(size_t(n));
-  if (n > 0 && std::fread(f->owned_.data(), 1, size_t(n), fp) != size_t(n)) {
-    std::fclose(fp);
-    throw Error(ErrorCode::kCorruptFile, path + ": short read");
-  }
-  std::fclose(fp);
-  f->data_ = f->owned_.data();
-  f->size_ = f->owned_.size();
-#endif
   return f;
+#else
+  return open_unmapped(path);
+#endif
+}
+
+std::shared_ptr<MappedFile> MappedFile::open_unmapped(const std::string& path) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = path;
+  f->stream_ = std::fopen(path.c_str(), "rb");
+  if (!f->stream_) throw Error(ErrorCode::kNotFound, path + ": cannot open (" + std::strerror(errno) + ")");
+  // fseeko/ftello: 64-bit offsets, also on wasm32 where long is 32 bits and models are larger than 2 GiB.
+  if (fseeko(f->stream_, 0, SEEK_END) != 0) throw Error(ErrorCode::kNotFound, path + ": not a regular file");
+  const off_t n = ftello(f->stream_);
+  if (n < 0) throw Error(ErrorCode::kNotFound, path + ": not a regular file");
+  if (uint64_t(n) > uint64_t(SIZE_MAX))
+    throw Error(ErrorCode::kUnsupported, path + ": " + std::to_string(uint64_t(n) >> 20) +
+                                             " MiB is more than this 32-bit build can address in one file; convert "
+                                             "the model to a web pack (websd convert), whose shards are 128 MiB");
+  f->size_ = size_t(n);
+  return f;
+}
+
+void MappedFile::read(size_t offset, size_t n, void* dst) const {
+  if (offset > size_ || n > size_ - offset)
+    throw Error(ErrorCode::kCorruptFile, path_ + ": bytes " + std::to_string(offset) + "+" + std::to_string(n) +
+                                             " lie past its end (" + std::to_string(size_) + " bytes)");
+  if (data_) {
+    std::memcpy(dst, data_ + offset, n);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(read_mutex_);
+  if (!stream_ || fseeko(stream_, off_t(offset), SEEK_SET) != 0 || std::fread(dst, 1, n, stream_) != n)
+    throw Error(ErrorCode::kCorruptFile, path_ + ": short read at byte " + std::to_string(offset) +
+                                             " (was the file changed or removed while open?)");
+}
+
+std::vector<uint8_t> MappedFile::read(size_t offset, size_t n) const {
+  std::vector<uint8_t> out(n);
+  read(offset, n, out.data());
+  return out;
 }
 
 std::shared_ptr<MappedFile> MappedFile::from_bytes(std::vector<uint8_t> bytes, std::string name) {
@@ -71,6 +99,7 @@ MappedFile::~MappedFile() {
 #ifdef WEBSD_HAVE_MMAP
   if (mapped_) munmap(const_cast<uint8_t*>(data_), size_);
 #endif
+  if (stream_) std::fclose(stream_);
 }
 
 }  // namespace websd

@@ -88,14 +88,18 @@ class PackSource final : public ModelSource {
       if (!dtype) throw Error(ErrorCode::kCorruptFile, where + ": tensor '" + name + "' has an unknown dtype");
       w.dtype = *dtype;
       w.shape = Shape(e.value("shape", std::vector<int64_t>{}));
-      w.data = slice(e, size_t(w.shape.numel()) * dtype_size(w.dtype), where + ": tensor '" + name + "'", w.owner);
+      const auto [shard, offset] =
+          slice(e, size_t(w.shape.numel()) * dtype_size(w.dtype), where + ": tensor '" + name + "'");
+      std::shared_ptr<MappedFile> scales_file;
+      size_t scales_offset = 0;
       if (w.dtype == DType::kI8) {
         if (!e.contains("scales")) throw Error(ErrorCode::kCorruptFile, where + ": q8 tensor '" + name + "' has no scales");
-        std::shared_ptr<const void> keep;
-        w.scales = static_cast<const float*>(
-            slice(e["scales"], size_t(w.shape[0]) * sizeof(float), where + ": scales of '" + name + "'", keep));
+        const auto [scales_shard, at] =
+            slice(e["scales"], size_t(w.shape[0]) * sizeof(float), where + ": scales of '" + name + "'");
+        scales_file = shards_[scales_shard];
+        scales_offset = at;
       }
-      tensors.emplace(name, std::move(w));
+      tensors.emplace(name, file_weight(name, w.dtype, w.shape, shards_[shard], offset, scales_file, scales_offset));
     }
     return std::make_shared<PackWeights>(where, std::move(tensors));
   }
@@ -113,15 +117,13 @@ class PackSource final : public ModelSource {
     return comps[component];
   }
 
-  // The bytes a table entry {shard, offset, nbytes} points to, bounds-checked against the mapped shard.
-  const void* slice(const nlohmann::json& e, size_t expected, const std::string& what,
-                    std::shared_ptr<const void>& owner) const {
+  // The {shard, offset} of a table entry {shard, offset, nbytes}, bounds-checked against the shard.
+  std::pair<size_t, size_t> slice(const nlohmann::json& e, size_t expected, const std::string& what) const {
     const size_t shard = e.value("shard", size_t(-1)), offset = e.value("offset", size_t(0)),
                  nbytes = e.value("nbytes", size_t(0));
     if (shard >= shards_.size() || nbytes != expected || offset + nbytes > shards_[shard]->size())
       throw Error(ErrorCode::kCorruptFile, what + " points outside its shard (damaged manifest?)");
-    owner = shards_[shard];
-    return shards_[shard]->data() + offset;
+    return {shard, offset};
   }
 
   std::string dir_, manifest_path_;

@@ -70,11 +70,10 @@ class ShardWriter {
     for (const auto& p : pending_) tensors.push_back({p.shard_name, p.dtype, p.shape, p.bytes.data()});
     write_safetensors(path, tensors, {{"format", kPackFormat}});
     auto file = SafetensorsFile::open(path);
-    const uint8_t* base = static_cast<const uint8_t*>(file.get(pending_.front().shard_name).owner->data());
     for (auto& p : pending_) {
       const TensorView& t = file.get(p.shard_name);
       (*p.entry)["shard"] = index;
-      (*p.entry)["offset"] = static_cast<const uint8_t*>(t.data) - base;
+      (*p.entry)["offset"] = t.offset;
       (*p.entry)["nbytes"] = t.nbytes;
     }
     const uint64_t size = fs::file_size(path);
@@ -165,7 +164,7 @@ PackReport write_pack(const ModelSource& source, const std::string& outdir, Pack
     for (const TensorInfo& t : list) {
       if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16 && t.dtype != DType::kI8)
         continue;  // bookkeeping tensors such as position_ids: no network reads them
-      const WeightData w = weights->get(t.name, t.shape);
+      const WeightData w = resident(weights->get(t.name, t.shape));
       std::vector<float> f(size_t(t.shape.numel()));
       expand_weight(w, 0, f.size(), f.data());
       rep.source_bytes += uint64_t(t.shape.numel()) * dtype_size(t.dtype);

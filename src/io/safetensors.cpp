@@ -18,19 +18,30 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the format's own limit
 
 std::vector<float> TensorView::to_f32() const {
   std::vector<float> out(size_t(shape.numel()));
-  convert_to_f32(dtype, data, out.data(), out.size());
+  if (data) {
+    convert_to_f32(dtype, data, out.data(), out.size());
+  } else {
+    const std::vector<uint8_t> b = bytes();
+    convert_to_f32(dtype, b.data(), out.data(), out.size());
+  }
   return out;
+}
+
+std::vector<uint8_t> TensorView::bytes() const {
+  if (data) return {static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + nbytes};
+  return owner->read(offset, nbytes);
 }
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) { return parse(MappedFile::open(path)); }
 
 SafetensorsFile SafetensorsFile::parse(std::shared_ptr<MappedFile> file) {
   const std::string& path = file->path();
-  const uint8_t* bytes = file->data();
   const size_t size = file->size();
   if (size < 8) corrupt(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  uint8_t len_bytes[8];
+  file->read(0, 8, len_bytes);
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   if (header_len > kMaxHeaderBytes) corrupt(path, "header length " + std::to_string(header_len) + " is implausible");
   if (8 + header_len > size)
     corrupt(path, "header of " + std::to_string(header_len) + " bytes runs past the end of the file (" +
@@ -38,7 +49,10 @@ SafetensorsFile SafetensorsFile::parse(std::shared_ptr<MappedFile> file) {
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
+    // Mapped files are parsed in place; read ones have their header read (and nothing else).
+    std::vector<uint8_t> read_header;
+    const uint8_t* h = file->data() ? file->data() + 8 : (read_header = file->read(8, header_len)).data();
+    header = nlohmann::json::parse(h, h + header_len);
   } catch (const nlohmann::json::exception& e) {
     corrupt(path, std::string("header is not valid JSON (") + e.what() + ")");
   }
@@ -97,7 +111,8 @@ SafetensorsFile SafetensorsFile::parse(std::shared_ptr<MappedFile> file) {
     if (end - begin != numel * dtype_size(t.dtype))
       corrupt(path, where + " occupies " + std::to_string(end - begin) + " bytes but " + dtype_name(t.dtype) +
                         " " + t.shape.str() + " needs " + std::to_string(numel * dtype_size(t.dtype)));
-    t.data = bytes + data_start + begin;
+    t.offset = data_start + size_t(begin);
+    t.data = file->data() ? file->data() + t.offset : nullptr;
     t.nbytes = size_t(end - begin);
     t.owner = file;
     auto [pos, inserted] = out.tensors_.emplace(name, std::move(t));

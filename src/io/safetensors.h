@@ -18,12 +18,15 @@ struct TensorView {
   std::string name;
   DType dtype = DType::kF32;
   Shape shape;
-  const void* data = nullptr;  // points into the (mapped) file; valid while the file is alive
+  const void* data = nullptr;  // points into the mapped file, valid while it is alive; null where files are read
+  size_t offset = 0;           // of the bytes in the file
   size_t nbytes = 0;
   std::shared_ptr<MappedFile> owner;
 
   // Copies the tensor as f32 (for F32/F16/BF16 tensors).
   std::vector<float> to_f32() const;
+  // Copies its bytes (read from the file where it is not mapped).
+  std::vector<uint8_t> bytes() const;
 };
 
 class SafetensorsFile {

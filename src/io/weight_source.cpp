@@ -6,6 +6,39 @@
 
 namespace websd {
 
+WeightData file_weight(std::string name, DType dtype, Shape shape, std::shared_ptr<MappedFile> file, size_t offset,
+                       std::shared_ptr<MappedFile> scales_file, size_t scales_offset) {
+  WeightData w{std::move(name), dtype, std::move(shape)};
+  const bool scaled = scales_file != nullptr;
+  if (file->data() && (!scaled || scales_file->data())) {
+    w.data = file->data() + offset;
+    if (scaled) w.scales = reinterpret_cast<const float*>(scales_file->data() + scales_offset);
+    w.owner = scaled && scales_file != file
+                  ? std::shared_ptr<const void>(std::make_shared<std::pair<std::shared_ptr<MappedFile>,
+                                                                           std::shared_ptr<MappedFile>>>(file, scales_file))
+                  : std::shared_ptr<const void>(std::move(file));
+    return w;
+  }
+  w.owner = file;
+  const size_t nbytes = size_t(w.shape.numel()) * dtype_size(w.dtype);
+  const size_t scales_at = (nbytes + 15) & ~size_t(15);  // floats after the values, aligned
+  const size_t rows = scaled ? size_t(w.shape[0]) : 0;
+  WeightData meta = w;
+  w.load = [meta, file, offset, nbytes, scales_file, scales_offset, scales_at, rows] {
+    auto bytes = std::make_shared<std::vector<uint8_t>>(scales_at + rows * sizeof(float));
+    file->read(offset, nbytes, bytes->data());
+    WeightData r = meta;
+    if (rows) {
+      scales_file->read(scales_offset, rows * sizeof(float), bytes->data() + scales_at);
+      r.scales = reinterpret_cast<const float*>(bytes->data() + scales_at);
+    }
+    r.data = bytes->data();
+    r.owner = std::move(bytes);
+    return r;
+  };
+  return w;
+}
+
 SafetensorsWeights::SafetensorsWeights(std::vector<SafetensorsFile> files, std::string prefix)
     : files_(std::move(files)), prefix_(std::move(prefix)) {}
 
@@ -54,10 +87,19 @@ WeightData SafetensorsWeights::get(const std::string& name, const Shape& shape) 
     throw Error(ErrorCode::kShapeMismatch, where() + ": tensor '" + t->name + "' has shape " + t->shape.str() +
                                                " but the config describes " + shape.str() +
                                                " (config.json and weights do not belong together?)");
-  return WeightData{t->name, t->dtype, t->shape, t->data, t->owner};
+  return file_weight(t->name, t->dtype, t->shape, t->owner, t->offset);
 }
 
 WeightData RandomWeights::get(const std::string& name, const Shape& shape) const {
+  // Made when a backend asks (and dropped after a GPU upload), so that a whole architecture never sits in memory.
+  WeightData w{name, dtype_, shape};
+  w.owner = std::make_shared<int>(0);  // identifies this tensor for caches
+  const RandomWeights self = *this;
+  w.load = [self, name, shape] { return self.synthesize(name, shape); };
+  return w;
+}
+
+WeightData RandomWeights::synthesize(const std::string& name, const Shape& shape) const {
   const size_t n = size_t(shape.numel());
   const bool is_norm_scale = name.find("norm") != std::string::npos && name.ends_with(".weight");
   const bool is_bias = name.ends_with(".bias");

@@ -11,6 +11,11 @@
 
 namespace websd {
 
+// The weight stored as bytes [offset, offset + its size) of `file` (I8: with shape[0] f32 scales at
+// scales_offset of scales_file): pointing into the mapping where files are mapped, else read by its `load`.
+WeightData file_weight(std::string name, DType dtype, Shape shape, std::shared_ptr<MappedFile> file, size_t offset,
+                       std::shared_ptr<MappedFile> scales_file = nullptr, size_t scales_offset = 0);
+
 struct TensorInfo {
   std::string name;
   DType dtype;
@@ -56,6 +61,7 @@ class RandomWeights final : public WeightSource {
   std::vector<TensorInfo> list() const override { return {}; }
 
  private:
+  WeightData synthesize(const std::string& name, const Shape& shape) const;
   DType dtype_;
   uint64_t seed_;
 };

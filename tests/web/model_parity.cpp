@@ -36,7 +36,8 @@ class Checker {
   }
 
   void image(const std::string& what, const websd_image& img, const TensorView& want) {
-    const uint8_t* w = static_cast<const uint8_t*>(want.data);
+    const std::vector<uint8_t> bytes = want.bytes();  // the wasm build reads files instead of mapping them
+    const uint8_t* w = bytes.data();
     const size_t n = size_t(want.shape.numel());
     int worst = 0;
     size_t over1 = 0;
@@ -82,7 +83,8 @@ void check_networks(Backend& gpu, const std::string& dir, const std::string& mod
     std::vector<int32_t> ids;
     for (const char* key : {"prompt_ids", "negative_ids"}) {
       const TensorView& t = ref.get(key);
-      const int32_t* p = static_cast<const int32_t*>(t.data);
+      const std::vector<uint8_t> bytes = t.bytes();
+      const int32_t* p = reinterpret_cast<const int32_t*>(bytes.data());
       ids.insert(ids.end(), p, p + t.shape.numel());
     }
     exe->set_input(net.ids, ids.data());

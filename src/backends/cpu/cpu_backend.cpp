@@ -63,6 +63,9 @@ class CpuExecutable final : public Executable {
  public:
   CpuExecutable(std::shared_ptr<const Graph> g, std::shared_ptr<ThreadPool> pool, bool reference, bool portable)
       : g_(std::move(g)), pool_(std::move(pool)), gemm_(*pool_, portable), reference_(reference) {
+    // The cpu kernels read weights in place: bring in those that are not resident, for as long as this lives.
+    weights_.reserve(g_->weights().size());
+    for (const WeightData& w : g_->weights()) weights_.push_back(resident(w));
     plan_ = plan_memory(*g_, [this](const Node& n) { return reference_ ? 0 : cpu::fast_scratch_bytes(*g_, n, pool_->size()); });
     void* p = std::aligned_alloc(MemoryPlan::kAlignment, std::max<size_t>(plan_.arena_bytes, MemoryPlan::kAlignment));
     if (!p)
@@ -84,7 +87,7 @@ class CpuExecutable final : public Executable {
       const Node& n = nodes[i];
       if (n.op == Op::kInput || n.op == Op::kWeight) continue;
       if (cancel && cancel->load(std::memory_order_relaxed)) throw Error(ErrorCode::kCancelled, "run cancelled");
-      cpu::KernelArgs args{*g_, n, {}, ptr(TensorId(i)), nullptr, *pool_, gemm_};
+      cpu::KernelArgs args{*g_, weights_, n, {}, ptr(TensorId(i)), nullptr, *pool_, gemm_};
       for (TensorId t : n.inputs) args.in.push_back(ptr(t));
       if (plan_.scratch_offset[i] >= 0) args.scratch = arena_.get() + plan_.scratch_offset[i];
       auto t0 = std::chrono::steady_clock::now();
@@ -104,11 +107,12 @@ class CpuExecutable final : public Executable {
  private:
   void* ptr(TensorId t) {
     const Node& n = g_->node(t);
-    if (n.op == Op::kWeight) return const_cast<void*>(g_->weights()[size_t(n.weight)].data);
+    if (n.op == Op::kWeight) return const_cast<void*>(weights_[size_t(n.weight)].data);
     return arena_.get() + plan_.offset[size_t(t)];
   }
 
   std::shared_ptr<const Graph> g_;
+  std::vector<WeightData> weights_;  // g_->weights(), resident
   std::shared_ptr<ThreadPool> pool_;
   cpu::Gemm gemm_;
   bool reference_;

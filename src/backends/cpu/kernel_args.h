@@ -12,6 +12,7 @@ namespace websd::cpu {
 
 struct KernelArgs {
   const Graph& g;
+  const std::vector<WeightData>& weights;  // the graph's weights, resident (in memory) while the executable lives
   const Node& n;
   std::vector<const void*> in;  // activations are f32; weights keep their stored dtype
   void* out;
@@ -28,7 +29,7 @@ struct KernelArgs {
   // The stored weight behind input i, or nullptr for activations.
   const WeightData* weight(size_t i) const {
     const Node& w = input_node(i);
-    return w.op == Op::kWeight ? &g.weights()[size_t(w.weight)] : nullptr;
+    return w.op == Op::kWeight ? &weights[size_t(w.weight)] : nullptr;
   }
 };
 

@@ -28,9 +28,11 @@ class WeightCache {
   std::shared_ptr<const GpuWeight> get(const WeightData& w) {
     for (auto it = entries_.begin(); it != entries_.end();)
       it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
-    if (!w.owner) return upload(w);  // nothing tells when this memory changes hands: do not cache
-    Entry& e = entries_[w.data];
-    if (!e.gpu) e = {w.owner, upload(w)};
+    if (!w.owner) return upload(resident(w));  // nothing tells when this memory changes hands: do not cache
+    // Resident weights are told apart by their bytes; the others by their file (or token) and name.
+    Entry& e = entries_[{w.data ? w.data : w.owner.get(), w.data ? std::string() : w.name}];
+    // Bytes that are not resident are read for the upload and dropped right after it.
+    if (!e.gpu) e = {w.owner, upload(resident(w))};
     return e.gpu;
   }
 
@@ -69,7 +71,7 @@ class WeightCache {
     std::shared_ptr<const GpuWeight> gpu;
   };
   std::shared_ptr<Device> device_;
-  std::map<const void*, Entry> entries_;
+  std::map<std::pair<const void*, std::string>, Entry> entries_;
 };
 
 class WebGpuExecutable final : public Executable {

@@ -13,7 +13,7 @@ declare const createWebsdModule: (options: object) => Promise<any>;
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 importScripts(new URL('websd.js', scope.location.href).href);
 
-// wasm32 addresses 4 GiB; the files are read whole (for now), and the engine needs room beside them.
+// wasm32 addresses 4 GiB: the CPU backend holds a network's weights there (WebGPU streams them to the GPU).
 const WASM_WEIGHT_LIMIT = 3.25 * 2 ** 30;
 
 const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize',
@@ -111,10 +111,11 @@ async function load(id: number, source: ModelSource, backend: Backend): Promise<
   }
   e.gpuHost = gpu;
   const fetched = source.kind === 'url' ? await fetchModel(source.url, emit) : localFiles(source);
-  if (fetched.weightBytes > WASM_WEIGHT_LIMIT) {
+  if (backend === 'cpu' && fetched.weightBytes > WASM_WEIGHT_LIMIT) {
     throw new WebsdError(6, `this model's weights (${(fetched.weightBytes / 2 ** 30).toFixed(1)} GiB) do not fit ` +
-      'in WebAssembly\'s 4 GiB memory: websd still reads weight files whole before they go to the GPU. Use a q8 ' +
-      'pack (websd convert MODEL -o PACK --dtype q8, about half the size) or a Stable Diffusion 1.x/2.x model.');
+      'in WebAssembly\'s 4 GiB memory, where the CPU backend keeps them: use a q8 pack (websd convert MODEL -o ' +
+      'PACK --dtype q8, about half the size), a Stable Diffusion 1.x/2.x model, or a browser with WebGPU (which ' +
+      'streams weights to the GPU one tensor at a time).');
   }
   const FS = e.module.FS;
   const mount = `/model-${++mounts}`;
