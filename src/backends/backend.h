@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,10 @@ class Backend {
   virtual std::string name() const = 0;
   virtual bool supports_op(const Graph& g, const Node& n) const = 0;
   virtual std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) = 0;
+  // The largest tensor one kernel may bind, and the largest activation arena (WebGPU's
+  // maxStorageBufferBindingSize and maxBufferSize); pipelines tile work that would exceed them.
+  virtual uint64_t max_tensor_bytes() const { return UINT64_MAX; }
+  virtual uint64_t max_arena_bytes() const { return UINT64_MAX; }
 };
 
 }  // namespace websd

@@ -11,6 +11,7 @@
 #include "pipeline/family.h"
 #include "pipeline/sdxl_conditioning.h"
 #include "pipeline/text_conditioning.h"
+#include "pipeline/vae_decode.h"
 #include "sampling/torch_rng.h"
 #include "schedulers/scheduler.h"
 
@@ -135,15 +136,11 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
               });
     }
   }
-  auto vae = build_vae_decoder(m.vae_cfg, *m.vae_weights, 1, lh, lw);
-  auto exe = m.backend->compile(vae.graph);
-  std::vector<float> decoded(size_t(vae.graph->shape(vae.image).numel()));
+  VaeDecoder vae(m.backend, m.vae_cfg, m.vae_weights, lh, lw);  // in tiles where one piece exceeds the device
   std::vector<RgbImage> images;
   for (auto& z : latents) {
     for (auto& v : z) v = v / m.vae_cfg.scaling_factor + m.vae_cfg.shift_factor;
-    exe->set_input(vae.latents, z.data());
-    exe->run(&m.cancelled);
-    exe->read(vae.image, decoded.data());
+    const std::vector<float> decoded = vae.decode(z, &m.cancelled);
     images.push_back(decoded_to_rgb(decoded.data(), width, height));
   }
   return images;

@@ -209,6 +209,8 @@ class WebGpuBackend final : public Backend {
   std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) override {
     return std::make_unique<WebGpuExecutable>(std::move(graph), device_, weights_);
   }
+  uint64_t max_tensor_bytes() const override { return device_->info().max_storage_buffer_binding_size; }
+  uint64_t max_arena_bytes() const override { return device_->info().max_buffer_size; }
 
  private:
   std::shared_ptr<Device> device_;
