@@ -3,7 +3,7 @@
 // (Dawn) or cpu backend in Node:
 //   node js/bench-node.mjs [--arch sd15|sd21|sdxl] [--backend webgpu|cpu] [--width W --height H] [--runs N]
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
-//                          [--generate N --tokenizer DIR [--guidance G]]
+//                          [--generate N --tokenizer DIR [--guidance G]] [--limit NAME=VALUE ...]
 // Prints per network the compile time (weight upload included), the best run time, the planned arena and the
 // weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE decode.
 // --generate N instead runs N whole txt2img generations of a synthetic model of the architecture (random f16
@@ -22,11 +22,14 @@ const { values: o } = parseArgs({
     runs: { type: 'string', default: '3' }, steps: { type: 'string', default: '20' },
     'dawn-flag': { type: 'string', multiple: true, default: [] },
     generate: { type: 'string', default: '0' }, tokenizer: { type: 'string' }, guidance: { type: 'string', default: '7.5' },
+    limit: { type: 'string', multiple: true, default: [] },
   },
 });
 
 const module = await loadModule(path.join(wasmDir(), 'src/wasm/websd.js'));
-const gpuHost = o.backend === 'webgpu' ? await GpuHost.create(await nodeGpu(o['dawn-flag'])) : null;
+// --limit maxStorageBufferBindingSize=134217728: run under a smaller device's limits.
+const limits = Object.fromEntries(o.limit.map((l) => { const [k, v] = l.split('='); return [k, Number(v)]; }));
+const gpuHost = o.backend === 'webgpu' ? await GpuHost.create(await nodeGpu(o['dawn-flag']), { limits }) : null;
 if (gpuHost) console.log(`adapter: ${gpuHost.description}; Dawn flags: ${o['dawn-flag'].join(' ') || 'none'}`);
 const engine = new Engine(module, gpuHost);
 const a = engine.allocator();

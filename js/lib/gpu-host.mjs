@@ -33,7 +33,9 @@ export class SeamError extends Error {
 export class GpuHost {
   // Requests an adapter and a device with the adapter's full limits. Throws SeamError(UNAVAILABLE) with a message
   // a person can act on when there is none.
-  static async create(gpu, { powerPreference = 'high-performance' } = {}) {
+  // `limits` caps requested limits below the adapter's (to try the engine under another device's limits, e.g.
+  // { maxStorageBufferBindingSize: 128 * 2 ** 20 }, the WebGPU default).
+  static async create(gpu, { powerPreference = 'high-performance', limits = {} } = {}) {
     if (!gpu) throw new SeamError(UNAVAILABLE, 'WebGPU is not available here (no navigator.gpu)');
     const adapter = await gpu.requestAdapter({ powerPreference });
     if (!adapter) {
@@ -41,7 +43,9 @@ export class GpuHost {
         'in Chromium: --enable-unsafe-webgpu); use the cpu backend instead');
     }
     const requiredLimits = {};
-    for (const name of LIMITS) if (adapter.limits[name] !== undefined) requiredLimits[name] = adapter.limits[name];
+    for (const name of LIMITS) {
+      if (adapter.limits[name] !== undefined) requiredLimits[name] = Math.min(adapter.limits[name], limits[name] ?? Infinity);
+    }
     const requiredFeatures = ['timestamp-query', 'subgroups', 'shader-f16'].filter((f) => adapter.features.has(f));
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     return new GpuHost(gpu, adapter, device);
