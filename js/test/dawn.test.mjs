@@ -41,3 +41,21 @@ test('tiny-sd1 pndm image on Dawn in Node matches diffusers', { timeout: 20 * 60
   console.log(`  Dawn tiny-sd1 pndm: ${result.summary}  (${stderr.trim().split('\n').pop()})`);
   assert.ok(result.ok, result.summary);
 });
+
+// A q8 pack stays int8 on the GPU (dequantised in the shaders): its image on Dawn matches the native cpu
+// backend's image of the same pack (which expands q8 the same way) within 2 levels.
+test('a q8 pack on Dawn in Node draws what the native cpu backend draws', { timeout: 20 * 60 * 1000 }, async () => {
+  const websd = path.join(repoRoot, 'build/native-release/src/websd');
+  assert.ok(fs.existsSync(websd), `${websd} is missing: build the native tool first (scripts/test.sh does)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-q8-'));
+  const pack = path.join(dir, 'pack'), cpu = path.join(dir, 'cpu.png'), gpu = path.join(dir, 'gpu.png');
+  await promisify(execFile)(websd, ['convert', fixture('tiny-sd1/model'), '-o', pack, '--dtype', 'q8']);
+  const args = ['--model', pack, '-p', 'a photo of an astronaut riding a horse on mars', '-n', 'blurry, low quality',
+    '--steps', '5', '--seed', '1234', '--scheduler', 'pndm'];
+  await promisify(execFile)(websd, ['generate', ...args, '-o', cpu]);
+  await run(['websd-node.mjs', '--backend', 'webgpu', ...args, '-o', gpu, '-q']);
+  const result = compareImages(decodePng(fs.readFileSync(gpu)).rgb, decodePng(fs.readFileSync(cpu)).rgb);
+  console.log(`  Dawn q8 pack vs native cpu: ${result.summary}`);
+  assert.ok(result.ok, result.summary);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -20,8 +20,13 @@ std::string weight_declaration(const std::string& name, const std::string& bindi
   switch (dtype) {
     case DType::kF32: return var + ": array<f32>;\n" + fn + name + "[i]; }";
     case DType::kF16: return var + ": array<u32>;\n" + fn + "unpack2x16float(" + name + "[i >> 1u])[i & 1u]; }";
+    case DType::kI8:
+      // q8 (webgpu_backend.cpp, upload): [rows, row length, rows f32 scales, the int8 values four to a word].
+      // extractBits of an i32 sign-extends.
+      return var + ": array<u32>;\n" + fn + "f32(extractBits(bitcast<i32>(" + name + "[2u + " + name +
+             "[0] + (i >> 2u)]), (i & 3u) * 8u, 8u)) * bitcast<f32>(" + name + "[2u + i / " + name + "[1]]); }";
     default: throw Error(ErrorCode::kInternal, std::string("webgpu: weights stored as ") + dtype_name(dtype) +
-                                                   " reach the GPU as F32 or F16 only");
+                                                   " reach the GPU as F32, F16 or I8 only");
   }
 }
 

@@ -16,7 +16,7 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 
 struct GpuWeight {
   Buffer buffer;
-  DType dtype;  // F32 or F16
+  DType dtype;  // F32, F16, or I8 (q8: values and per-row scales, expanded in the shaders)
 };
 
 // GPU copies of weights, kept while the memory they came from lives (a model's files), so that compiling the
@@ -37,16 +37,20 @@ class WeightCache {
   }
 
  private:
-  // F32 and F16 go up as stored; anything else (BF16, Q8) is expanded to f32 first, exactly as the cpu reference
-  // expands it. (Keeping q8 as int8 on the GPU, expanded in the shaders, is future work.)
+  // F32, F16 and q8 go up as stored (q8 with a small header, see q8_staging); BF16 is expanded to f32 first,
+  // exactly as the cpu reference expands it.
   std::shared_ptr<const GpuWeight> upload(const WeightData& w) const {
     const size_t n = size_t(w.shape.numel());
     auto gpu = std::make_shared<GpuWeight>();
-    gpu->dtype = w.dtype == DType::kF16 ? DType::kF16 : DType::kF32;
+    gpu->dtype = w.dtype == DType::kF16 || w.dtype == DType::kI8 ? w.dtype : DType::kF32;
     std::vector<uint8_t> staging;
     const void* bytes = w.data;
     size_t size = n * dtype_size(gpu->dtype);
-    if (w.dtype != DType::kF16 && w.dtype != DType::kF32) {
+    if (w.dtype == DType::kI8) {
+      staging = q8_staging(w);
+      bytes = staging.data();
+      size = staging.size();
+    } else if (w.dtype != DType::kF16 && w.dtype != DType::kF32) {
       staging.resize(size);
       expand_weight(w, 0, n, reinterpret_cast<float*>(staging.data()));
       bytes = staging.data();
@@ -64,6 +68,19 @@ class WeightCache {
     gpu->buffer = device_->create_buffer(size, "weight " + w.name);
     check(wsd_gpu_buffer_write(gpu->buffer.handle(), 0, bytes, size), "uploading weight " + w.name);
     return gpu;
+  }
+
+  // A q8 weight as the shaders read it (kernel_source.cpp): u32 rows, u32 row length, rows f32 scales, then the
+  // int8 values, padded to whole words.
+  static std::vector<uint8_t> q8_staging(const WeightData& w) {
+    const uint32_t rows = uint32_t(w.shape[0]), row_len = uint32_t(w.shape.numel() / w.shape[0]);
+    const size_t n = size_t(w.shape.numel());
+    std::vector<uint8_t> out(8 + size_t(rows) * 4 + ((n + 3) & ~size_t(3)), 0);
+    std::memcpy(out.data(), &rows, 4);
+    std::memcpy(out.data() + 4, &row_len, 4);
+    std::memcpy(out.data() + 8, w.scales, size_t(rows) * 4);
+    std::memcpy(out.data() + 8 + size_t(rows) * 4, w.data, n);
+    return out;
   }
 
   struct Entry {
