@@ -129,36 +129,50 @@ void check_networks(Backend& gpu, const std::string& dir, const std::string& mod
   }
 }
 
+// A fixture model opened on the webgpu backend through the C API; null (recorded as a failure) if it does not open.
+websd_model* open_on_gpu(const std::string& dir, const std::string& model, Checker& check) {
+  websd_model_params mp = websd_model_params_default();
+  mp.backend = "webgpu";
+  websd_model* m = nullptr;
+  if (websd_model_open((dir + "/model").c_str(), &mp, &m) == WEBSD_OK) return m;
+  check.record(false, model + " open", websd_last_error());
+  return nullptr;
+}
+
+// One txt2img with a reference's arguments under diffusers' names (reference.json says "steps", the runs of the
+// other families "num_inference_steps"), checked against diffusers' image.
+void check_txt2img(Checker& check, websd_model* m, const std::string& what, const nlohmann::json& args,
+                   uint64_t seed, const char* scheduler, const char* overrides, const TensorView& want) {
+  const std::string prompt = args["prompt"];
+  const std::string negative = args.value("negative_prompt", nlohmann::json()).is_string() ? args["negative_prompt"] : "";
+  websd_txt2img_params p = websd_txt2img_params_default();
+  p.prompt = prompt.c_str();
+  p.negative_prompt = negative.c_str();
+  p.width = args["width"];
+  p.height = args["height"];
+  p.steps = args.contains("num_inference_steps") ? args["num_inference_steps"] : args["steps"];
+  p.guidance = args["guidance_scale"];
+  p.seed = seed;
+  p.scheduler = scheduler;
+  p.scheduler_config = overrides;
+  websd_image img{};
+  if (websd_txt2img(m, &p, &img, 1) != WEBSD_OK) {
+    check.record(false, what, websd_last_error());
+    return;
+  }
+  check.image(what, img, want);
+  websd_image_free(&img);
+}
+
 void check_images(const std::string& dir, const std::string& model, const std::vector<std::string>& schedulers,
                   Checker& check) {
   const nlohmann::json ref = reference_json(dir + "/reference.json");
   auto tensors = SafetensorsFile::open(dir + "/reference.safetensors");
-  websd_model_params mp = websd_model_params_default();
-  mp.backend = "webgpu";
-  websd_model* m = nullptr;
-  if (websd_model_open((dir + "/model").c_str(), &mp, &m) != WEBSD_OK) {
-    check.record(false, model + " open", websd_last_error());
-    return;
-  }
-  const std::string prompt = ref["prompt"], negative = ref["negative_prompt"].is_null() ? "" : ref["negative_prompt"];
-  for (const std::string& s : schedulers) {
-    websd_txt2img_params p = websd_txt2img_params_default();
-    p.prompt = prompt.c_str();
-    p.negative_prompt = negative.c_str();
-    p.width = ref["width"];
-    p.height = ref["height"];
-    p.steps = ref["steps"];
-    p.guidance = ref["guidance_scale"];
-    p.seed = ref["seed"];
-    p.scheduler = s.c_str();
-    websd_image img{};
-    if (websd_txt2img(m, &p, &img, 1) != WEBSD_OK) {
-      check.record(false, model + " txt2img " + s, websd_last_error());
-      continue;
-    }
-    check.image(model + " txt2img " + s, img, tensors.get(s + "/image_u8"));
-    websd_image_free(&img);
-  }
+  websd_model* m = open_on_gpu(dir, model, check);
+  if (!m) return;
+  for (const std::string& s : schedulers)
+    check_txt2img(check, m, model + " txt2img " + s, ref, ref["seed"], s.c_str(), nullptr,
+                  tensors.get(s + "/image_u8"));
   websd_model_free(m);
 }
 
@@ -190,40 +204,16 @@ void check_family_runs(const std::string& fixtures, const std::string& filter, C
     const std::string model = r.model, what = model + " " + r.run;
     if (!filter.empty() && what.find(filter) == std::string::npos) continue;
     const std::string dir = fixtures + "/" + model;
-    if (open_model != model) {
+    if (open_model != model) {  // runs of one model are listed together: open each once
       websd_model_free(m);
-      m = nullptr;
       open_model = model;
-      websd_model_params mp = websd_model_params_default();
-      mp.backend = "webgpu";
-      if (websd_model_open((dir + "/model").c_str(), &mp, &m) != WEBSD_OK) {
-        check.record(false, model + " open", websd_last_error());
-        m = nullptr;
-        continue;
-      }
+      m = open_on_gpu(dir, model, check);
     }
     if (!m) continue;
     const nlohmann::json args = reference_json(dir + "/" + r.reference + ".json")["runs"][r.run]["args"];
     auto tensors = SafetensorsFile::open(dir + "/" + r.reference + ".safetensors");
-    const std::string prompt = args["prompt"];
-    const std::string negative = args.value("negative_prompt", nlohmann::json()).is_string() ? args["negative_prompt"] : "";
-    websd_txt2img_params p = websd_txt2img_params_default();
-    p.prompt = prompt.c_str();
-    p.negative_prompt = negative.c_str();
-    p.width = args["width"];
-    p.height = args["height"];
-    p.steps = args["num_inference_steps"];
-    p.guidance = args["guidance_scale"];
-    p.seed = r.seed;
-    p.scheduler = *r.scheduler ? r.scheduler : nullptr;
-    p.scheduler_config = r.overrides;
-    websd_image img{};
-    if (websd_txt2img(m, &p, &img, 1) != WEBSD_OK) {
-      check.record(false, what, websd_last_error());
-      continue;
-    }
-    check.image(what, img, tensors.get(std::string(r.run) + "/image_u8"));
-    websd_image_free(&img);
+    check_txt2img(check, m, what, args, r.seed, *r.scheduler ? r.scheduler : nullptr, r.overrides,
+                  tensors.get(std::string(r.run) + "/image_u8"));
   }
   websd_model_free(m);
 }
