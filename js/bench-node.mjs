@@ -4,10 +4,14 @@
 //   node js/bench-node.mjs [--arch sd15|sd21|sdxl] [--backend webgpu|cpu] [--width W --height H] [--runs N]
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
 //                          [--generate N --tokenizer DIR [--guidance G]] [--limit NAME=VALUE ...]
-// Prints per network the compile time (weight upload included), the best run time, the planned arena and the
-// weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE decode.
+//                          [--only unet,vae,text] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
+// Prints per network the compile time (weight upload included), the median, min and max run time, the planned
+// arena and the weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE
+// decode. --profile also times every dispatch with timestamp queries, prints a table per network (kernel, shape,
+// count, ms, share, TFLOP/s or GB/s) and writes them to FILE.json; --json writes the timings.
 // --generate N instead runs N whole txt2img generations of a synthetic model of the architecture (random f16
 // weights, the tokenizer in DIR) and prints seconds per image, ms per denoising step and the peak GPU memory.
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -23,6 +27,8 @@ const { values: o } = parseArgs({
     'dawn-flag': { type: 'string', multiple: true, default: [] },
     generate: { type: 'string', default: '0' }, tokenizer: { type: 'string' }, guidance: { type: 'string', default: '7.5' },
     limit: { type: 'string', multiple: true, default: [] },
+    only: { type: 'string', default: '' }, dtype: { type: 'string', default: 'f16' },
+    profile: { type: 'string', default: '' }, json: { type: 'string', default: '' },
   },
 });
 
@@ -61,22 +67,27 @@ if (Number(o.generate) > 0) {
   process.exit(0);
 }
 
-const FIELDS = 5, NETWORKS = ['text encoder', 'text encoder 2', 'unet (batch 2)', 'vae decoder'];
+const FIELDS = 7, NETWORKS = ['text encoder', 'text encoder 2', 'unet (batch 2)', 'vae decoder'];
 const results = a.zeroed(8 * FIELDS * NETWORKS.length);
 const r = await engine.run(() => module._websd_wasm_bench(a.string(o.arch), a.string(o.backend), Number(o.width),
-  Number(o.height), Number(o.runs), results));
+  Number(o.height), Number(o.runs), a.string(o.only), a.string(o.dtype), a.string(o.profile ? inModule(o.profile) : ''),
+  results));
 if (r.status !== 0) {
   console.error(`bench-node: error: ${new WebsdError(r.status, r.message).message}`);
   process.exit(1);
 }
 const v = new Float64Array(module.wasmMemory.buffer, results, FIELDS * NETWORKS.length);
 let image = 0, arenaMax = 0, weights = 0;
-console.log(`${o.arch} on ${o.backend}, best of ${o.runs} runs`);
+console.log(`${o.arch} on ${o.backend}, ${o.dtype} weights, median of ${o.runs} runs`);
+const timings = {};
 for (const [i, name] of NETWORKS.entries()) {
-  const [compileMs, runMs, arena, weightBytes, gflop] = v.subarray(i * FIELDS, (i + 1) * FIELDS);
+  const [compileMs, runMs, arena, weightBytes, gflop, minMs, maxMs] = v.subarray(i * FIELDS, (i + 1) * FIELDS);
   if (!compileMs) continue;
-  console.log(`  ${name.padEnd(16)} ${runMs.toFixed(1).padStart(9)} ms   compile ${(compileMs / 1000).toFixed(1)} s   ` +
-    `arena ${mib(arena)} MiB   weights ${mib(weightBytes)} MiB   ${(gflop / runMs).toFixed(1)} TFLOP/s`);
+  timings[name] = { median_ms: runMs, min_ms: minMs, max_ms: maxMs, compile_ms: compileMs, arena_bytes: arena,
+    weight_bytes: weightBytes, gflop };
+  console.log(`  ${name.padEnd(16)} ${runMs.toFixed(1).padStart(9)} ms (${minMs.toFixed(1)}-${maxMs.toFixed(1)})   ` +
+    `compile ${(compileMs / 1000).toFixed(1)} s   arena ${mib(arena)} MiB   weights ${mib(weightBytes)} MiB   ` +
+    `${(gflop / runMs).toFixed(1)} TFLOP/s`);
   image += name.startsWith('unet') ? Number(o.steps) * runMs : runMs;
   arenaMax = Math.max(arenaMax, arena);
   weights += weightBytes;
@@ -84,5 +95,10 @@ for (const [i, name] of NETWORKS.entries()) {
 console.log(`  one image (${o.steps} steps, guidance): about ${(image / 1000).toFixed(2)} s; GPU memory planned: ` +
   `weights ${mib(weights)} MiB + largest arena ${mib(arenaMax)} MiB` +
   (gpuHost ? `; peak on the device ${mib(gpuHost.peakBytes)} MiB` : ''));
+if (o.json) {
+  fs.writeFileSync(o.json, JSON.stringify({ arch: o.arch, backend: o.backend, dtype: o.dtype, flags: o['dawn-flag'],
+    adapter: gpuHost?.description, runs: Number(o.runs), networks: timings,
+    peak_gpu_bytes: gpuHost?.peakBytes }, null, 1));
+}
 a.free();
 process.exit(0);

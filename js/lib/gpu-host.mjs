@@ -11,10 +11,13 @@ export const OK = 0, VALIDATION = 1, OUT_OF_MEMORY = 2, DEVICE_LOST = 3, UNAVAIL
 // Request codes (src/wasm/gpu_seam_wasm.cpp).
 const GET_INFO = 100, BUFFER_CREATE = 101, BUFFER_WRITE = 102, BUFFER_READ = 103, BUFFER_DESTROY = 104,
   PIPELINE_CREATE = 105, PIPELINE_DESTROY = 106, PROGRAM_CREATE = 107, PROGRAM_RUN = 108, PROGRAM_DESTROY = 109,
-  FINISH = 110;
+  FINISH = 110, PROGRAM_PROFILE = 111;
 
 // GPUBufferUsage and GPUShaderStage values, spelled out so that this file needs no globals (Node has none).
-const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, UNIFORM = 0x40, STORAGE = 0x80, COMPUTE = 0x4;
+const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, UNIFORM = 0x40, STORAGE = 0x80, QUERY_RESOLVE = 0x200,
+  COMPUTE = 0x4;
+// Dispatches timed per query set (two timestamps each; WebGPU allows 4096 queries in one set).
+const PROFILE_CHUNK = 2048;
 
 // The limits the engine may use; each is requested at the adapter's own maximum.
 const LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxStorageBuffersPerShaderStage',
@@ -115,6 +118,7 @@ export class GpuHost {
       case PIPELINE_CREATE: return this.add(await this.createPipeline(memory, a[0], a[1], a[2]));
       case PROGRAM_CREATE: return this.add(await this.createProgram(view(), a[0], a[1]));
       case PROGRAM_RUN: return this.run(this.get(a[0]));
+      case PROGRAM_PROFILE: return this.profile(this.get(a[0]), memory, a[1]);
       case FINISH:
         await this.device.queue.onSubmittedWorkDone();
         return this.reportPendingErrors();
@@ -266,6 +270,50 @@ export class GpuHost {
       if (o) this.stickyError ??= new SeamError(OUT_OF_MEMORY, `GPU out of memory while running: ${o.message}`);
       else if (v) this.stickyError ??= new SeamError(VALIDATION, v.message);
     }));
+  }
+
+  // The program once more, each dispatch in a pass of its own with timestamps written at its start and end;
+  // durations in ns as u64 at `ptr` (wsd_gpu_program_profile).
+  async profile(program, memory, ptr) {
+    if (!this.device.features.has('timestamp-query')) {
+      throw new SeamError(UNAVAILABLE, 'profiling needs the timestamp-query feature, which this GPU does not offer');
+    }
+    await this.reportPendingErrors();
+    const chunks = [];
+    await this.scoped(() => {
+      const encoder = this.device.createCommandEncoder();
+      for (let first = 0; first < program.passes.length; first += PROFILE_CHUNK) {
+        const count = Math.min(PROFILE_CHUNK, program.passes.length - first);
+        const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * count });
+        const resolve = this.device.createBuffer({ size: 16 * count, usage: QUERY_RESOLVE | COPY_SRC });
+        const readBack = this.device.createBuffer({ size: 16 * count, usage: MAP_READ | COPY_DST });
+        for (let j = 0; j < count; ++j) {
+          const p = program.passes[first + j];
+          const pass = encoder.beginComputePass({ timestampWrites:
+            { querySet, beginningOfPassWriteIndex: 2 * j, endOfPassWriteIndex: 2 * j + 1 } });
+          pass.setPipeline(p.pipeline);
+          pass.setBindGroup(0, p.bindGroup);
+          pass.dispatchWorkgroups(...p.workgroups);
+          pass.end();
+        }
+        encoder.resolveQuerySet(querySet, 0, 2 * count, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, readBack, 0, 16 * count);
+        chunks.push({ first, count, querySet, resolve, readBack });
+      }
+      this.device.queue.submit([encoder.finish()]);
+    });
+    const out = new DataView(memory.buffer);
+    for (const c of chunks) {
+      await c.readBack.mapAsync(MAP_READ);
+      const t = new BigUint64Array(c.readBack.getMappedRange().slice(0));
+      for (let j = 0; j < c.count; ++j) {
+        const ns = t[2 * j + 1] > t[2 * j] ? t[2 * j + 1] - t[2 * j] : 0n;  // some GPUs reset their counters
+        out.setBigUint64(ptr + 8 * (c.first + j), ns, true);
+      }
+      c.readBack.destroy();
+      c.resolve.destroy();
+      c.querySet.destroy();
+    }
   }
 
   async reportPendingErrors() {

@@ -6,11 +6,21 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/graph.h"
 #include "core/memory_plan.h"
 
 namespace websd {
+
+// The device time of one piece of a run (one GPU dispatch), for profiles (backends/profile_report.h).
+struct ProfiledStep {
+  std::string kernel;  // what ran: "conv2d 3x3", "attention"
+  std::string shape;   // its problem: "M=320 N=8192 K=2880" for matrix products, else the output shape
+  double flops = 0;    // arithmetic of the step (multiply-add = 2)
+  double bytes = 0;    // bytes of its operands and result, each counted once
+  double ms = 0;
+};
 
 class Executable {
  public:
@@ -22,6 +32,9 @@ class Executable {
   // Copies a node's f32 output to dst (outputs always; other nodes only where the backend keeps them).
   virtual void read(TensorId id, float* dst) = 0;
   virtual const MemoryPlan& plan() const = 0;
+  // Runs once more with every step timed on the device and returns the steps in order. Empty where the backend
+  // cannot time its steps (the cpu backend reports per op through WEBSD_PROFILE instead).
+  virtual std::vector<ProfiledStep> profile() { return {}; }
 };
 
 class Backend {

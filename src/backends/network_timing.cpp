@@ -12,7 +12,7 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 
 }  // namespace
 
-NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int runs, bool warmup) {
+NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int runs, bool warmup, bool profile) {
   auto t0 = Clock::now();
   auto exe = backend.compile(g);
   for (TensorId id : g->inputs()) {
@@ -34,12 +34,20 @@ NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int
   if (warmup) run();
   NetworkTiming t;
   t.compile_ms = ms_since(t0);
-  t.run_ms = 1e30;
+  std::vector<double> times;
   for (int i = 0; i < runs; ++i) {
     t0 = Clock::now();
     run();
-    t.run_ms = std::min(t.run_ms, ms_since(t0));
+    times.push_back(ms_since(t0));
   }
+  std::sort(times.begin(), times.end());
+  if (!times.empty()) {
+    const size_t n = times.size();
+    t.run_ms = n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+    t.min_ms = times.front();
+    t.max_ms = times.back();
+  }
+  if (profile) t.profile = exe->profile();
   t.arena_bytes = exe->plan().arena_bytes;
   t.weight_bytes = g->weight_bytes();
   t.gflop = g->flops() / 1e9;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "backends/backend.h"
 
@@ -10,14 +11,18 @@ namespace websd {
 
 struct NetworkTiming {
   double compile_ms = 0;  // compile (weight upload included) and, with a warm-up, the first run
-  double run_ms = 0;      // best of the timed runs, each ending with a read of the first output (GPU work done)
+  double run_ms = 0;      // median of the timed runs, each ending with a read of the first output (GPU work done)
+  double min_ms = 0, max_ms = 0;
   size_t arena_bytes = 0;
   uint64_t weight_bytes = 0;
   double gflop = 0;
+  std::vector<ProfiledStep> profile;  // with `profile`: every step's device time in one more run
 };
 
 // Compiles `g`, fills its inputs with constants (token ids with the end-of-text id), optionally runs it once
-// untimed (pipelines, caches), then times `runs` runs. The executable and its arena are freed before returning.
-NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int runs, bool warmup);
+// untimed (pipelines, caches), then times `runs` runs, and with `profile` runs once more with every step timed on
+// the device (Executable::profile). The executable and its arena are freed before returning.
+NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int runs, bool warmup,
+                           bool profile = false);
 
 }  // namespace websd

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "io/pack.h"
 
 namespace websd {
 
@@ -116,6 +117,19 @@ WeightData RandomWeights::synthesize(const std::string& name, const Shape& shape
     if (is_norm_scale) return 1.0f;
     return amp * (float(next() >> 40) * (2.0f / 16777216.0f) - 1.0f);
   };
+  if (dtype_ == DType::kI8 && q8_quantizable(name, shape)) {  // as `websd convert --dtype q8` stores them
+    struct Q8 {
+      std::vector<int8_t> q;
+      std::vector<float> scales;
+    };
+    auto buf = std::make_shared<Q8>();
+    buf->q.resize(n);
+    for (auto& v : buf->q) v = int8_t(int(next() % 255) - 127);
+    buf->scales.assign(size_t(shape[0]), amp / 127.0f);
+    WeightData w{name, DType::kI8, shape, buf->q.data(), buf};
+    w.scales = buf->scales.data();
+    return w;
+  }
   if (dtype_ == DType::kF32) {
     auto buf = std::make_shared<std::vector<float>>(n);
     for (auto& v : *buf) v = value();

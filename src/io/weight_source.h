@@ -50,8 +50,8 @@ class SafetensorsWeights final : public WeightSource {
   std::string prefix_;
 };
 
-// Deterministic pseudo-random f16 (or f32) weights of any requested shape, for benchmarks of real architectures
-// without their files. Norm scales are 1 and biases small so activations stay in a sane range.
+// Deterministic pseudo-random f16 (or f32, or q8 where a q8 pack would quantize) weights of any requested shape,
+// for benchmarks of real architectures without their files. Norm scales are 1 and biases small so activations stay in a sane range.
 class RandomWeights final : public WeightSource {
  public:
   explicit RandomWeights(DType dtype = DType::kF16, uint64_t seed = 1) : dtype_(dtype), seed_(seed) {}

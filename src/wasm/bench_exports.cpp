@@ -4,11 +4,14 @@
 // times whole generations.
 #include <emscripten/emscripten.h>
 
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <string>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/network_timing.h"
+#include "backends/profile_report.h"
 #include "backends/webgpu/webgpu_backend.h"
 #include "core/error.h"
 #include "models/architectures.h"
@@ -35,43 +38,69 @@ std::unique_ptr<websd::Backend> backend_named(const std::string& name) {
   return name == "cpu" ? websd::make_cpu_backend() : websd::make_webgpu_backend();
 }
 
-// Per network, kFields doubles: compile ms, best run ms, arena bytes, weight bytes, GFLOP.
-constexpr int kFields = 5;
+// Per network, kFields doubles: compile ms, median run ms, arena bytes, weight bytes, GFLOP, min ms, max ms.
+constexpr int kFields = 7;
 
-void time_into(websd::Backend& backend, std::shared_ptr<const websd::Graph> g, int runs, double* out) {
-  const websd::NetworkTiming t = websd::time_network(backend, std::move(g), runs, /*warmup=*/true);
+// Times one network; with `profile`, also prints its device profile and adds it to `profiles` (JSON by network).
+void time_into(websd::Backend& backend, std::shared_ptr<const websd::Graph> g, int runs, const char* name,
+               bool profile, std::string& profiles, double* out) {
+  const websd::NetworkTiming t = websd::time_network(backend, std::move(g), runs, /*warmup=*/true, profile);
   out[0] = t.compile_ms;
   out[1] = t.run_ms;
   out[2] = double(t.arena_bytes);
   out[3] = double(t.weight_bytes);
   out[4] = t.gflop;
+  out[5] = t.min_ms;
+  out[6] = t.max_ms;
+  if (!profile) return;
+  const websd::ProfileReport r = websd::summarize_profile(t.profile);
+  std::printf("profile of the %s (GPU time per dispatch, timestamp queries):\n%s", name,
+              websd::format_profile(r, t.run_ms).c_str());
+  std::fflush(stdout);
+  profiles += std::string(profiles.empty() ? "{" : ",") + "\n\"" + name + "\": " + websd::profile_json(r, t.run_ms);
 }
 
 }  // namespace
 
 extern "C" {
 
-// results: 4 networks × kFields (text encoder, text encoder 2 or zeros, unet, vae decoder).
+// results: 4 networks × kFields (text encoder, text encoder 2 or zeros, unet, vae decoder). `only` ("" = all)
+// names the networks to time ("unet", "vae", "text"); a non-empty `profile_path` profiles each network and
+// writes the profiles there as JSON.
 EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* backend_name, int width, int height,
-                                           int runs, double* results) {
+                                           int runs, const char* only, const char* dtype, const char* profile_path,
+                                           double* results) {
+  const std::string want = only, path = profile_path, weight_dtype = dtype;
   websd::wasm::start_job([=](std::string& message) {
     return report([&] {
       const websd::Architecture arch = websd::architecture(arch_name);
       const int w = width ? width : arch.native_size, h = height ? height : arch.native_size;
+      const websd::DType dt = weight_dtype == "q8" ? websd::DType::kI8 : websd::DType::kF16;
+      const bool profile = !path.empty();
+      const auto wanted = [&](const char* key) { return want.empty() || want.find(key) != std::string::npos; };
       std::unique_ptr<websd::Backend> backend = backend_named(backend_name);
+      std::string profiles;
       for (int i = 0; i < 4 * kFields; ++i) results[i] = 0;
-      for (size_t i = 0; i < arch.text_encoders.size(); ++i) {
-        websd::RandomWeights weights(websd::DType::kF16);
+      for (size_t i = 0; i < arch.text_encoders.size() && wanted("text"); ++i) {
+        websd::RandomWeights weights(dt);
         time_into(*backend, websd::build_clip_text_encoder(arch.text_encoders[i], weights, 2).graph, runs,
-                  results + i * kFields);
+                  i ? "text encoder 2" : "text encoder", profile, profiles, results + i * kFields);
       }
-      {
-        websd::RandomWeights weights(websd::DType::kF16);
-        time_into(*backend, websd::build_unet(arch.unet, weights, 2, h / 8, w / 8).graph, runs, results + 2 * kFields);
+      if (wanted("unet")) {
+        websd::RandomWeights weights(dt);
+        time_into(*backend, websd::build_unet(arch.unet, weights, 2, h / 8, w / 8).graph, runs, "unet", profile,
+                  profiles, results + 2 * kFields);
       }
-      websd::RandomWeights weights(websd::DType::kF16);
-      time_into(*backend, websd::build_vae_decoder(arch.vae, weights, 1, h / 8, w / 8).graph, runs,
-                results + 3 * kFields);
+      if (wanted("vae")) {
+        websd::RandomWeights weights(dt);
+        time_into(*backend, websd::build_vae_decoder(arch.vae, weights, 1, h / 8, w / 8).graph, runs, "vae decoder",
+                  profile, profiles, results + 3 * kFields);
+      }
+      if (profile) {
+        std::ofstream f(path);
+        f << (profiles.empty() ? "{" : profiles) << "\n}\n";
+        if (!f) throw websd::Error(websd::ErrorCode::kNotFound, "cannot write the profile to " + path);
+      }
     }, message);
   });
 }

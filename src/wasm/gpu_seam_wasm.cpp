@@ -26,6 +26,7 @@ enum GpuOp : int32_t {
   kProgramRun,
   kProgramDestroy,
   kFinish,
+  kProgramProfile,
 };
 static_assert(kGetInfo == int32_t(HostOp::kGpuFirst));
 
@@ -84,5 +85,9 @@ wsd_gpu_status wsd_gpu_program_run(wsd_gpu_program program) { return call(kProgr
 void wsd_gpu_program_destroy(wsd_gpu_program program) { call(kProgramDestroy, {program}); }
 
 wsd_gpu_status wsd_gpu_finish(void) { return call(kFinish, {}); }
+
+wsd_gpu_status wsd_gpu_program_profile(wsd_gpu_program program, uint64_t* durations_ns) {
+  return call(kProgramProfile, {program, addr(durations_ns)});
+}
 
 }  // extern "C"

@@ -105,6 +105,11 @@ wsd_gpu_status wsd_gpu_program_create(const wsd_gpu_dispatch* dispatches, uint32
 /* Encodes and submits the whole program; returns without waiting for the GPU. */
 wsd_gpu_status wsd_gpu_program_run(wsd_gpu_program program);
 void wsd_gpu_program_destroy(wsd_gpu_program program);
+/* Runs the program once with every dispatch in a compute pass of its own, timed with timestamp queries, waits
+ * for it, and writes each dispatch's GPU time in nanoseconds to durations_ns[0 .. dispatch count). Fails with
+ * WSD_GPU_ERROR_UNAVAILABLE where the device has no timestamp-query feature. For profiles only: the extra passes
+ * cost a little time of their own. */
+wsd_gpu_status wsd_gpu_program_profile(wsd_gpu_program program, uint64_t* durations_ns);
 
 /* Waits until all submitted work is done; reports any error it raised. */
 wsd_gpu_status wsd_gpu_finish(void);

@@ -32,6 +32,13 @@ struct Conv2dParams {  // kernels/conv2d.wgsl
 };
 static_assert(sizeof(Conv2dParams) == 64);
 
+struct Conv2dGemmParams {  // kernels/conv2d_gemm.wgsl
+  uint32_t batch, channels, height, width;
+  uint32_t out_channels, out_h, out_w, pad;
+  uint32_t n, k, has_bias, pad0;
+};
+static_assert(sizeof(Conv2dGemmParams) == 48);
+
 struct NormParams {  // kernels/norm.wgsl
   uint32_t sets, set_size, channels, inner;
   uint32_t group_channels, silu;

@@ -3,6 +3,9 @@
 //   {{weight NAME BINDING}}  a read-only operand that may be a stored weight: expands to its storage binding at
 //                            BINDING and `fn load_NAME(i: u32) -> f32`, reading f32 or f16 (two per word, expanded
 //                            with unpack2x16float, so shader-f16 is not needed) as the variant says;
+//   {{weight_kn NAME BINDING}}  a matrix weight laid out K-major for the GEMM core (wᵀ, rows padded to 4):
+//                            `fn load_NAME4(k, n, npad) -> vec4f` and `fn scale_NAME(n) -> f32` (kernel_source.cpp);
+//   {{include FILE}}         the text of kernels/FILE.wgsl, expanded with the same variant;
 //   {{NAME}}                 a constant of the variant (attention's head width, say).
 // kernels/common.wgsl is prepended to every kernel.
 #pragma once
@@ -36,6 +39,9 @@ struct KernelVariant {
   std::string key() const;
   // The complete WGSL module. Throws Error(kInternal) on a placeholder the variant does not fill.
   std::string wgsl() const;
+
+ private:
+  std::string expand(const std::string& file, int depth) const;
 };
 
 }  // namespace websd::webgpu

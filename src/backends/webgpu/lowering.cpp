@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "backends/webgpu/kernel_choice.h"
 #include "backends/webgpu/kernel_params.h"
 #include "core/error.h"
 
@@ -46,14 +47,16 @@ std::array<uint32_t, 3> grid_2d(uint32_t x, uint32_t y, const wsd_gpu_info& info
 
 class Lowerer {
  public:
-  Lowerer(const Graph& g, TensorId id, const std::function<TensorRef(TensorId)>& where, const Device& device)
+  Lowerer(const Graph& g, TensorId id, const Locator& where, const Device& device)
       : g_(g), id_(id), n_(g.node(id)), where_(where), device_(device), info_(device.info()) {}
 
   std::vector<Dispatch> run();
 
  private:
-  TensorRef in(size_t i) const { return where_(n_.inputs[i]); }
-  TensorRef out() const { return where_(id_); }
+  TensorRef in(size_t i, WeightLayout layout = WeightLayout::kAsStored) const {
+    return where_(n_.inputs[i], layout);
+  }
+  TensorRef out() const { return where_(id_, WeightLayout::kAsStored); }
   const Shape& in_shape(size_t i) const { return g_.shape(n_.inputs[i]); }
   // An optional operand: its tensor, or the placeholder (dtype F32, has = false).
   TensorRef optional(size_t i, bool& has) const {
@@ -77,6 +80,8 @@ class Lowerer {
   }
 
   Dispatch gemm(bool conv) const;
+  Dispatch gemm_core(bool conv, int variant) const;
+  Dispatch gemm_plain(bool conv) const;
   Dispatch norm() const;
   Dispatch binary(const char* entry) const;
   Dispatch elementwise(const char* entry) const;
@@ -88,12 +93,68 @@ class Lowerer {
   const Graph& g_;
   TensorId id_;
   const Node& n_;
-  const std::function<TensorRef(TensorId)>& where_;
+  const Locator& where_;
   const Device& device_;
   const wsd_gpu_info& info_;
 };
 
+// The GEMM variant for an M × N product (kernel_choice.h): the largest tile that still gives the GPU enough
+// workgroups to fill it and wastes little on partial tiles, else the smallest tile.
+int auto_gemm_variant(uint64_t m, uint64_t n) {
+  constexpr uint64_t kEnoughWorkgroups = 256;  // two per multiprocessor on large GPUs
+  for (int v : {2, 3, 4}) {
+    const GemmTile t = kGemmTiles[v];
+    const uint64_t groups = ((m + t.m - 1) / t.m) * ((n + t.n - 1) / t.n);
+    const double waste = double(groups * t.m * t.n) / double(m * n) - 1.0;
+    if (groups >= kEnoughWorkgroups && waste < 0.15) return v;
+  }
+  return 1;
+}
+
 Dispatch Lowerer::gemm(bool conv) const {
+  const Shape& ws = in_shape(1);
+  const uint64_t K = uint64_t(ws.numel() / ws[0]);
+  const uint64_t M = conv ? uint64_t(ws[0]) : uint64_t(n_.shape.numel() / ws[0]);
+  const uint64_t N = conv ? uint64_t(n_.shape.numel() / ws[0]) : uint64_t(ws[0]);
+  int v = kernel_choice().gemm;
+  if (v < 0) v = auto_gemm_variant(M, N);
+  Dispatch d = v == 0 ? gemm_plain(conv) : gemm_core(conv, v);
+  d.shape = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
+  d.label = (conv ? "conv2d " + std::to_string(ws[2]) + "x" + std::to_string(ws[3]) +
+                        (n_.p.stride > 1 ? " s" + std::to_string(n_.p.stride) : "")
+                  : std::string("linear")) +
+            " v" + std::to_string(v);
+  return d;
+}
+
+Dispatch Lowerer::gemm_core(bool conv, int variant) const {
+  bool has_bias = false;
+  const TensorRef x = in(0), w = in(1, WeightLayout::kKMajor), bias = optional(2, has_bias);
+  const GemmTile tile = kGemmTiles[variant];
+  Dispatch d;
+  if (conv) {
+    const Shape &xs = in_shape(0), &ws = in_shape(1), &ys = n_.shape;
+    Conv2dGemmParams p{u32(xs[0]), u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(ws[0]), u32(ys[2]), u32(ys[3]),
+                       u32(n_.p.pad), u32(ys[0] * ys[2] * ys[3]), u32(ws[1] * ws[2] * ws[3]), has_bias, 0};
+    d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out()},
+             grid_2d(ceil_div(p.n, tile.n), ceil_div(p.out_channels, tile.m), info_, n_));
+    d.variant.constants = {{"KH", std::to_string(ws[2])}, {"KW", std::to_string(ws[3])},
+                           {"STRIDE", std::to_string(n_.p.stride)}};
+  } else {
+    const int64_t N = in_shape(1)[0], K = in_shape(1)[1];
+    MatmulParams p{u32(n_.shape.numel() / N), u32(N), u32(K), has_bias};
+    d = make("linear", "linear", p, {x, w, bias, out()},
+             grid_2d(ceil_div(p.n, tile.n), ceil_div(p.m, tile.m), info_, n_));
+  }
+  d.variant.constants["TILE_M"] = std::to_string(tile.m);
+  d.variant.constants["TILE_N"] = std::to_string(tile.n);
+  d.variant.constants["TILE_K"] = std::to_string(tile.k);
+  d.variant.weights = {{"w", w.dtype}, {"bias", bias.dtype}};
+  return d;
+}
+
+// The plain first GEMM kernels (variant 0).
+Dispatch Lowerer::gemm_plain(bool conv) const {
   bool has_bias = false;
   const TensorRef x = in(0), w = in(1), bias = optional(2, has_bias);
   std::vector<TensorRef> bindings{x, w, bias, out()};
@@ -231,9 +292,15 @@ std::vector<Dispatch> Lowerer::run() {
 
 }  // namespace
 
-std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const std::function<TensorRef(TensorId)>& where,
-                                 const Device& device) {
-  return Lowerer(g, node, where, device).run();
+std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device) {
+  std::vector<Dispatch> out = Lowerer(g, node, where, device).run();
+  const Node& n = g.node(node);
+  for (Dispatch& d : out) {
+    if (d.label.empty()) d.label = d.variant.entry;
+    if (d.shape.empty()) d.shape = n.shape.str();
+    d.flops = g.node_flops(n) / double(out.size());
+  }
+  return out;
 }
 
 }  // namespace websd::webgpu

@@ -19,15 +19,24 @@ struct TensorRef {
   DType dtype = DType::kF32;  // as the GPU holds it: F32, F16 or I32
 };
 
+// How a weight is laid out on the GPU: as stored ([N, K] row-major, q8 with its header), or K-major for the GEMM
+// core (wᵀ [K, N4], N padded to a multiple of 4; webgpu_backend.cpp, upload_kn).
+enum class WeightLayout { kAsStored, kKMajor };
+
+using Locator = std::function<TensorRef(TensorId, WeightLayout)>;
+
 struct Dispatch {
   KernelVariant variant;
   std::vector<TensorRef> bindings;  // storage bindings 1, 2, ... in the kernel's order
   std::vector<uint8_t> uniforms;    // the kernel's Params block
   std::array<uint32_t, 3> groups{1, 1, 1};
+  // For profiles: what ran ("conv2d 3x3"), its problem size, and its share of the node's arithmetic.
+  std::string label, shape;
+  double flops = 0;
 };
 
-// The dispatches that compute `node` (one; two for concat). `where` locates any tensor of the graph.
-std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const std::function<TensorRef(TensorId)>& where,
-                                 const Device& device);
+// The dispatches that compute `node` (one; two for concat). `where` locates any tensor of the graph (weights in
+// the layout asked for).
+std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device);
 
 }  // namespace websd::webgpu

@@ -1,7 +1,9 @@
 #include "backends/webgpu/webgpu_backend.h"
 
+#include <array>
 #include <cstring>
 #include <map>
+#include <tuple>
 #include <vector>
 
 #include "backends/webgpu/gpu_device.h"
@@ -25,18 +27,62 @@ class WeightCache {
  public:
   explicit WeightCache(std::shared_ptr<Device> device) : device_(std::move(device)) {}
 
-  std::shared_ptr<const GpuWeight> get(const WeightData& w) {
+  std::shared_ptr<const GpuWeight> get(const WeightData& w, WeightLayout layout) {
     for (auto it = entries_.begin(); it != entries_.end();)
       it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
-    if (!w.owner) return upload(resident(w));  // nothing tells when this memory changes hands: do not cache
+    const auto make = [&] { return layout == WeightLayout::kKMajor ? upload_kn(resident(w)) : upload(resident(w)); };
+    if (!w.owner) return make();  // nothing tells when this memory changes hands: do not cache
     // Resident weights are told apart by their bytes; the others by their file (or token) and name.
-    Entry& e = entries_[{w.data ? w.data : w.owner.get(), w.data ? std::string() : w.name}];
+    Entry& e = entries_[{w.data ? w.data : w.owner.get(), w.data ? std::string() : w.name, layout}];
     // Bytes that are not resident are read for the upload and dropped right after it.
-    if (!e.gpu) e = {w.owner, upload(resident(w))};
+    if (!e.gpu) e = {w.owner, make()};
     return e.gpu;
   }
 
  private:
+  // A matrix weight w [N, K...] as the GEMM core reads it (kernel_source.cpp, kn_weight_declaration): wᵀ [K, N4]
+  // with N padded to a multiple of 4; f32 and f16 as stored, q8 as [N4 f32 scales][K · N4 int8], other dtypes
+  // expanded to f32. Transposed here once, so that no kernel ever gathers across rows of w.
+  std::shared_ptr<const GpuWeight> upload_kn(const WeightData& w) const {
+    const size_t N = size_t(w.shape[0]), K = size_t(w.shape.numel()) / N, N4 = (N + 3) / 4 * 4;
+    auto gpu = std::make_shared<GpuWeight>();
+    gpu->dtype = w.dtype == DType::kF16 || w.dtype == DType::kI8 ? w.dtype : DType::kF32;
+    std::vector<uint8_t> staging;
+    const auto transpose = [&](auto* dst, const auto* src, size_t offset_elements) {
+      constexpr size_t kBlock = 64;  // cache-sized blocks of rows and columns
+      for (size_t n0 = 0; n0 < N; n0 += kBlock)
+        for (size_t k0 = 0; k0 < K; k0 += kBlock)
+          for (size_t n = n0; n < std::min(N, n0 + kBlock); ++n)
+            for (size_t k = k0; k < std::min(K, k0 + kBlock); ++k) dst[offset_elements + k * N4 + n] = src[n * K + k];
+    };
+    if (w.dtype == DType::kF16) {
+      staging.assign(K * N4 * 2, 0);
+      transpose(reinterpret_cast<uint16_t*>(staging.data()), static_cast<const uint16_t*>(w.data), 0);
+    } else if (w.dtype == DType::kI8) {
+      staging.assign(N4 * 4 + K * N4, 0);
+      std::memcpy(staging.data(), w.scales, N * 4);
+      transpose(reinterpret_cast<int8_t*>(staging.data()), static_cast<const int8_t*>(w.data), N4 * 4);
+    } else {
+      std::vector<float> f32(N * K);
+      expand_weight(w, 0, N * K, f32.data());
+      staging.assign(K * N4 * 4, 0);
+      transpose(reinterpret_cast<float*>(staging.data()), f32.data(), 0);
+    }
+    return write(std::move(gpu), w, staging.data(), staging.size());
+  }
+
+  std::shared_ptr<const GpuWeight> write(std::shared_ptr<GpuWeight> gpu, const WeightData& w, const void* bytes,
+                                         size_t size) const {
+    if (size > device_->info().max_storage_buffer_binding_size)
+      throw Error(ErrorCode::kUnsupported, "webgpu: weight " + w.name + " " + w.shape.str() + " needs " + mib(size) +
+                                               " in one binding, above this GPU's maxStorageBufferBindingSize of " +
+                                               mib(device_->info().max_storage_buffer_binding_size) +
+                                               " (splitting large tensors is not implemented yet)");
+    gpu->buffer = device_->create_buffer(size, "weight " + w.name);
+    check(wsd_gpu_buffer_write(gpu->buffer.handle(), 0, bytes, size), "uploading weight " + w.name);
+    return gpu;
+  }
+
   // F32, F16 and q8 go up as stored (q8 with a small header, see q8_staging); BF16 is expanded to f32 first,
   // exactly as the cpu reference expands it.
   std::shared_ptr<const GpuWeight> upload(const WeightData& w) const {
@@ -60,14 +106,7 @@ class WeightCache {
       bytes = staging.data();
       size += 2;
     }
-    if (size > device_->info().max_storage_buffer_binding_size)
-      throw Error(ErrorCode::kUnsupported, "webgpu: weight " + w.name + " " + w.shape.str() + " needs " + mib(size) +
-                                               " in one binding, above this GPU's maxStorageBufferBindingSize of " +
-                                               mib(device_->info().max_storage_buffer_binding_size) +
-                                               " (splitting large tensors is not implemented yet)");
-    gpu->buffer = device_->create_buffer(size, "weight " + w.name);
-    check(wsd_gpu_buffer_write(gpu->buffer.handle(), 0, bytes, size), "uploading weight " + w.name);
-    return gpu;
+    return write(std::move(gpu), w, bytes, size);
   }
 
   // A q8 weight as the shaders read it (kernel_source.cpp): u32 rows, u32 row length, rows f32 scales, then the
@@ -88,13 +127,13 @@ class WeightCache {
     std::shared_ptr<const GpuWeight> gpu;
   };
   std::shared_ptr<Device> device_;
-  std::map<std::pair<const void*, std::string>, Entry> entries_;
+  std::map<std::tuple<const void*, std::string, WeightLayout>, Entry> entries_;
 };
 
 class WebGpuExecutable final : public Executable {
  public:
   WebGpuExecutable(std::shared_ptr<const Graph> graph, std::shared_ptr<Device> device, WeightCache& cache)
-      : g_(std::move(graph)), device_(std::move(device)) {
+      : g_(std::move(graph)), device_(std::move(device)), cache_(cache) {
     const wsd_gpu_info& info = device_->info();
     if (MemoryPlan::kAlignment % info.min_storage_buffer_offset_alignment != 0)
       throw Error(ErrorCode::kUnsupported, "webgpu: this GPU's minStorageBufferOffsetAlignment (" +
@@ -105,10 +144,7 @@ class WebGpuExecutable final : public Executable {
     weights_.resize(nodes.size());
     for (size_t i = 0; i < nodes.size(); ++i) {
       const Node& n = nodes[i];
-      if (n.op == Op::kWeight) {
-        weights_[i] = cache.get(g_->weights()[size_t(n.weight)]);
-        continue;
-      }
+      if (n.op == Op::kWeight) continue;  // uploaded in the layouts the lowering asks for (where)
       const uint64_t bytes = bytes_of(TensorId(i));
       if (bytes > info.max_storage_buffer_binding_size)
         throw Error(ErrorCode::kUnsupported,
@@ -155,17 +191,26 @@ class WebGpuExecutable final : public Executable {
 
   const MemoryPlan& plan() const override { return plan_; }
 
+  std::vector<ProfiledStep> profile() override {
+    std::vector<uint64_t> ns(steps_.size());
+    check(wsd_gpu_program_profile(program_, ns.data()), "profiling the graph");
+    std::vector<ProfiledStep> out = steps_;
+    for (size_t i = 0; i < out.size(); ++i) out[i].ms = double(ns[i]) / 1e6;
+    return out;
+  }
+
  private:
   uint64_t bytes_of(TensorId t) const {
     const Node& n = g_->node(t);
     return uint64_t(n.shape.numel()) * dtype_size(n.dtype);
   }
 
-  TensorRef where(TensorId t) const {
+  TensorRef where(TensorId t, WeightLayout layout) {
     const Node& n = g_->node(t);
     if (n.op == Op::kWeight) {
-      const GpuWeight& w = *weights_[size_t(t)];
-      return TensorRef{w.buffer.handle(), 0, w.buffer.size(), w.dtype};
+      auto& slot = weights_[size_t(t)][size_t(layout)];
+      if (!slot) slot = cache_.get(g_->weights()[size_t(n.weight)], layout);
+      return TensorRef{slot->buffer.handle(), 0, slot->buffer.size(), slot->dtype};
     }
     return TensorRef{arena_.handle(), uint64_t(plan_.offset[size_t(t)]), bytes_of(t), n.dtype};
   }
@@ -173,14 +218,18 @@ class WebGpuExecutable final : public Executable {
   // Every compute node's dispatches, in graph order, as one program (one command buffer per run).
   void build_program() {
     std::vector<Dispatch> dispatches;
-    const auto where = [this](TensorId t) { return this->where(t); };
+    const Locator where = [this](TensorId t, WeightLayout layout) { return this->where(t, layout); };
     for (size_t i = 0; i < g_->nodes().size(); ++i)
       for (Dispatch& d : lower_node(*g_, TensorId(i), where, *device_)) dispatches.push_back(std::move(d));
     std::vector<std::vector<wsd_gpu_binding>> bindings(dispatches.size());
     std::vector<wsd_gpu_dispatch> program(dispatches.size());
+    steps_.clear();
     for (size_t i = 0; i < dispatches.size(); ++i) {
       const Dispatch& d = dispatches[i];
       check_no_aliasing(d);
+      double bytes = 0;
+      for (const TensorRef& t : d.bindings) bytes += double(t.size);
+      steps_.push_back(ProfiledStep{d.label, d.shape, d.flops, bytes, 0});
       for (const TensorRef& t : d.bindings) bindings[i].push_back(wsd_gpu_binding{t.buffer, 0, t.offset, t.size});
       program[i] = wsd_gpu_dispatch{device_->pipeline(d.variant), uint32_t(bindings[i].size()), bindings[i].data(),
                                     d.uniforms.data(), uint32_t(d.uniforms.size()),
@@ -212,9 +261,12 @@ class WebGpuExecutable final : public Executable {
   std::shared_ptr<const Graph> g_;
   std::shared_ptr<Device> device_;
   MemoryPlan plan_;
-  std::vector<std::shared_ptr<const GpuWeight>> weights_;  // per node; set for weights
+  WeightCache& cache_;
+  // per node; set for weights, in each layout a kernel reads them
+  std::vector<std::array<std::shared_ptr<const GpuWeight>, 2>> weights_;
   Buffer arena_;
   wsd_gpu_program program_ = 0;
+  std::vector<ProfiledStep> steps_;  // per dispatch, for profile()
   std::map<TensorId, int64_t> vocab_;
 };
 

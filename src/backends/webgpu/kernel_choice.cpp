@@ -1,0 +1,45 @@
+#include "backends/webgpu/kernel_choice.h"
+
+#include <sstream>
+
+#include "core/error.h"
+
+namespace websd::webgpu {
+namespace {
+
+KernelChoice& current() {
+  static KernelChoice choice;
+  return choice;
+}
+
+}  // namespace
+
+void set_kernel_choice(const std::string& spec) {
+  KernelChoice c;
+  std::istringstream items(spec);
+  for (std::string item; std::getline(items, item, ',');) {
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    const std::string family = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    int v = -1;
+    if (value != "auto") {
+      try {
+        v = std::stoi(value);
+      } catch (...) {
+        throw Error(ErrorCode::kInvalidArgument, "kernel choice '" + item + "': the value must be a number or auto");
+      }
+    }
+    if (family == "gemm" && v < kGemmVariants) c.gemm = v;
+    else if (family == "attention" && v < 3) c.attention = v;
+    else if (family == "group_norm" && v < 2) c.group_norm = v;
+    else
+      throw Error(ErrorCode::kInvalidArgument, "kernel choice '" + item +
+                                                   "': families are gemm=0.." + std::to_string(kGemmVariants - 1) +
+                                                   ", attention=0..2, group_norm=0..1 (or auto)");
+  }
+  current() = c;
+}
+
+const KernelChoice& kernel_choice() { return current(); }
+
+}  // namespace websd::webgpu

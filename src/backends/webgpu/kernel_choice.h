@@ -1,0 +1,31 @@
+// Which variant of each kernel family the lowering uses. "auto" picks by problem size (lowering.cpp); a number
+// forces one of the numbered variants, as the kernel lab (js/kernel-lab.mjs) and the benchmarks do to compare
+// them. The numbers are the lab's: see the tables below and tests/web/kernel_lab.cpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace websd::webgpu {
+
+// GEMM variants (linear and conv2d). 0 is the plain first kernel (kernels/matmul.wgsl, conv2d.wgsl: 64×64
+// tiles, scalar loads, per-element index arithmetic); 1.. are the register-tiled core (kernels/gemm_core.wgsl)
+// at one tile shape each, weights laid out K-major at upload.
+struct GemmTile {
+  uint32_t m, n, k;
+};
+constexpr GemmTile kGemmTiles[] = {{0, 0, 0}, {64, 64, 16}, {128, 128, 8}, {128, 64, 16}, {64, 128, 16}, {128, 128, 16}};
+constexpr int kGemmVariants = int(sizeof(kGemmTiles) / sizeof(kGemmTiles[0]));
+
+struct KernelChoice {
+  int gemm = -1;  // -1: auto
+  int attention = -1;
+  int group_norm = -1;
+};
+
+// The choice new executables use. Parsed from "gemm=2,attention=1" (unnamed families stay auto; "" = all auto);
+// throws Error(kInvalidArgument) naming what it does not know.
+void set_kernel_choice(const std::string& spec);
+const KernelChoice& kernel_choice();
+
+}  // namespace websd::webgpu

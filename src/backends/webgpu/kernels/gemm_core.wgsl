@@ -1,0 +1,108 @@
+// The register-tiled GEMM core that linear.wgsl and conv2d_gemm.wgsl include:
+// C[M, N] = A[M, K] · B[K, N] for one workgroup's TILE_M × TILE_N tile, 256 threads as 16 × 16, each thread
+// (TILE_M / 16) × (TILE_N / 16) outputs held as vec4 columns. The including file supplies
+//   fn load_a4(m: u32, k: u32, i: u32) -> vec4f   A[m .. m+3, k] (zero outside)
+//   fn load_b4(k: u32, n: u32, i: u32) -> vec4f   B[k, n .. n+3] (zero outside)
+//   fn prepare_a(m: u32, i: u32), prepare_b(n: u32, i: u32)
+//                                          called once before the K loop for each of the thread's loads i
+//                                          (whose m, resp. n, stays the same for every K step): per-thread
+//                                          index arithmetic done once instead of every step
+//   fn store4(m: u32, n: u32, v: vec4f)   C[m, n .. n+3] (the epilogue: bias, bounds, layout)
+// and the constant kAKFast (true when A is K-contiguous in memory, so that neighbouring threads load
+// neighbouring k; else they load neighbouring m).
+//
+// Per K step of TILE_K: every thread loads its share of the next A and B tiles into registers while it computes
+// on the current ones from workgroup memory (a register prefetch: global loads overlap the FMAs), then stores
+// them after a barrier. Tiles are k-major rows of vec4, each row padded by one vec4 so that the k-strided stores
+// of K-contiguous operands fall in different banks; reads are then one broadcast vec4 of A and a conflict-free
+// run of vec4 of B per k.
+
+const kTileM = {{TILE_M}}u;
+const kTileN = {{TILE_N}}u;
+const kTileK = {{TILE_K}}u;
+const kRowGroups = kTileM / 64u;  // vec4 row groups per thread (rows ty*4 .. +3, then 64 further)
+const kColGroups = kTileN / 64u;  // vec4 column groups per thread
+const kStrideA = kTileM / 4u + 1u;  // vec4 per k row of tile_a, padded
+const kStrideB = kTileN / 4u + 1u;
+const kLoadsA = kTileK * kTileM / 1024u;  // vec4 loads per thread per K step
+const kLoadsB = kTileK * kTileN / 1024u;
+
+var<workgroup> tile_a: array<vec4f, kTileK * kStrideA>;
+var<workgroup> tile_b: array<vec4f, kTileK * kStrideB>;
+
+// Which (k, m4) element of the A tile load `i` of thread `t` fetches.
+fn a_slot(t: u32, i: u32) -> vec2u {
+  let e = t + i * 256u;
+  if (kAKFast) { return vec2u(e % kTileK, e / kTileK); }
+  return vec2u(e / (kTileM / 4u), e % (kTileM / 4u));
+}
+
+fn b_slot(t: u32, i: u32) -> vec2u {
+  let e = t + i * 256u;
+  return vec2u(e / (kTileN / 4u), e % (kTileN / 4u));
+}
+
+// The thread's outputs for the tile at (m0, n0): acc[(g * 4 + r) * kColGroups + h] holds
+// C[m0 + (g * 16 + ty) * 4 + r, n0 + (h * 16 + tx) * 4 .. + 3].
+fn gemm_tile(m0: u32, n0: u32, k_total: u32, t: u32) {
+  let tx = t % 16u;
+  let ty = t / 16u;
+  var acc: array<vec4f, 4u * kRowGroups * kColGroups>;
+  var next_a: array<vec4f, kLoadsA>;
+  var next_b: array<vec4f, kLoadsB>;
+  for (var i = 0u; i < kLoadsA; i++) {
+    let s = a_slot(t, i);
+    prepare_a(m0 + s.y * 4u, i);
+    next_a[i] = load_a4(m0 + s.y * 4u, s.x, i);
+  }
+  for (var i = 0u; i < kLoadsB; i++) {
+    let s = b_slot(t, i);
+    prepare_b(n0 + s.y * 4u, i);
+    next_b[i] = load_b4(s.x, n0 + s.y * 4u, i);
+  }
+  for (var k0 = 0u; k0 < k_total; k0 += kTileK) {
+    workgroupBarrier();
+    for (var i = 0u; i < kLoadsA; i++) {
+      let s = a_slot(t, i);
+      tile_a[s.x * kStrideA + s.y] = next_a[i];
+    }
+    for (var i = 0u; i < kLoadsB; i++) {
+      let s = b_slot(t, i);
+      tile_b[s.x * kStrideB + s.y] = next_b[i];
+    }
+    workgroupBarrier();
+    let k1 = k0 + kTileK;
+    if (k1 < k_total) {
+      for (var i = 0u; i < kLoadsA; i++) {
+        let s = a_slot(t, i);
+        next_a[i] = load_a4(m0 + s.y * 4u, k1 + s.x, i);
+      }
+      for (var i = 0u; i < kLoadsB; i++) {
+        let s = b_slot(t, i);
+        next_b[i] = load_b4(k1 + s.x, n0 + s.y * 4u, i);
+      }
+    }
+    for (var kk = 0u; kk < kTileK; kk++) {
+      var a: array<vec4f, kRowGroups>;
+      var b: array<vec4f, kColGroups>;
+      for (var g = 0u; g < kRowGroups; g++) { a[g] = tile_a[kk * kStrideA + g * 16u + ty]; }
+      for (var h = 0u; h < kColGroups; h++) { b[h] = tile_b[kk * kStrideB + h * 16u + tx]; }
+      for (var g = 0u; g < kRowGroups; g++) {
+        for (var h = 0u; h < kColGroups; h++) {
+          let base = g * 4u * kColGroups + h;
+          acc[base] = fma(vec4f(a[g].x), b[h], acc[base]);
+          acc[base + kColGroups] = fma(vec4f(a[g].y), b[h], acc[base + kColGroups]);
+          acc[base + 2u * kColGroups] = fma(vec4f(a[g].z), b[h], acc[base + 2u * kColGroups]);
+          acc[base + 3u * kColGroups] = fma(vec4f(a[g].w), b[h], acc[base + 3u * kColGroups]);
+        }
+      }
+    }
+  }
+  for (var g = 0u; g < kRowGroups; g++) {
+    for (var r = 0u; r < 4u; r++) {
+      for (var h = 0u; h < kColGroups; h++) {
+        store4(m0 + (g * 16u + ty) * 4u + r, n0 + (h * 16u + tx) * 4u, acc[(g * 4u + r) * kColGroups + h]);
+      }
+    }
+  }
+}

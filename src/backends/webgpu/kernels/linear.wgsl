@@ -1,0 +1,54 @@
+// linear on the GEMM core (gemm_core.wgsl): y[M, N] = x[M, K] · w[N, K]ᵀ + bias[N]. The weight was laid out at
+// upload as wᵀ [K, N4] (K-major, N padded to a multiple of 4: webgpu_backend.cpp), so B loads are one vector per
+// four outputs; x rows are K-contiguous (kAKFast).
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  has_bias: u32,  // 0: the bias binding is a placeholder
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+{{weight_kn w 2}}
+{{weight bias 3}}
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+const kAKFast = true;
+
+fn prepare_a(m: u32, i: u32) {}
+fn prepare_b(n: u32, i: u32) {}
+
+fn load_a4(m: u32, k: u32, i: u32) -> vec4f {
+  var v = vec4f(0.0);
+  if (k < p.k) {
+    for (var r = 0u; r < 4u; r++) {
+      if (m + r < p.m) { v[r] = x[(m + r) * p.k + k]; }
+    }
+  }
+  return v;
+}
+
+fn load_b4(k: u32, n: u32, i: u32) -> vec4f {
+  if (k >= p.k || n >= p.n) { return vec4f(0.0); }
+  return load_w4(k, n, (p.n + 3u) & ~3u);
+}
+
+fn store4(m: u32, n: u32, v: vec4f) {
+  if (m >= p.m) { return; }
+  for (var c = 0u; c < 4u; c++) {
+    if (n + c < p.n) {
+      var o = v[c] * scale_w(n + c);
+      if (p.has_bias != 0u) { o += load_bias(n + c); }
+      y[m * p.n + n + c] = o;
+    }
+  }
+}
+
+{{include gemm_core}}
+
+@compute @workgroup_size(256)
+fn linear(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  gemm_tile(wid.y * kTileM, wid.x * kTileN, p.k, t);
+}
