@@ -84,10 +84,13 @@ std::vector<OpCase> all_op_cases() {
             g.mark_output(ops::conv2d(g, x, w, b, cv.stride, cv.pad, cv.pad_end), "y");
           });
 
-  for (auto [groups, c, silu] : {std::tuple{32, 64, true}, {32, 32, false}, {8, 48, true}})
-    add("group_norm_g" + std::to_string(groups) + "_c" + std::to_string(c) + (silu ? "_silu" : ""),
-        [groups = groups, c = c, silu = silu](Graph& g, auto& keep) {
-          TensorId x = g.input("x", Shape{2, c, 5, 7});
+  // 5x7 images take the one-workgroup-per-group kernel only; the others (H·W a multiple of 4) every variant, the
+  // 90x90 one with groups of several 4096-element chunks, the last one partial.
+  for (auto [groups, c, silu, h, w] : {std::tuple{32, 64, true, 5, 7}, {32, 32, false, 5, 7}, {8, 48, true, 5, 7},
+                                       {32, 64, true, 8, 8}, {8, 32, false, 90, 90}})
+    add("group_norm_g" + std::to_string(groups) + "_c" + std::to_string(c) + "_" + dims({h, w}) + (silu ? "_silu" : ""),
+        [groups = groups, c = c, silu = silu, h = h, w = w](Graph& g, auto& keep) {
+          TensorId x = g.input("x", Shape{2, c, h, w});
           TensorId gamma = random_weight(g, keep, "gamma", Shape{c}, DType::kF16, 0.5f, 1.0f);
           TensorId beta = random_weight(g, keep, "beta", Shape{c}, DType::kF16);
           g.mark_output(ops::group_norm(g, x, gamma, beta, groups, 1e-5f, silu ? Act::kSilu : Act::kNone), "y");
@@ -105,7 +108,8 @@ std::vector<OpCase> all_op_cases() {
     bool causal;
   };
   for (Attn at : {Attn{2, 77, 77, 64, 4, true}, Attn{1, 64, 77, 32, 8, false}, Attn{2, 300, 300, 40, 1, false},
-                  Attn{1, 513, 77, 80, 2, false}, Attn{1, 260, 260, 16, 2, true}})
+                  Attn{1, 513, 77, 80, 2, false}, Attn{1, 260, 260, 16, 2, true}, Attn{1, 96, 90, 160, 2, false},
+                  Attn{2, 70, 77, 320, 2, false}, Attn{1, 100, 100, 512, 1, false}, Attn{1, 50, 50, 192, 3, true}})
     add("attention_" + dims({at.b, at.lq, at.lk, at.c}) + "_h" + std::to_string(at.heads) + (at.causal ? "_causal" : ""),
         [=](Graph& g, auto&) {
           TensorId q = g.input("q", Shape{at.b, at.lq, at.c});

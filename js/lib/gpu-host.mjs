@@ -173,7 +173,7 @@ export class GpuHost {
     const words = [l.minStorageBufferOffsetAlignment, l.minUniformBufferOffsetAlignment,
       l.maxStorageBuffersPerShaderStage, l.maxComputeWorkgroupStorageSize, l.maxComputeInvocationsPerWorkgroup,
       l.maxComputeWorkgroupSizeX, l.maxComputeWorkgroupSizeY, l.maxComputeWorkgroupsPerDimension,
-      f.has('shader-f16'), f.has('subgroups'), f.has('timestamp-query'), 0];
+      f.has('shader-f16'), f.has('subgroups'), f.has('timestamp-query'), this.adapter.info?.subgroupMinSize ?? 0];
     words.forEach((w, i) => v.setUint32(ptr + 16 + 4 * i, Number(w), true));
     const text = new TextEncoder().encode(this.description).subarray(0, 127);
     new Uint8Array(v.buffer, ptr + 64, 128).fill(0).set(text);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/webgpu/kernel_choice.h"
 #include "backends/webgpu/webgpu_backend.h"
 #include "op_cases.h"
 #include "wasm/host_channel.h"
@@ -21,6 +22,20 @@ namespace {
 // (1.5e-7): errors stay near 1e-12.
 constexpr double kMaxNormalisedError = 1e-9;
 
+// The kernel choices a case runs under: every numbered variant of the family its op belongs to, so that each
+// variant is checked against the reference (webgpu/kernel_choice.h).
+std::vector<std::string> choices_for(const std::string& name) {
+  std::vector<std::string> out;
+  if (name.starts_with("linear") || name.starts_with("conv2d"))
+    for (int v = 0; v < webgpu::kGemmVariants; ++v) out.push_back("gemm=" + std::to_string(v));
+  if (name.starts_with("attention"))
+    for (int v = 0; v < webgpu::kAttentionVariants; ++v) out.push_back("attention=" + std::to_string(v));
+  if (name.starts_with("group_norm"))
+    for (int v = 0; v < webgpu::kGroupNormVariants; ++v) out.push_back("group_norm=" + std::to_string(v));
+  if (out.empty()) out.push_back("");
+  return out;
+}
+
 int32_t run_cases(const std::string& filter, int repeats, std::string& message) {
   auto reference = make_cpu_backend(CpuOptions{1, true});
   auto gpu = make_webgpu_backend();
@@ -28,8 +43,10 @@ int32_t run_cases(const std::string& filter, int repeats, std::string& message) 
   int failed = 0, ran = 0;
   for (const auto& c : test::all_op_cases()) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
-    ++ran;
     const std::vector<float> want = test::run_op_case(*reference, c);
+    for (const std::string& choice : choices_for(c.name)) {
+    ++ran;
+    webgpu::set_kernel_choice(choice);
     test::PreparedCase p = test::prepare_case(*gpu, c);
     p.exe->run();
     const std::vector<float> got = test::read_output(p);
@@ -48,8 +65,11 @@ int32_t run_cases(const std::string& filter, int repeats, std::string& message) 
       std::snprintf(buf, sizeof buf, "  %9.3f ms/run", ms / repeats);
       timing = buf;
     }
-    std::printf("  %-4s webgpu %-44s nmse %.2e%s\n", ok ? "ok" : "FAIL", c.name.c_str(), err, timing.c_str());
+    std::printf("  %-4s webgpu %-44s %-12s nmse %.2e%s\n", ok ? "ok" : "FAIL", c.name.c_str(), choice.c_str(), err,
+                timing.c_str());
+    }
   }
+  webgpu::set_kernel_choice("");
   std::printf("op harness: %d passed, %d failed\n", ran - failed, failed);
   if (ran == 0) {
     message = "no op case matches '" + filter + "'";

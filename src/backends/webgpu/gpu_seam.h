@@ -52,7 +52,7 @@ typedef struct wsd_gpu_info {
   uint32_t has_shader_f16;
   uint32_t has_subgroups;
   uint32_t has_timestamp_query;
-  uint32_t reserved;
+  uint32_t subgroup_min_size; /* the adapter's smallest subgroup size; 0 when it does not say */
   char description[128]; /* "vendor architecture device (backend)", NUL-terminated */
 } wsd_gpu_info;         /* 192 bytes */
 

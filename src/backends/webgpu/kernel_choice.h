@@ -17,6 +17,12 @@ struct GemmTile {
 constexpr GemmTile kGemmTiles[] = {{0, 0, 0}, {64, 64, 16}, {128, 128, 8}, {128, 64, 16}, {64, 128, 16}, {128, 128, 16}};
 constexpr int kGemmVariants = int(sizeof(kGemmTiles) / sizeof(kGemmTiles[0]));
 
+// Attention: 0 one thread per query row (kernels/attention.wgsl); 1 flash attention in workgroup tiles
+// (kernels/flash_attention.wgsl).
+constexpr int kAttentionVariants = 2;
+// GroupNorm: 0 one workgroup per group; 1 statistics as a wide two-level reduction, then a flat normalise.
+constexpr int kGroupNormVariants = 2;
+
 struct KernelChoice {
   int gemm = -1;  // -1: auto
   int attention = -1;

@@ -47,6 +47,14 @@ struct NormParams {  // kernels/norm.wgsl
 };
 static_assert(sizeof(NormParams) == 32);
 
+struct GroupNormParams {  // kernels/group_norm.wgsl
+  uint32_t sets, set_size, channels, inner;
+  uint32_t group_channels, silu;
+  float eps;
+  uint32_t chunks;
+};
+static_assert(sizeof(GroupNormParams) == 32);
+
 struct AttentionParams {  // kernels/attention.wgsl
   uint32_t batch, lq, lk, channels;
   uint32_t heads, causal;

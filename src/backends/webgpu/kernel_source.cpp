@@ -65,7 +65,12 @@ std::string KernelVariant::key() const {
 }
 
 std::string KernelVariant::wgsl() const {
-  return std::string(find_file("common")) + "\n// ---- kernels/" + file + ".wgsl\n" + expand(file, 0);
+  const std::string body = std::string(find_file("common")) + "\n// ---- kernels/" + file + ".wgsl\n" + expand(file, 0);
+  // WGSL wants its `enable` directives before every declaration: lift them to the top.
+  std::string directives, rest;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) (line.starts_with("enable ") ? directives : rest) += line + "\n";
+  return directives + rest;
 }
 
 std::string KernelVariant::expand(const std::string& stem, int depth) const {

@@ -45,6 +45,36 @@ std::array<uint32_t, 3> grid_2d(uint32_t x, uint32_t y, const wsd_gpu_info& info
   return {x, y, 1};
 }
 
+// How flash_attention.wgsl runs a head width: lanes per query row (a row's partial dot products are summed with
+// subgroup shuffles, so its lanes must lie in one subgroup) and keys per workgroup-memory tile.
+struct FlashShape {
+  bool ok = false;
+  uint32_t lanes = 1, keys = 0;
+};
+
+FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info) {
+  FlashShape f;
+  // About 40 dimensions per lane keeps a row's query, accumulator and 32 scores in registers.
+  while (f.lanes < 16 && head_dim > 48 * f.lanes) f.lanes *= 2;
+  while (f.lanes > 1 && head_dim % f.lanes) f.lanes /= 2;
+  const uint32_t subgroup = info.subgroup_min_size ? info.subgroup_min_size : 4;  // unknown: the smallest in use
+  if (f.lanes > 1 && (!info.has_subgroups || f.lanes > subgroup)) return f;
+  if (head_dim / f.lanes > 64) return f;  // too many registers per lane
+  f.keys = std::min<uint32_t>(32, info.max_compute_workgroup_storage_size / (8 * head_dim));
+  f.ok = f.keys >= 1;
+  return f;
+}
+
+constexpr uint32_t kGroupNormChunk = 4096;  // kernels/group_norm.wgsl
+
+// GroupNorm variant 1 (group_norm.wgsl) where it applies: H·W a multiple of 4 (its vector stores).
+bool wide_group_norm(const Graph& g, const Node& n) {
+  if (n.op != Op::kGroupNorm) return false;
+  const int v = kernel_choice().group_norm;
+  const int64_t inner = n.shape.numel() / (n.shape[0] * n.shape[1]);
+  return v != 0 && inner % 4 == 0;
+}
+
 class Lowerer {
  public:
   Lowerer(const Graph& g, TensorId id, const Locator& where, const Device& device)
@@ -54,9 +84,10 @@ class Lowerer {
 
  private:
   TensorRef in(size_t i, WeightLayout layout = WeightLayout::kAsStored) const {
-    return where_(n_.inputs[i], layout);
+    return where_.tensor(n_.inputs[i], layout);
   }
-  TensorRef out() const { return where_(id_, WeightLayout::kAsStored); }
+  TensorRef out() const { return where_.tensor(id_, WeightLayout::kAsStored); }
+  TensorRef scratch() const { return where_.scratch(id_); }
   const Shape& in_shape(size_t i) const { return g_.shape(n_.inputs[i]); }
   // An optional operand: its tensor, or the placeholder (dtype F32, has = false).
   TensorRef optional(size_t i, bool& has) const {
@@ -83,6 +114,7 @@ class Lowerer {
   Dispatch gemm_core(bool conv, int variant) const;
   Dispatch gemm_plain(bool conv) const;
   Dispatch norm() const;
+  std::vector<Dispatch> group_norm_wide() const;
   Dispatch binary(const char* entry) const;
   Dispatch elementwise(const char* entry) const;
   Dispatch attention() const;
@@ -194,6 +226,24 @@ Dispatch Lowerer::norm() const {
   return d;
 }
 
+std::vector<Dispatch> Lowerer::group_norm_wide() const {
+  const Shape& s = n_.shape;
+  const int64_t B = s[0], C = s[1], G = n_.p.groups, S = s.numel() / (B * C);
+  GroupNormParams p{u32(B * G), u32(C / G * S), u32(C), u32(S), u32(C / G), n_.p.act == Act::kSilu, n_.p.eps, 0};
+  p.chunks = ceil_div(p.set_size, kGroupNormChunk);
+  const TensorRef gamma = in(1), beta = in(2);
+  std::vector<TensorRef> bindings{in(0), gamma, beta, out(), scratch()};
+  std::vector<Dispatch> d{
+      make("group_norm", "group_norm_partial", p, bindings, grid_2d(p.chunks, p.sets, info_, n_)),
+      make("group_norm", "group_norm_finish", p, bindings, flat_grid(p.sets, kFlatWorkgroup, info_)),
+      make("group_norm", "group_norm_apply", p, bindings, flat_grid(s.numel() / 4, kFlatWorkgroup, info_))};
+  for (Dispatch& x : d) {
+    x.variant.weights = {{"gamma", gamma.dtype}, {"beta", beta.dtype}};
+    x.label = x.variant.entry + " v1";
+  }
+  return d;
+}
+
 Dispatch Lowerer::binary(const char* entry) const {
   const Shape& s = n_.shape;
   const TensorRef b = in(1);
@@ -212,9 +262,26 @@ Dispatch Lowerer::elementwise(const char* entry) const {
 Dispatch Lowerer::attention() const {
   const Shape &qs = in_shape(0), &ks = in_shape(1);
   AttentionParams p{u32(qs[0]), u32(qs[1]), u32(ks[1]), u32(qs[2]), u32(n_.p.heads), n_.p.causal, n_.p.scale, 0};
-  Dispatch d = make("attention", "attention", p, {in(0), in(1), in(2), out()},
-                    flat_grid(uint64_t(p.batch) * p.heads * p.lq, kAttentionWorkgroup, info_));
-  d.variant.constants = {{"HEAD_DIM", std::to_string(p.channels / p.heads)}};
+  const uint32_t head_dim = p.channels / p.heads;
+  const FlashShape flash = flash_shape(head_dim, info_);
+  int v = kernel_choice().attention;
+  if (v < 0 || (v == 1 && !flash.ok)) v = flash.ok ? 1 : 0;
+  Dispatch d;
+  if (v == 1) {
+    d = make("flash_attention", "flash_attention", p, {in(0), in(1), in(2), out()},
+             grid_2d(ceil_div(p.lq, 256 / flash.lanes), p.batch * p.heads, info_, n_));
+    std::string row_sum;
+    for (uint32_t x = 1; x < flash.lanes; x *= 2) row_sum += "s += subgroupShuffleXor(s, " + std::to_string(x) + "u);";
+    d.variant.constants = {{"HEAD_DIM", std::to_string(head_dim)}, {"LANES", std::to_string(flash.lanes)},
+                           {"KEYS", std::to_string(flash.keys)}, {"ROW_SUM", row_sum},
+                           {"ENABLE", flash.lanes > 1 ? "enable subgroups;" : ""}};
+  } else {
+    d = make("attention", "attention", p, {in(0), in(1), in(2), out()},
+             flat_grid(uint64_t(p.batch) * p.heads * p.lq, kAttentionWorkgroup, info_));
+    d.variant.constants = {{"HEAD_DIM", std::to_string(head_dim)}};
+  }
+  d.label = "attention d" + std::to_string(head_dim) + " v" + std::to_string(v);
+  d.shape = "B·H=" + std::to_string(p.batch * p.heads) + " Lq=" + std::to_string(p.lq) + " Lk=" + std::to_string(p.lk);
   return d;
 }
 
@@ -265,6 +332,8 @@ std::vector<Dispatch> Lowerer::run() {
     case Op::kLinear: return {gemm(false)};
     case Op::kConv2d: return {gemm(true)};
     case Op::kGroupNorm:
+      if (wide_group_norm(g_, n_)) return group_norm_wide();
+      return {norm()};
     case Op::kLayerNorm: return {norm()};
     case Op::kAdd: return {binary("add")};
     case Op::kAddChannel: return {binary("add_channel")};
@@ -291,6 +360,13 @@ std::vector<Dispatch> Lowerer::run() {
 }
 
 }  // namespace
+
+size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info&) {
+  if (!wide_group_norm(g, n)) return 0;
+  const uint64_t sets = uint64_t(n.shape[0]) * uint64_t(n.p.groups);
+  const uint64_t chunks = ceil_div(uint64_t(n.shape.numel()) / sets, kGroupNormChunk);
+  return size_t(sets * (chunks + 1) * 8);
+}
 
 std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device) {
   std::vector<Dispatch> out = Lowerer(g, node, where, device).run();

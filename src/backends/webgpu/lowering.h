@@ -23,7 +23,12 @@ struct TensorRef {
 // core (wᵀ [K, N4], N padded to a multiple of 4; webgpu_backend.cpp, upload_kn).
 enum class WeightLayout { kAsStored, kKMajor };
 
-using Locator = std::function<TensorRef(TensorId, WeightLayout)>;
+// Where the lowering finds a node's operands: any tensor of the graph (weights in the layout asked for), and the
+// node's scratch (as many bytes as scratch_bytes said).
+struct Locator {
+  std::function<TensorRef(TensorId, WeightLayout)> tensor;
+  std::function<TensorRef(TensorId)> scratch;
+};
 
 struct Dispatch {
   KernelVariant variant;
@@ -38,5 +43,8 @@ struct Dispatch {
 // The dispatches that compute `node` (one; two for concat). `where` locates any tensor of the graph (weights in
 // the layout asked for).
 std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device);
+
+// The scratch bytes the dispatches of `node` need while it runs (planned with the activations).
+size_t scratch_bytes(const Graph& g, const Node& node, const wsd_gpu_info& info);
 
 }  // namespace websd::webgpu

@@ -139,7 +139,7 @@ class WebGpuExecutable final : public Executable {
       throw Error(ErrorCode::kUnsupported, "webgpu: this GPU's minStorageBufferOffsetAlignment (" +
                                                std::to_string(info.min_storage_buffer_offset_alignment) +
                                                ") does not divide the planner's alignment of 256");
-    plan_ = plan_memory(*g_, [](const Node&) { return size_t(0); });
+    plan_ = plan_memory(*g_, [&](const Node& n) { return scratch_bytes(*g_, n, info); });
     const auto& nodes = g_->nodes();
     weights_.resize(nodes.size());
     for (size_t i = 0; i < nodes.size(); ++i) {
@@ -218,7 +218,11 @@ class WebGpuExecutable final : public Executable {
   // Every compute node's dispatches, in graph order, as one program (one command buffer per run).
   void build_program() {
     std::vector<Dispatch> dispatches;
-    const Locator where = [this](TensorId t, WeightLayout layout) { return this->where(t, layout); };
+    const Locator where{[this](TensorId t, WeightLayout layout) { return this->where(t, layout); },
+                        [this](TensorId t) {
+                          return TensorRef{arena_.handle(), uint64_t(plan_.scratch_offset[size_t(t)]),
+                                           uint64_t(plan_.scratch_size[size_t(t)]), DType::kF32};
+                        }};
     for (size_t i = 0; i < g_->nodes().size(); ++i)
       for (Dispatch& d : lower_node(*g_, TensorId(i), where, *device_)) dispatches.push_back(std::move(d));
     std::vector<std::vector<wsd_gpu_binding>> bindings(dispatches.size());
