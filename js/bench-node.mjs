@@ -5,9 +5,11 @@
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
 //                          [--generate N --tokenizer DIR [--guidance G]] [--limit NAME=VALUE ...]
 //                          [--only unet,vae,text] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
+//                          [--kernels gemm=0,attention=0,group_norm=0]
 // Prints per network the compile time (weight upload included), the median, min and max run time, the planned
 // arena and the weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE
-// decode. --profile also times every dispatch with timestamp queries, prints a table per network (kernel, shape,
+// decode. --kernels forces numbered kernel variants (src/backends/webgpu/kernel_choice.h; 0 = the first plain
+// kernels), as the kernel lab does. --profile also times every dispatch with timestamp queries, prints a table per network (kernel, shape,
 // count, ms, share, TFLOP/s or GB/s) and writes them to FILE.json; --json writes the timings.
 // --generate N instead runs N whole txt2img generations of a synthetic model of the architecture (random f16
 // weights, the tokenizer in DIR) and prints seconds per image, ms per denoising step and the peak GPU memory.
@@ -29,6 +31,7 @@ const { values: o } = parseArgs({
     limit: { type: 'string', multiple: true, default: [] },
     only: { type: 'string', default: '' }, dtype: { type: 'string', default: 'f16' },
     profile: { type: 'string', default: '' }, json: { type: 'string', default: '' },
+    kernels: { type: 'string', default: '' },
   },
 });
 
@@ -49,7 +52,8 @@ if (Number(o.generate) > 0) {
   const n = Number(o.generate);
   const out = a.zeroed(8 * 4 * n);
   const r = await engine.run(() => module._websd_wasm_bench_generate(a.string(o.arch), a.string(o.backend),
-    a.string(inModule(o.tokenizer)), Number(o.width), Number(o.height), Number(o.steps), Number(o.guidance), n, out));
+    a.string(inModule(o.tokenizer)), Number(o.width), Number(o.height), Number(o.steps), Number(o.guidance), n,
+    a.string(o.kernels), out));
   if (r.status !== 0) {
     console.error(`bench-node: error: ${new WebsdError(r.status, r.message).message}`);
     process.exit(1);
@@ -63,6 +67,15 @@ if (Number(o.generate) > 0) {
       `${perStep.toFixed(1)} ms per step after it, last step to image ${(tail / 1000).toFixed(2)} s)`);
   }
   if (gpuHost) console.log(`  peak GPU memory (storage buffers alive at once): ${mib(gpuHost.peakBytes)} MiB`);
+  if (o.json) {
+    const images = [];
+    for (let i = 0; i < n; ++i) {
+      const [total, toFirst, perStep, tail] = v.subarray(4 * i, 4 * i + 4);
+      images.push({ total_ms: total, to_first_ms: toFirst, per_step_ms: perStep, tail_ms: tail });
+    }
+    fs.writeFileSync(o.json, JSON.stringify({ arch: o.arch, steps: Number(o.steps), kernels: o.kernels || 'auto',
+      flags: o['dawn-flag'], adapter: gpuHost?.description, images, peak_gpu_bytes: gpuHost?.peakBytes }, null, 1));
+  }
   a.free();
   process.exit(0);
 }
@@ -71,14 +84,14 @@ const FIELDS = 7, NETWORKS = ['text encoder', 'text encoder 2', 'unet (batch 2)'
 const results = a.zeroed(8 * FIELDS * NETWORKS.length);
 const r = await engine.run(() => module._websd_wasm_bench(a.string(o.arch), a.string(o.backend), Number(o.width),
   Number(o.height), Number(o.runs), a.string(o.only), a.string(o.dtype), a.string(o.profile ? inModule(o.profile) : ''),
-  results));
+  a.string(o.kernels), results));
 if (r.status !== 0) {
   console.error(`bench-node: error: ${new WebsdError(r.status, r.message).message}`);
   process.exit(1);
 }
 const v = new Float64Array(module.wasmMemory.buffer, results, FIELDS * NETWORKS.length);
 let image = 0, arenaMax = 0, weights = 0;
-console.log(`${o.arch} on ${o.backend}, ${o.dtype} weights, median of ${o.runs} runs`);
+console.log(`${o.arch} on ${o.backend}, ${o.dtype} weights, kernels ${o.kernels || 'auto'}, median of ${o.runs} runs`);
 const timings = {};
 for (const [i, name] of NETWORKS.entries()) {
   const [compileMs, runMs, arena, weightBytes, gflop, minMs, maxMs] = v.subarray(i * FIELDS, (i + 1) * FIELDS);
@@ -97,7 +110,7 @@ console.log(`  one image (${o.steps} steps, guidance): about ${(image / 1000).to
   (gpuHost ? `; peak on the device ${mib(gpuHost.peakBytes)} MiB` : ''));
 if (o.json) {
   fs.writeFileSync(o.json, JSON.stringify({ arch: o.arch, backend: o.backend, dtype: o.dtype, flags: o['dawn-flag'],
-    adapter: gpuHost?.description, runs: Number(o.runs), networks: timings,
+    adapter: gpuHost?.description, kernels: o.kernels || 'auto', runs: Number(o.runs), networks: timings,
     peak_gpu_bytes: gpuHost?.peakBytes }, null, 1));
 }
 a.free();

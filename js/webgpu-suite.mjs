@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Runs a suite of the webgpu test module (tests/web) by hand: the op-by-op harness (also a micro-benchmark with
-// --repeats) or the tiny models' parity, in headless Chromium (default) or in Node on Dawn (--in node, e.g. on a
-// machine with a real GPU).
+// --repeats), the tiny models' parity, or the kernel lab (every numbered kernel variant at real SD shapes,
+// checked and timed: tests/web/kernel_lab.cpp), in headless Chromium (default) or in Node on Dawn (--in node,
+// e.g. on a machine with a real GPU).
 //
 //   node js/webgpu-suite.mjs ops [--filter conv2d] [--repeats 20]
 //   node js/webgpu-suite.mjs models [--filter tiny-sd1] [--in node] [--dawn-flag enable-dawn-features=disable_robustness]
+//   node js/webgpu-suite.mjs lab [--filter gemm|attention|group_norm|"conv vae"] [--repeats 5] [--dtype q8] --in node
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -16,11 +18,12 @@ import { fixturesDir } from './test/fixtures.mjs';
 const { values: o, positionals } = parseArgs({ allowPositionals: true, options: {
   filter: { type: 'string', default: '' }, repeats: { type: 'string', default: '0' },
   in: { type: 'string', default: 'chromium' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
+  dtype: { type: 'string', default: 'f16' },
 } });
 const suite = positionals[0];
-if (!['ops', 'models'].includes(suite) || !['chromium', 'node'].includes(o.in)) {
-  console.error('usage: node js/webgpu-suite.mjs ops|models [--filter TEXT] [--repeats N] [--in chromium|node] ' +
-    '[--dawn-flag FLAG]');
+if (!['ops', 'models', 'lab'].includes(suite) || !['chromium', 'node'].includes(o.in)) {
+  console.error('usage: node js/webgpu-suite.mjs ops|models|lab [--filter TEXT] [--repeats N] [--dtype f16|q8] ' +
+    '[--in chromium|node] [--dawn-flag FLAG]');
   process.exit(2);
 }
 
@@ -31,13 +34,17 @@ async function inNode() {
   console.log(`WebGPU adapter: ${host.description}`);
   const engine = new Engine(module, host);
   const a = engine.allocator();
-  return engine.run(() => (suite === 'ops' ? module._websd_webtest_ops(a.string(o.filter), Number(o.repeats))
-    : module._websd_webtest_models(a.string(inModule(fixturesDir)), a.string(o.filter))));
+  const start = {
+    ops: () => module._websd_webtest_ops(a.string(o.filter), Number(o.repeats)),
+    models: () => module._websd_webtest_models(a.string(inModule(fixturesDir)), a.string(o.filter)),
+    lab: () => module._websd_webtest_lab(a.string(o.filter), a.string(o.dtype), Number(o.repeats) || 5),
+  }[suite];
+  return engine.run(start);
 }
 
 async function inChromium() {
   const { runSuite } = await import('./browser/chromium.mjs');  // playwright-core: not on GPU machines
-  return runSuite({ suite, filter: o.filter, repeats: Number(o.repeats), fixtures: fixturesDir });
+  return runSuite({ suite, filter: o.filter, repeats: Number(o.repeats), dtype: o.dtype, fixtures: fixturesDir });
 }
 
 const result = await (o.in === 'node' ? inNode() : inChromium());

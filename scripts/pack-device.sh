@@ -17,11 +17,15 @@ xz -T2 -6 -c "$(command -v node)" > "$out/node.xz"
 tar -C js/node_modules -cJf "$out/node_modules.tar.xz" --exclude='webgpu/dist/darwin-*' --exclude='webgpu/dist/win32-*' \
     --exclude='webgpu/dist/linux-arm64' webgpu debug ms fast-png fflate iobuffer
 tar -cJf "$out/websd.tar.xz" js/lib js/websd-node.mjs js/bench-node.mjs js/webgpu-suite.mjs js/test/fixtures.mjs js/package.json \
+    scripts/bench-gpu.sh js/bench-summary.mjs \
     build/wasm-release/src/wasm/websd.{js,wasm,worker.js} build/wasm-release/tests/web/websd_webtests.{js,wasm,worker.js}
 # Which fixtures travel: all of them do not fit the 64 MiB a device run carries beside Node and Dawn, so pick
 # (WEBSD_DEVICE_FIXTURES="tiny-lcm tiny-sdxl" for the other families).
 read -r -a models <<< "${WEBSD_DEVICE_FIXTURES:-tiny-sd1 tiny-sd2 clip-tokenizer}"
 tar -C "$fixtures" -cJf "$out/fixtures.tar.xz" "${models[@]}"
+# The PyTorch peer that GPU benchmarks run beside websd (scripts/bench-gpu.sh), when it is at hand.
+peers="${WEBSD_PEERS:-../shared/peers}"
+[[ -f $peers/torch_peer.py ]] && cp "$peers/torch_peer.py" "$peers/diffusers-src.tar.xz" "$out/"
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Unpacks the bundle into /tmp/websd (once) and runs the given command there with the bundled Node.
@@ -36,7 +40,7 @@ fi
 # The modules and fixtures change from one bundle to the next: unpack them every time.
 tar -C "$dir" -xJf "$here/websd.tar.xz"
 rm -rf "$dir/fixtures" && mkdir -p "$dir/fixtures" && tar -C "$dir/fixtures" -xJf "$here/fixtures.tar.xz"
-export PATH="$dir/bin:$PATH" WEBSD_FIXTURES="$dir/fixtures"
+export PATH="$dir/bin:$PATH" WEBSD_FIXTURES="$dir/fixtures" WEBSD_BUNDLE="$here"
 cd "$dir"
 exec "$@"
 RUN

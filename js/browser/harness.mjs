@@ -34,6 +34,8 @@ async function main() {
   let start;
   if (suite === 'ops') {
     start = () => module._websd_webtest_ops(a.string(filter), repeats);
+  } else if (suite === 'lab') {
+    start = () => module._websd_webtest_lab(a.string(filter), a.string(q.get('dtype') || 'f16'), repeats || 3);
   } else if (suite === 'lost') {
     // A device lost before the engine asks for it: the job must end with a status and a message, not hang.
     host.device.destroy();
@@ -44,7 +46,7 @@ async function main() {
     for (const m of MODELS.filter((m) => !filter || filter.includes(m) || m.includes(filter))) await copyFixtures(module, m);
     start = () => module._websd_webtest_models(a.string('/fixtures'), a.string(filter));
   } else {
-    throw new Error(`unknown suite '${suite}' (ops, models or lost)`);
+    throw new Error(`unknown suite '${suite}' (ops, models, lab or lost)`);
   }
   const result = await engine.run(start);
   a.free();

@@ -12,6 +12,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/network_timing.h"
 #include "backends/profile_report.h"
+#include "backends/webgpu/kernel_choice.h"
 #include "backends/webgpu/webgpu_backend.h"
 #include "core/error.h"
 #include "models/architectures.h"
@@ -66,13 +67,14 @@ extern "C" {
 
 // results: 4 networks × kFields (text encoder, text encoder 2 or zeros, unet, vae decoder). `only` ("" = all)
 // names the networks to time ("unet", "vae", "text"); a non-empty `profile_path` profiles each network and
-// writes the profiles there as JSON.
+// writes the profiles there as JSON; `kernels` forces kernel variants ("gemm=0,attention=0": kernel_choice.h).
 EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* backend_name, int width, int height,
                                            int runs, const char* only, const char* dtype, const char* profile_path,
-                                           double* results) {
-  const std::string want = only, path = profile_path, weight_dtype = dtype;
+                                           const char* kernels, double* results) {
+  const std::string want = only, path = profile_path, weight_dtype = dtype, choice = kernels;
   websd::wasm::start_job([=](std::string& message) {
     return report([&] {
+      websd::webgpu::set_kernel_choice(choice);
       const websd::Architecture arch = websd::architecture(arch_name);
       const int w = width ? width : arch.native_size, h = height ? height : arch.native_size;
       const websd::DType dt = weight_dtype == "q8" ? websd::DType::kI8 : websd::DType::kF16;
@@ -111,9 +113,11 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* ba
 // ms from the last step to the end (VAE compile and decode, read-back).
 EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_generate(const char* arch_name, const char* backend_name,
                                                     const char* tokenizer_dir, int width, int height, int steps,
-                                                    float guidance, int images, double* results) {
+                                                    float guidance, int images, const char* kernels, double* results) {
+  const std::string choice = kernels;
   websd::wasm::start_job([=](std::string& message) {
     return report([&] {
+      websd::webgpu::set_kernel_choice(choice);
       const websd::Architecture arch = websd::architecture(arch_name);
       auto sd = websd::StableDiffusion::open(websd::synthetic_model_source(arch, tokenizer_dir),
                                              backend_named(backend_name));

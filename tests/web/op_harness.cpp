@@ -28,6 +28,8 @@ std::vector<std::string> choices_for(const std::string& name) {
   std::vector<std::string> out;
   if (name.starts_with("linear") || name.starts_with("conv2d"))
     for (int v = 0; v < webgpu::kGemmVariants; ++v) out.push_back("gemm=" + std::to_string(v));
+  if (name.starts_with("linear") || name.starts_with("conv2d"))  // split K, partial sums reduced
+    for (const char* split : {"gemm=1,gemm_split=3", "gemm=4,gemm_split=2"}) out.push_back(split);
   if (name.starts_with("attention"))
     for (int v = 0; v < webgpu::kAttentionVariants; ++v) out.push_back("attention=" + std::to_string(v));
   if (name.starts_with("group_norm"))

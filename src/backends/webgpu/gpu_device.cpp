@@ -1,5 +1,7 @@
 #include "backends/webgpu/gpu_device.h"
 
+#include <vector>
+
 #include "core/error.h"
 
 namespace websd::webgpu {
@@ -33,9 +35,10 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
 std::shared_ptr<Device> Device::open() {
   std::shared_ptr<Device> d(new Device());
   check(wsd_gpu_get_info(&d->info_), "opening the device");
-  d->placeholder_ = d->create_buffer(16, "placeholder");
-  const uint32_t zeros[4] = {};
-  check(wsd_gpu_buffer_write(d->placeholder_.handle(), 0, zeros, sizeof zeros), "clearing the placeholder buffer");
+  const uint64_t bytes = kPlaceholderStride * kPlaceholderSlots;
+  d->placeholder_ = d->create_buffer(bytes, "placeholder");
+  const std::vector<uint8_t> zeros(bytes, 0);
+  check(wsd_gpu_buffer_write(d->placeholder_.handle(), 0, zeros.data(), bytes), "clearing the placeholder buffer");
   return d;
 }
 

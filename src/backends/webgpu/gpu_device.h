@@ -48,7 +48,10 @@ class Device {
   Buffer create_buffer(uint64_t bytes, const std::string& what);
   // The compiled pipeline of a variant, compiled on first use.
   wsd_gpu_pipeline pipeline(const KernelVariant& variant);
-  // 16 zero bytes to bind where a kernel's optional operand (a bias) is absent.
+  // Zero bytes to bind where a kernel's optional operands (a bias, split-K partial sums) are absent: 16 bytes at
+  // each multiple of kPlaceholderStride below kPlaceholderSlots of them, so that two absent operands of one
+  // dispatch never alias (WebGPU forbids aliasing writable bindings).
+  static constexpr uint64_t kPlaceholderStride = 256, kPlaceholderSlots = 2;
   const Buffer& placeholder() const { return placeholder_; }
 
  private:

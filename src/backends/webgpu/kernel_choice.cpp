@@ -30,12 +30,13 @@ void set_kernel_choice(const std::string& spec) {
       }
     }
     if (family == "gemm" && v < kGemmVariants) c.gemm = v;
+    else if (family == "gemm_split" && v >= 0 && v <= 64) c.gemm_split = v;
     else if (family == "attention" && v < kAttentionVariants) c.attention = v;
     else if (family == "group_norm" && v < kGroupNormVariants) c.group_norm = v;
     else
       throw Error(ErrorCode::kInvalidArgument, "kernel choice '" + item +
                                                    "': families are gemm=0.." + std::to_string(kGemmVariants - 1) +
-                                                   ", attention=0.." + std::to_string(kAttentionVariants - 1) +
+                                                   ", gemm_split=0..64, attention=0.." + std::to_string(kAttentionVariants - 1) +
                                                    ", group_norm=0.." + std::to_string(kGroupNormVariants - 1) +
                                                    " (or auto)");
   }

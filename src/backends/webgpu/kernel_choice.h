@@ -25,11 +25,12 @@ constexpr int kGroupNormVariants = 2;
 
 struct KernelChoice {
   int gemm = -1;  // -1: auto
+  int gemm_split = 0;  // 0: auto (split K only where tiles alone underfill the GPU); N: N slices where K allows
   int attention = -1;
   int group_norm = -1;
 };
 
-// The choice new executables use. Parsed from "gemm=2,attention=1" (unnamed families stay auto; "" = all auto);
+// The choice new executables use. Parsed from "gemm=2,gemm_split=3,attention=1" (unnamed families stay auto; "" = all auto);
 // throws Error(kInvalidArgument) naming what it does not know.
 void set_kernel_choice(const std::string& spec);
 const KernelChoice& kernel_choice();

@@ -32,12 +32,24 @@ struct Conv2dParams {  // kernels/conv2d.wgsl
 };
 static_assert(sizeof(Conv2dParams) == 64);
 
+struct LinearParams {  // kernels/linear.wgsl
+  uint32_t m, n, k, has_bias;
+  uint32_t k_slice, pad0, pad1, pad2;
+};
+static_assert(sizeof(LinearParams) == 32);
+
 struct Conv2dGemmParams {  // kernels/conv2d_gemm.wgsl
   uint32_t batch, channels, height, width;
   uint32_t out_channels, out_h, out_w, pad;
-  uint32_t n, k, has_bias, pad0;
+  uint32_t n, k, has_bias, k_slice;
 };
 static_assert(sizeof(Conv2dGemmParams) == 48);
+
+struct GemmReduceParams {  // kernels/gemm_reduce.wgsl
+  uint32_t m, n, slices, has_bias;
+  uint32_t spatial, pad0, pad1, pad2;
+};
+static_assert(sizeof(GemmReduceParams) == 32);
 
 struct NormParams {  // kernels/norm.wgsl
   uint32_t sets, set_size, channels, inner;

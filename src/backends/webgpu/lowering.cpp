@@ -75,6 +75,75 @@ bool wide_group_norm(const Graph& g, const Node& n) {
   return v != 0 && inner % 4 == 0;
 }
 
+// How a linear or conv2d node runs on the GEMM core: the variant (kernel_choice.h) and, where its tiles alone
+// would leave most of the GPU idle, K split into slices whose partial sums gemm_reduce.wgsl adds.
+struct GemmPlan {
+  int variant = 1;
+  uint64_t m = 0, n = 0, k = 0;
+  uint32_t slices = 1, k_slice = 0;
+  uint64_t scratch = 0;  // bytes of partial sums
+};
+
+constexpr uint64_t kEnoughWorkgroups = 256;  // about two per multiprocessor on large GPUs
+
+uint64_t tiles_of(const GemmTile& t, uint64_t m, uint64_t n) { return ((m + t.m - 1) / t.m) * ((n + t.n - 1) / t.n); }
+
+// Picks by the kernel lab's measurements on the H200 (js/webgpu-suite.mjs lab): the 128×128 tile for convolutions
+// with many pixels (VAE: 31-33 TFLOP/s), 64×128 or 128×64 for large linears (the 128×128 tile runs about ten
+// times slower on K-contiguous activations there), else 64×64; the largest tile that still fills the GPU with
+// little waste on partial tiles.
+int auto_gemm_variant(bool conv, uint64_t m, uint64_t n) {
+  const int order_conv[] = {2, 3, 4}, order_linear[] = {4, 3};
+  const int* order = conv ? order_conv : order_linear;
+  const size_t count = conv ? 3 : 2;
+  for (size_t i = 0; i < count; ++i) {
+    const GemmTile t = kGemmTiles[order[i]];
+    const uint64_t groups = tiles_of(t, m, n);
+    const double waste = double(groups * t.m * t.n) / double(m * n) - 1.0;
+    if (groups >= kEnoughWorkgroups && waste < 0.15) return order[i];
+  }
+  return 1;
+}
+
+GemmPlan plan_gemm(const Graph& g, const Node& n) {
+  GemmPlan p;
+  const bool conv = n.op == Op::kConv2d;
+  const Shape& ws = g.shape(n.inputs[1]);
+  p.k = uint64_t(ws.numel() / ws[0]);
+  p.m = conv ? uint64_t(ws[0]) : uint64_t(n.shape.numel() / ws[0]);
+  p.n = conv ? uint64_t(n.shape.numel() / ws[0]) : uint64_t(ws[0]);
+  p.variant = kernel_choice().gemm;
+  const bool automatic = p.variant < 0;
+  if (automatic) p.variant = auto_gemm_variant(conv, p.m, p.n);
+  if (p.variant == 0) return p;
+  const GemmTile t = kGemmTiles[p.variant];
+  p.k_slice = uint32_t((p.k + t.k - 1) / t.k * t.k);
+  const uint64_t tiles = tiles_of(t, p.m, p.n);
+  // Split only where each slice keeps a long K loop (at least 32 tile steps), or as forced.
+  const int forced = kernel_choice().gemm_split;
+  if (forced > 1 || (forced == 0 && automatic && tiles < kEnoughWorkgroups / 2 && p.k >= 64 * t.k)) {
+    const uint64_t want = forced > 1 ? uint64_t(forced)
+                                     : std::min<uint64_t>({(kEnoughWorkgroups + tiles - 1) / tiles, p.k / (32 * t.k), 16});
+    p.k_slice = uint32_t((p.k + want * t.k - 1) / (want * t.k) * t.k);
+    p.slices = uint32_t((p.k + p.k_slice - 1) / p.k_slice);
+    if (p.slices > 1) p.scratch = uint64_t(p.slices) * p.m * p.n * 4;
+  }
+  return p;
+}
+
+// The GEMM core's stores (kernels/gemm_core.wgsl), unrolled: output (g, r, h) of the thread is acc[(g * 4 + r) *
+// column groups + h] at row m0 + (g * 16 + ty) * 4 + r, columns n0 + (h * 16 + tx) * 4 .. + 3.
+std::string gemm_epilogue(const GemmTile& t) {
+  const uint32_t rows = t.m / 64, cols = t.n / 64;
+  std::string out;
+  for (uint32_t g = 0; g < rows; ++g)
+    for (uint32_t r = 0; r < 4; ++r)
+      for (uint32_t h = 0; h < cols; ++h)
+        out += "store4(m0 + " + std::to_string(g * 64 + r) + "u + ty * 4u, n0 + " + std::to_string(h * 64) +
+               "u + tx * 4u, acc[" + std::to_string((g * 4 + r) * cols + h) + "]);\n  ";
+  return out;
+}
+
 class Lowerer {
  public:
   Lowerer(const Graph& g, TensorId id, const Locator& where, const Device& device)
@@ -92,8 +161,11 @@ class Lowerer {
   // An optional operand: its tensor, or the placeholder (dtype F32, has = false).
   TensorRef optional(size_t i, bool& has) const {
     has = n_.inputs.size() > i;
-    if (has) return in(i);
-    return TensorRef{device_.placeholder().handle(), 0, device_.placeholder().size(), DType::kF32};
+    return has ? in(i) : placeholder();
+  }
+  // 16 zero bytes bound where a kernel's operand is absent; another slot for a second absent operand.
+  TensorRef placeholder(uint64_t slot = 0) const {
+    return TensorRef{device_.placeholder().handle(), slot * Device::kPlaceholderStride, 16, DType::kF32};
   }
 
   template <typename P>
@@ -110,8 +182,8 @@ class Lowerer {
     return d;
   }
 
-  Dispatch gemm(bool conv) const;
-  Dispatch gemm_core(bool conv, int variant) const;
+  std::vector<Dispatch> gemm(bool conv) const;
+  Dispatch gemm_core(bool conv, const GemmPlan& plan) const;
   Dispatch gemm_plain(bool conv) const;
   Dispatch norm() const;
   std::vector<Dispatch> group_norm_wide() const;
@@ -130,57 +202,60 @@ class Lowerer {
   const wsd_gpu_info& info_;
 };
 
-// The GEMM variant for an M × N product (kernel_choice.h): the largest tile that still gives the GPU enough
-// workgroups to fill it and wastes little on partial tiles, else the smallest tile.
-int auto_gemm_variant(uint64_t m, uint64_t n) {
-  constexpr uint64_t kEnoughWorkgroups = 256;  // two per multiprocessor on large GPUs
-  for (int v : {2, 3, 4}) {
-    const GemmTile t = kGemmTiles[v];
-    const uint64_t groups = ((m + t.m - 1) / t.m) * ((n + t.n - 1) / t.n);
-    const double waste = double(groups * t.m * t.n) / double(m * n) - 1.0;
-    if (groups >= kEnoughWorkgroups && waste < 0.15) return v;
+std::vector<Dispatch> Lowerer::gemm(bool conv) const {
+  const GemmPlan plan = plan_gemm(g_, n_);
+  std::vector<Dispatch> d;
+  d.push_back(plan.variant == 0 ? gemm_plain(conv) : gemm_core(conv, plan));
+  if (plan.slices > 1) {
+    bool has_bias = false;
+    const TensorRef bias = optional(2, has_bias);
+    const uint32_t spatial = conv ? u32(n_.shape[2] * n_.shape[3]) : 0;
+    GemmReduceParams p{u32(plan.m), u32(plan.n), plan.slices, has_bias, spatial, 0, 0, 0};
+    Dispatch r = make("gemm_reduce", "gemm_reduce", p, {scratch(), bias, out()},
+                      flat_grid(plan.m * plan.n, kFlatWorkgroup, info_));
+    r.variant.weights = {{"bias", bias.dtype}};
+    d.push_back(std::move(r));
   }
-  return 1;
-}
-
-Dispatch Lowerer::gemm(bool conv) const {
   const Shape& ws = in_shape(1);
-  const uint64_t K = uint64_t(ws.numel() / ws[0]);
-  const uint64_t M = conv ? uint64_t(ws[0]) : uint64_t(n_.shape.numel() / ws[0]);
-  const uint64_t N = conv ? uint64_t(n_.shape.numel() / ws[0]) : uint64_t(ws[0]);
-  int v = kernel_choice().gemm;
-  if (v < 0) v = auto_gemm_variant(M, N);
-  Dispatch d = v == 0 ? gemm_plain(conv) : gemm_core(conv, v);
-  d.shape = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
-  d.label = (conv ? "conv2d " + std::to_string(ws[2]) + "x" + std::to_string(ws[3]) +
-                        (n_.p.stride > 1 ? " s" + std::to_string(n_.p.stride) : "")
-                  : std::string("linear")) +
-            " v" + std::to_string(v);
+  for (Dispatch& x : d) {
+    x.shape = "M=" + std::to_string(plan.m) + " N=" + std::to_string(plan.n) + " K=" + std::to_string(plan.k);
+    x.label = (conv ? "conv2d " + std::to_string(ws[2]) + "x" + std::to_string(ws[3]) +
+                          (n_.p.stride > 1 ? " s" + std::to_string(n_.p.stride) : "")
+                    : std::string("linear")) +
+              " v" + std::to_string(plan.variant) +
+              (plan.slices > 1 ? " split" + std::to_string(plan.slices) : "") +
+              (x.variant.entry == "gemm_reduce" ? " reduce" : "");
+  }
   return d;
 }
 
-Dispatch Lowerer::gemm_core(bool conv, int variant) const {
+Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
   bool has_bias = false;
   const TensorRef x = in(0), w = in(1, WeightLayout::kKMajor), bias = optional(2, has_bias);
-  const GemmTile tile = kGemmTiles[variant];
+  const GemmTile tile = kGemmTiles[plan.variant];
+  const bool split = plan.slices > 1;
+  const TensorRef partial = split ? scratch() : placeholder(1);
   Dispatch d;
   if (conv) {
     const Shape &xs = in_shape(0), &ws = in_shape(1), &ys = n_.shape;
     Conv2dGemmParams p{u32(xs[0]), u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(ws[0]), u32(ys[2]), u32(ys[3]),
-                       u32(n_.p.pad), u32(ys[0] * ys[2] * ys[3]), u32(ws[1] * ws[2] * ws[3]), has_bias, 0};
-    d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out()},
+                       u32(n_.p.pad), u32(ys[0] * ys[2] * ys[3]), u32(ws[1] * ws[2] * ws[3]), has_bias, plan.k_slice};
+    d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out(), partial},
              grid_2d(ceil_div(p.n, tile.n), ceil_div(p.out_channels, tile.m), info_, n_));
     d.variant.constants = {{"KH", std::to_string(ws[2])}, {"KW", std::to_string(ws[3])},
                            {"STRIDE", std::to_string(n_.p.stride)}};
   } else {
     const int64_t N = in_shape(1)[0], K = in_shape(1)[1];
-    MatmulParams p{u32(n_.shape.numel() / N), u32(N), u32(K), has_bias};
-    d = make("linear", "linear", p, {x, w, bias, out()},
+    LinearParams p{u32(n_.shape.numel() / N), u32(N), u32(K), has_bias, plan.k_slice, 0, 0, 0};
+    d = make("linear", "linear", p, {x, w, bias, out(), partial},
              grid_2d(ceil_div(p.n, tile.n), ceil_div(p.m, tile.m), info_, n_));
   }
+  d.groups[2] = plan.slices;
   d.variant.constants["TILE_M"] = std::to_string(tile.m);
   d.variant.constants["TILE_N"] = std::to_string(tile.n);
   d.variant.constants["TILE_K"] = std::to_string(tile.k);
+  d.variant.constants["SPLIT"] = split ? "true" : "false";
+  d.variant.constants["EPILOGUE"] = gemm_epilogue(tile);
   d.variant.weights = {{"w", w.dtype}, {"bias", bias.dtype}};
   return d;
 }
@@ -329,8 +404,8 @@ Dispatch Lowerer::embedding() const {
 
 std::vector<Dispatch> Lowerer::run() {
   switch (n_.op) {
-    case Op::kLinear: return {gemm(false)};
-    case Op::kConv2d: return {gemm(true)};
+    case Op::kLinear: return gemm(false);
+    case Op::kConv2d: return gemm(true);
     case Op::kGroupNorm:
       if (wide_group_norm(g_, n_)) return group_norm_wide();
       return {norm()};
@@ -362,6 +437,7 @@ std::vector<Dispatch> Lowerer::run() {
 }  // namespace
 
 size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info&) {
+  if (n.op == Op::kLinear || n.op == Op::kConv2d) return size_t(plan_gemm(g, n).scratch);
   if (!wide_group_norm(g, n)) return 0;
   const uint64_t sets = uint64_t(n.shape[0]) * uint64_t(n.p.groups);
   const uint64_t chunks = ceil_div(uint64_t(n.shape.numel()) / sets, kGroupNormChunk);

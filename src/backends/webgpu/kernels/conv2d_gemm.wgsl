@@ -17,7 +17,7 @@ struct Params {
   n: u32,        // batch · out_h · out_w
   k: u32,        // channels · KH · KW
   has_bias: u32,
-  _pad0: u32,
+  k_slice: u32,  // K per workgroup slice (all of K unless split)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -25,11 +25,15 @@ struct Params {
 {{weight_kn w 2}}
 {{weight bias 3}}
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// SPLIT: each K slice writes its scaled partial sums here ([slices, M, N]); gemm_reduce.wgsl adds them and the bias.
+@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
 
 const kKernelH = {{KH}}u;
 const kKernelW = {{KW}}u;
 const kStride = {{STRIDE}}u;
 const kAKFast = false;
+const kSplit = {{SPLIT}};
+var<private> slice_index: u32;
 
 fn prepare_a(m: u32, i: u32) {}
 
@@ -82,7 +86,9 @@ fn store4(m: u32, n: u32, v: vec4f) {
   let spatial = p.out_h * p.out_w;
   for (var j = 0u; j < 4u; j++) {
     let nj = n + j;
-    if (nj < p.n) {
+    if (kSplit && nj < p.n) {
+      partial[(slice_index * p.out_channels + m) * p.n + nj] = v[j] * scale;
+    } else if (nj < p.n) {
       y[((nj / spatial) * p.out_channels + m) * spatial + nj % spatial] = v[j] * scale + bias;
     }
   }
@@ -92,5 +98,7 @@ fn store4(m: u32, n: u32, v: vec4f) {
 
 @compute @workgroup_size(256)
 fn conv2d(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
-  gemm_tile(wid.y * kTileM, wid.x * kTileN, p.k, t);
+  slice_index = wid.z;
+  let k_begin = wid.z * p.k_slice;
+  gemm_tile(wid.y * kTileM, wid.x * kTileN, k_begin, min(p.k, k_begin + p.k_slice), t);
 }

@@ -42,9 +42,10 @@ fn b_slot(t: u32, i: u32) -> vec2u {
   return vec2u(e / (kTileN / 4u), e % (kTileN / 4u));
 }
 
-// The thread's outputs for the tile at (m0, n0): acc[(g * 4 + r) * kColGroups + h] holds
-// C[m0 + (g * 16 + ty) * 4 + r, n0 + (h * 16 + tx) * 4 .. + 3].
-fn gemm_tile(m0: u32, n0: u32, k_total: u32, t: u32) {
+// The thread's outputs for the tile at (m0, n0), summed over k in [k_begin, k_end) (all of K, or one slice of
+// a split-K product): acc[(g * 4 + r) * kColGroups + h] holds C[m0 + (g * 16 + ty) * 4 + r, n0 + (h * 16 + tx) *
+// 4 .. + 3]. k_begin is a multiple of TILE_K.
+fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, t: u32) {
   let tx = t % 16u;
   let ty = t / 16u;
   var acc: array<vec4f, 4u * kRowGroups * kColGroups>;
@@ -53,14 +54,14 @@ fn gemm_tile(m0: u32, n0: u32, k_total: u32, t: u32) {
   for (var i = 0u; i < kLoadsA; i++) {
     let s = a_slot(t, i);
     prepare_a(m0 + s.y * 4u, i);
-    next_a[i] = load_a4(m0 + s.y * 4u, s.x, i);
+    next_a[i] = load_a4(m0 + s.y * 4u, k_begin + s.x, i);
   }
   for (var i = 0u; i < kLoadsB; i++) {
     let s = b_slot(t, i);
     prepare_b(n0 + s.y * 4u, i);
-    next_b[i] = load_b4(s.x, n0 + s.y * 4u, i);
+    next_b[i] = load_b4(k_begin + s.x, n0 + s.y * 4u, i);
   }
-  for (var k0 = 0u; k0 < k_total; k0 += kTileK) {
+  for (var k0 = k_begin; k0 < k_end; k0 += kTileK) {
     workgroupBarrier();
     for (var i = 0u; i < kLoadsA; i++) {
       let s = a_slot(t, i);
@@ -72,7 +73,7 @@ fn gemm_tile(m0: u32, n0: u32, k_total: u32, t: u32) {
     }
     workgroupBarrier();
     let k1 = k0 + kTileK;
-    if (k1 < k_total) {
+    if (k1 < k_end) {
       for (var i = 0u; i < kLoadsA; i++) {
         let s = a_slot(t, i);
         next_a[i] = load_a4(m0 + s.y * 4u, k1 + s.x, i);
@@ -98,11 +99,8 @@ fn gemm_tile(m0: u32, n0: u32, k_total: u32, t: u32) {
       }
     }
   }
-  for (var g = 0u; g < kRowGroups; g++) {
-    for (var r = 0u; r < 4u; r++) {
-      for (var h = 0u; h < kColGroups; h++) {
-        store4(m0 + (g * 16u + ty) * 4u + r, n0 + (h * 16u + tx) * 4u, acc[(g * 4u + r) * kColGroups + h]);
-      }
-    }
-  }
+  // The epilogue is every store4 of the thread's outputs spelled out with constant indices (lowering.cpp,
+  // gemm_epilogue): a loop here indexes acc dynamically wherever the compiler does not unroll it, which moves the
+  // whole accumulator to local memory.
+  {{EPILOGUE}}
 }

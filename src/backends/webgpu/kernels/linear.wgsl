@@ -7,6 +7,10 @@ struct Params {
   n: u32,
   k: u32,
   has_bias: u32,  // 0: the bias binding is a placeholder
+  k_slice: u32,   // K per workgroup slice (all of K unless split)
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -14,8 +18,12 @@ struct Params {
 {{weight_kn w 2}}
 {{weight bias 3}}
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// SPLIT: each K slice writes its scaled partial sums here ([slices, M, N]); gemm_reduce.wgsl adds them and the bias.
+@group(0) @binding(5) var<storage, read_write> partial: array<f32>;
 
 const kAKFast = true;
+const kSplit = {{SPLIT}};
+var<private> slice_index: u32;
 
 fn prepare_a(m: u32, i: u32) {}
 fn prepare_b(n: u32, i: u32) {}
@@ -38,7 +46,9 @@ fn load_b4(k: u32, n: u32, i: u32) -> vec4f {
 fn store4(m: u32, n: u32, v: vec4f) {
   if (m >= p.m) { return; }
   for (var c = 0u; c < 4u; c++) {
-    if (n + c < p.n) {
+    if (kSplit && n + c < p.n) {
+      partial[(slice_index * p.m + m) * p.n + n + c] = v[c] * scale_w(n + c);
+    } else if (n + c < p.n) {
       var o = v[c] * scale_w(n + c);
       if (p.has_bias != 0u) { o += load_bias(n + c); }
       y[m * p.n + n + c] = o;
@@ -50,5 +60,7 @@ fn store4(m: u32, n: u32, v: vec4f) {
 
 @compute @workgroup_size(256)
 fn linear(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
-  gemm_tile(wid.y * kTileM, wid.x * kTileN, p.k, t);
+  slice_index = wid.z;
+  let k_begin = wid.z * p.k_slice;
+  gemm_tile(wid.y * kTileM, wid.x * kTileN, k_begin, min(p.k, k_begin + p.k_slice), t);
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The GPU benchmark, run on a machine with a GPU from the bundle scripts/pack-device.sh makes:
+#   bash out/device/run.sh bash scripts/bench-gpu.sh [networks|lab|images|peer|all] [RESULTS_DIR]
+# Everything lands in RESULTS_DIR (default ./bench-results) as JSON, and the summary prints websd beside the
+# PyTorch peer measured in the same run (js/bench-summary.mjs):
+#   networks  SD 1.5 text encoder, UNet (batch 2) and VAE decode at 512x512, medians of 7 runs: f16 weights with
+#             Dawn's robustness on (as in a browser; with the per-dispatch profile), robustness off, q8 weights,
+#             and under WebGPU's default limits (128 MiB per binding); SDXL's UNet and VAE at 1024x1024
+#   lab       the kernel lab: every numbered kernel variant at real SD shapes, checked and timed
+#   images    whole 20-step 512x512 images (3 in one process): seconds per image, ms per step, peak GPU memory
+#   peer      the PyTorch peer (../shared/peers/torch_peer.py, carried in the bundle) on the same GPU
+set -euo pipefail
+what="${1:-all}"
+out="${2:-bench-results}"
+mkdir -p "$out"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+bundle="${WEBSD_BUNDLE:-$here}"
+tok="${WEBSD_FIXTURES:-../shared/fixtures}/clip-tokenizer"
+bench() { node js/bench-node.mjs "$@"; }
+robust_off=(--dawn-flag enable-dawn-features=disable_robustness)
+
+if [[ $what == peer || $what == all ]]; then
+  if python3 -c 'import torch' 2>/dev/null && [[ -f $bundle/torch_peer.py ]]; then
+    mkdir -p /tmp/peer && tar -C /tmp/peer -xJf "$bundle/diffusers-src.tar.xz"
+    python3 "$bundle/torch_peer.py" /tmp/peer/src --sdxl | tee "$out/peer.jsonl"
+  else
+    echo "bench-gpu: no PyTorch or no torch_peer.py here: the peer is skipped"
+  fi
+fi
+if [[ $what == networks || $what == all ]]; then
+  bench --arch sd15 --runs 7 --profile "$out/profile-sd15.json" --json "$out/sd15-f16.json"
+  bench --arch sd15 --runs 7 "${robust_off[@]}" --json "$out/sd15-f16-norobust.json"
+  bench --arch sd15 --runs 7 --dtype q8 --json "$out/sd15-q8.json"
+  bench --arch sd15 --runs 5 --only unet,vae --limit maxStorageBufferBindingSize=134217728 \
+    --json "$out/sd15-f16-default-limits.json"
+  bench --arch sdxl --runs 5 --only unet,vae --profile "$out/profile-sdxl.json" --json "$out/sdxl-f16.json"
+fi
+if [[ $what == lab || $what == all ]]; then
+  node js/webgpu-suite.mjs lab --in node --repeats 5 | tee "$out/lab.txt"
+fi
+if [[ $what == images || $what == all ]]; then
+  bench --arch sd15 --generate 3 --tokenizer "$tok" --steps 20 --json "$out/sd15-images.json"
+fi
+node js/bench-summary.mjs "$out"

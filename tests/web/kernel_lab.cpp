@@ -1,0 +1,214 @@
+// The kernel lab: every numbered variant of each kernel family (backends/webgpu/kernel_choice.h) at the shapes
+// real Stable Diffusion networks run (SD 1.5 at 512x512 with guidance, its VAE, SDXL at 1024x1024), each checked
+// against the cpu reference and timed on the GPU, printed as one table, so that anyone can see why the shipped
+// choice ("auto") wins. Run by js/kernel-lab.mjs.
+//
+// Checks run at the problem's own channels and K but a smaller image (at most 16x16 pixels, 256 tokens), since
+// the cpu reference of a full-size VAE convolution takes minutes in wasm; timings run at the full size, median
+// of the runs, from timestamp queries (Executable::profile: GPU time only).
+#include <emscripten/emscripten.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/webgpu/kernel_choice.h"
+#include "backends/webgpu/webgpu_backend.h"
+#include "io/weight_source.h"
+#include "op_cases.h"
+#include "wasm/host_channel.h"
+
+namespace websd {
+namespace {
+
+struct LabCase {
+  std::string family;  // gemm, attention, group_norm
+  std::string name;
+  // Builds the one-op graph; `small` asks for the reduced image used by the check.
+  std::function<void(Graph&, const WeightSource&, bool small)> build;
+};
+
+int64_t px(int64_t full, bool small) { return small ? std::min<int64_t>(full, 16) : full; }
+
+std::vector<LabCase> lab_cases() {
+  std::vector<LabCase> cases;
+  struct Conv {
+    const char* what;
+    int64_t batch, c, o, h, k, stride;
+  };
+  for (Conv c : {Conv{"sd15 unet 320ch 64x64", 2, 320, 320, 64, 3, 1}, Conv{"sd15 unet 640ch 32x32", 2, 640, 640, 32, 3, 1},
+                 Conv{"sd15 unet 1280ch 16x16", 2, 1280, 1280, 16, 3, 1}, Conv{"sd15 unet 1280ch 8x8", 2, 1280, 1280, 8, 3, 1},
+                 Conv{"sd15 unet 2560->1280 16x16", 2, 2560, 1280, 16, 3, 1},
+                 Conv{"sd15 unet 320ch 1x1 64x64", 2, 320, 320, 64, 1, 1},
+                 Conv{"sd15 unet down 320ch s2", 2, 320, 320, 64, 3, 2},
+                 Conv{"vae 512ch 64x64", 1, 512, 512, 64, 3, 1}, Conv{"vae 512ch 256x256", 1, 512, 512, 256, 3, 1},
+                 Conv{"vae 256ch 256x256", 1, 256, 256, 256, 3, 1}, Conv{"vae 128ch 512x512", 1, 128, 128, 512, 3, 1},
+                 Conv{"vae conv_out 128->3 512x512", 1, 128, 3, 512, 3, 1},
+                 Conv{"sdxl unet 640ch 64x64", 2, 640, 640, 64, 3, 1}, Conv{"sdxl unet 320ch 128x128", 2, 320, 320, 128, 3, 1}})
+    cases.push_back({"gemm", std::string("conv ") + c.what, [c](Graph& g, const WeightSource& w, bool small) {
+                       TensorId x = g.input("x", Shape{c.batch, c.c, px(c.h, small), px(c.h, small)});
+                       TensorId wt = g.weight(w.get("w", Shape{c.o, c.c, c.k, c.k}));
+                       TensorId b = g.weight(w.get("b.bias", Shape{c.o}));
+                       g.mark_output(ops::conv2d(g, x, wt, b, int(c.stride), int(c.k / 2)), "y");
+                     }});
+  struct Lin {
+    const char* what;
+    int64_t tokens, k, n;
+  };
+  for (Lin l : {Lin{"sd15 attn q 64x64", 8192, 320, 320}, Lin{"sd15 ff proj 64x64", 8192, 320, 2560},
+                Lin{"sd15 ff out 64x64", 8192, 1280, 320}, Lin{"sd15 attn q 16x16", 512, 1280, 1280},
+                Lin{"sd15 cross k/v", 154, 768, 320}, Lin{"sdxl ff proj 32x32", 2048, 1280, 10240}})
+    cases.push_back({"gemm", std::string("linear ") + l.what, [l](Graph& g, const WeightSource& w, bool small) {
+                       TensorId x = g.input("x", Shape{1, small ? std::min<int64_t>(l.tokens, 256) : l.tokens, l.k});
+                       TensorId wt = g.weight(w.get("w", Shape{l.n, l.k}));
+                       TensorId b = g.weight(w.get("b.bias", Shape{l.n}));
+                       g.mark_output(ops::linear(g, x, wt, b), "y");
+                     }});
+  struct Attn {
+    const char* what;
+    int64_t batch, lq, lk, heads, d;
+  };
+  for (Attn a : {Attn{"sd15 self 64x64", 2, 4096, 4096, 8, 40}, Attn{"sd15 cross 64x64", 2, 4096, 77, 8, 40},
+                 Attn{"sd15 self 32x32", 2, 1024, 1024, 8, 80}, Attn{"sd15 self 16x16", 2, 256, 256, 8, 160},
+                 Attn{"vae mid 64x64", 1, 4096, 4096, 1, 512}, Attn{"sdxl self 64x64", 2, 4096, 4096, 10, 64},
+                 Attn{"text encoder", 2, 77, 77, 12, 64}})
+    cases.push_back({"attention", std::string("attention ") + a.what, [a](Graph& g, const WeightSource&, bool small) {
+                       const int64_t lq = small ? std::min<int64_t>(a.lq, 256) : a.lq;
+                       const int64_t lk = small ? std::min<int64_t>(a.lk, 256) : a.lk;
+                       TensorId q = g.input("q", Shape{a.batch, lq, a.heads * a.d});
+                       TensorId k = g.input("k", Shape{a.batch, lk, a.heads * a.d});
+                       TensorId v = g.input("v", Shape{a.batch, lk, a.heads * a.d});
+                       const bool causal = std::string(a.what) == "text encoder";
+                       g.mark_output(ops::attention(g, q, k, v, int(a.heads), 1.0f / std::sqrt(float(a.d)), causal), "y");
+                     }});
+  struct Norm {
+    const char* what;
+    int64_t batch, c, h;
+  };
+  for (Norm n : {Norm{"sd15 unet 320ch 64x64", 2, 320, 64}, Norm{"sd15 unet 1280ch 8x8", 2, 1280, 8},
+                 Norm{"vae 512ch 256x256", 1, 512, 256}, Norm{"vae 128ch 512x512", 1, 128, 512}})
+    cases.push_back({"group_norm", std::string("group_norm ") + n.what, [n](Graph& g, const WeightSource& w, bool small) {
+                       TensorId x = g.input("x", Shape{n.batch, n.c, px(n.h, small), px(n.h, small)});
+                       TensorId gamma = g.weight(w.get("norm.weight", Shape{n.c}));
+                       TensorId beta = g.weight(w.get("norm.bias", Shape{n.c}));
+                       g.mark_output(ops::group_norm(g, x, gamma, beta, 32, 1e-6f, Act::kSilu), "y");
+                     }});
+  return cases;
+}
+
+int variants_of(const std::string& family) {
+  if (family == "gemm") return webgpu::kGemmVariants;
+  if (family == "attention") return webgpu::kAttentionVariants;
+  return webgpu::kGroupNormVariants;
+}
+
+// A compiled lab graph with seeded random inputs.
+std::unique_ptr<Executable> prepare(Backend& backend, const std::shared_ptr<Graph>& g) {
+  auto exe = backend.compile(g);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (TensorId id : g->inputs()) {
+    std::vector<float> x(size_t(g->shape(id).numel()));
+    for (auto& v : x) v = u(rng);
+    exe->set_input(id, x.data());
+  }
+  return exe;
+}
+
+std::vector<float> output_of(Executable& exe, const Graph& g) {
+  std::vector<float> y(size_t(g.shape(g.outputs()[0]).numel()));
+  exe.read(g.outputs()[0], y.data());
+  return y;
+}
+
+// Errors allowed against the cpu reference: f32 arithmetic in another order (q8 weights are exact integers
+// times one scale, so the same holds).
+constexpr double kMaxNormalisedError = 1e-9;
+
+int32_t run_lab(const std::string& filter, const std::string& dtype, int runs, std::string& message) {
+  auto reference = make_cpu_backend(CpuOptions{0, false});
+  auto gpu = make_webgpu_backend();
+  RandomWeights weights(dtype == "q8" ? DType::kI8 : DType::kF16);
+  std::printf("kernel lab on %s, %s weights, median of %d runs (GPU time from timestamp queries)\n",
+              gpu->name().c_str(), dtype.c_str(), runs);
+  std::printf("  %-44s %-8s %9s %10s %12s\n", "case", "variant", "nmse", "ms", "rate");
+  int failed = 0, ran = 0;
+  for (const LabCase& c : lab_cases()) {
+    if (!filter.empty() && (c.family + " " + c.name).find(filter) == std::string::npos) continue;
+    auto small = std::make_shared<Graph>();
+    c.build(*small, weights, true);
+    std::unique_ptr<Executable> cpu = prepare(*reference, small);
+    cpu->run();
+    const std::vector<float> want = output_of(*cpu, *small);
+    auto full = std::make_shared<Graph>();
+    c.build(*full, weights, false);
+    const double flops = full->flops();
+    double best_ms = 1e30;
+    int best = -1;
+    for (int v = -1; v < variants_of(c.family); ++v) {  // -1: what the lowering picks by itself
+      ++ran;
+      const std::string choice = c.family + "=" + (v < 0 ? std::string("auto") : std::to_string(v));
+      webgpu::set_kernel_choice(choice);
+      std::string label = v < 0 ? "auto" : "v" + std::to_string(v);
+      auto check = prepare(*gpu, small);
+      check->run();
+      const double err = test::normalised_error(output_of(*check, *small), want);
+      const bool ok = std::isfinite(err) && err <= kMaxNormalisedError;
+      failed += !ok;
+      auto exe = prepare(*gpu, full);
+      exe->run();
+      exe->profile();  // warm-up: first dispatches on fresh buffers and a GPU still raising its clocks run slow
+      std::vector<double> times;
+      std::string kernels;
+      for (int r = 0; r < runs; ++r) {
+        double ms = 0;
+        const std::vector<ProfiledStep> steps = exe->profile();
+        for (const ProfiledStep& s : steps) ms += s.ms;
+        if (kernels.empty())
+          for (const ProfiledStep& s : steps) kernels += (kernels.empty() ? "" : "+") + s.kernel;
+        times.push_back(ms);
+      }
+      std::sort(times.begin(), times.end());
+      const double ms = times[times.size() / 2];
+      if (v >= 0 && ok && ms < best_ms) {
+        best_ms = ms;
+        best = v;
+      }
+      char rate[32];
+      if (flops > 0)
+        std::snprintf(rate, sizeof rate, "%6.1f TFLOP/s", flops / ms / 1e9);
+      else
+        std::snprintf(rate, sizeof rate, "%6.0f GB/s", 2.0 * double(full->shape(full->outputs()[0]).numel()) * 4 / ms / 1e6);
+      if (v < 0) label += " (" + kernels + ")";
+      std::printf("  %-4s %-39.39s %-8s %9.2e %10.3f %12s  %s\n", ok ? "ok" : "FAIL", c.name.c_str(),
+                  v < 0 ? "auto" : label.c_str(), err, ms, rate, v < 0 ? label.c_str() : "");
+      std::fflush(stdout);
+    }
+    if (best >= 0) std::printf("       -> fastest: v%d (%.3f ms)\n", best, best_ms);
+  }
+  webgpu::set_kernel_choice("");
+  std::printf("kernel lab: %d checks passed, %d failed\n", ran - failed, failed);
+  if (ran == 0) {
+    message = "no lab case matches '" + filter + "'";
+    return 1;
+  }
+  if (failed) message = std::to_string(failed) + " kernel variants differ from the cpu reference";
+  return failed;
+}
+
+}  // namespace
+}  // namespace websd
+
+extern "C" {
+
+// Job: the lab cases whose "family name" contains `filter`; status = number of failed checks.
+EMSCRIPTEN_KEEPALIVE void websd_webtest_lab(const char* filter, const char* dtype, int runs) {
+  const std::string f = filter ? filter : "", d = dtype ? dtype : "f16";
+  websd::wasm::start_job([f, d, runs](std::string& message) { return websd::run_lab(f, d, runs, message); });
+}
+
+}  // extern "C"
