@@ -56,10 +56,12 @@ FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info) {
   FlashShape f;
   // About 40 dimensions per lane keeps a row's query, accumulator and 32 scores in registers.
   while (f.lanes < 16 && head_dim > 48 * f.lanes) f.lanes *= 2;
-  while (f.lanes > 1 && head_dim % f.lanes) f.lanes /= 2;
+  while (f.lanes > 1 && head_dim % (4 * f.lanes)) f.lanes /= 2;
+  if (head_dim % (4 * f.lanes)) return f;  // vec4 chunks per lane
   const uint32_t subgroup = info.subgroup_min_size ? info.subgroup_min_size : 4;  // unknown: the smallest in use
   if (f.lanes > 1 && (!info.has_subgroups || f.lanes > subgroup)) return f;
   if (head_dim / f.lanes > 64) return f;  // too many registers per lane
+  // K and V tiles in workgroup memory: 2 · keys · head_dim floats.
   f.keys = std::min<uint32_t>(32, info.max_compute_workgroup_storage_size / (8 * head_dim));
   f.ok = f.keys >= 1;
   return f;
