@@ -19,8 +19,8 @@ struct NetworkTiming {
   std::vector<ProfiledStep> profile;  // with `profile`: every step's device time in one more run
 };
 
-// Compiles `g`, fills its inputs with constants (token ids with the end-of-text id), optionally runs it once
-// untimed (pipelines, caches), then times `runs` runs, and with `profile` runs once more with every step timed on
+// Compiles `g`, fills its inputs with constants (token ids with the end-of-text id), optionally warms up (runs
+// for a second, at least once, untimed: pipelines, caches, GPU clocks), then times `runs` runs, and with `profile` runs once more with every step timed on
 // the device (Executable::profile). The executable and its arena are freed before returning.
 NetworkTiming time_network(Backend& backend, std::shared_ptr<const Graph> g, int runs, bool warmup,
                            bool profile = false);

@@ -90,18 +90,29 @@ constexpr uint64_t kEnoughWorkgroups = 256;  // about two per multiprocessor on 
 
 uint64_t tiles_of(const GemmTile& t, uint64_t m, uint64_t n) { return ((m + t.m - 1) / t.m) * ((n + t.n - 1) / t.n); }
 
-// Picks by the kernel lab's measurements on the H200 (js/webgpu-suite.mjs lab): the 128×128 tile for convolutions
-// with many pixels (VAE: 31-33 TFLOP/s), 64×128 or 128×64 for large linears (the 128×128 tile runs about ten
-// times slower on K-contiguous activations there), else 64×64; the largest tile that still fills the GPU with
-// little waste on partial tiles.
-int auto_gemm_variant(bool conv, uint64_t m, uint64_t n) {
-  const int order_conv[] = {2, 3, 4}, order_linear[] = {4, 3};
+// Split K into slices where a product's tiles alone give the GPU fewer than kEnoughWorkgroups workgroups and each
+// slice keeps at least kMinSliceSteps steps of the tile's K (the partial sums cost one extra pass over M × N).
+constexpr uint64_t kMinSliceSteps = 32;
+
+uint32_t auto_slices(const GemmTile& t, uint64_t m, uint64_t n, uint64_t k) {
+  const uint64_t tiles = tiles_of(t, m, n);
+  if (tiles >= kEnoughWorkgroups) return 1;
+  return uint32_t(std::max<uint64_t>(1, std::min<uint64_t>({(kEnoughWorkgroups + tiles - 1) / tiles,
+                                                             k / (kMinSliceSteps * t.k), 16})));
+}
+
+// Picks by the kernel lab's measurements on the H200 (js/webgpu-suite.mjs lab): the largest tile (most outputs
+// per thread, so fewest shared-memory loads per FMA) that wastes little on partial tiles and, with K split where
+// needed, still fills the GPU; 64×64 where nothing larger does. Convolutions prefer 128×128 (the VAE's: 27-33
+// TFLOP/s), linears 64×128 and 128×64 (K-contiguous activations).
+int auto_gemm_variant(bool conv, uint64_t m, uint64_t n, uint64_t k) {
+  const int order_conv[] = {2, 4, 3}, order_linear[] = {4, 3};
   const int* order = conv ? order_conv : order_linear;
   const size_t count = conv ? 3 : 2;
   for (size_t i = 0; i < count; ++i) {
     const GemmTile t = kGemmTiles[order[i]];
-    const uint64_t groups = tiles_of(t, m, n);
-    const double waste = double(groups * t.m * t.n) / double(m * n) - 1.0;
+    const uint64_t groups = tiles_of(t, m, n) * auto_slices(t, m, n, k);
+    const double waste = double(tiles_of(t, m, n) * t.m * t.n) / double(m * n) - 1.0;
     if (groups >= kEnoughWorkgroups && waste < 0.15) return order[i];
   }
   return 1;
@@ -116,16 +127,13 @@ GemmPlan plan_gemm(const Graph& g, const Node& n) {
   p.n = conv ? uint64_t(n.shape.numel() / ws[0]) : uint64_t(ws[0]);
   p.variant = kernel_choice().gemm;
   const bool automatic = p.variant < 0;
-  if (automatic) p.variant = auto_gemm_variant(conv, p.m, p.n);
+  if (automatic) p.variant = auto_gemm_variant(conv, p.m, p.n, p.k);
   if (p.variant == 0) return p;
   const GemmTile t = kGemmTiles[p.variant];
   p.k_slice = uint32_t((p.k + t.k - 1) / t.k * t.k);
-  const uint64_t tiles = tiles_of(t, p.m, p.n);
-  // Split only where each slice keeps a long K loop (at least 32 tile steps), or as forced.
   const int forced = kernel_choice().gemm_split;
-  if (forced > 1 || (forced == 0 && automatic && tiles < kEnoughWorkgroups / 2 && p.k >= 64 * t.k)) {
-    const uint64_t want = forced > 1 ? uint64_t(forced)
-                                     : std::min<uint64_t>({(kEnoughWorkgroups + tiles - 1) / tiles, p.k / (32 * t.k), 16});
+  const uint64_t want = forced > 0 ? uint64_t(forced) : automatic ? auto_slices(t, p.m, p.n, p.k) : 1;
+  if (want > 1) {
     p.k_slice = uint32_t((p.k + want * t.k - 1) / (want * t.k) * t.k);
     p.slices = uint32_t((p.k + p.k_slice - 1) / p.k_slice);
     if (p.slices > 1) p.scratch = uint64_t(p.slices) * p.m * p.n * 4;
