@@ -86,35 +86,28 @@ struct GemmPlan {
   uint64_t scratch = 0;  // bytes of partial sums
 };
 
-constexpr uint64_t kEnoughWorkgroups = 256;  // about two per multiprocessor on large GPUs
 
 uint64_t tiles_of(const GemmTile& t, uint64_t m, uint64_t n) { return ((m + t.m - 1) / t.m) * ((n + t.n - 1) / t.n); }
 
-// Split K into slices where a product's tiles alone give the GPU fewer than kEnoughWorkgroups workgroups and each
-// slice keeps at least kMinSliceSteps steps of the tile's K (the partial sums cost one extra pass over M × N).
-constexpr uint64_t kMinSliceSteps = 32;
+// The rules below come from the kernel lab on the H200 (js/webgpu-suite.mjs lab; every variant at SD 1.5, VAE and
+// SDXL shapes): what matters most is enough workgroups in flight (about 4 per multiprocessor hide the latency of
+// the loads), then tile size. So: 128×128 tiles only for convolutions with at least 1024 of them (the VAE's
+// large images: 27-28 TFLOP/s against 21 for 64×64), 64×128 where that still gives 512, else 64×64 tiles with
+// K split into slices until there are about 512 workgroups (the UNet's low-resolution convolutions went from
+// 14 to 23-24 TFLOP/s), each slice keeping at least kMinSliceSteps steps of K.
+constexpr uint64_t kMinSliceSteps = 12;
+constexpr uint64_t kSplitTarget = 512;
 
 uint32_t auto_slices(const GemmTile& t, uint64_t m, uint64_t n, uint64_t k) {
   const uint64_t tiles = tiles_of(t, m, n);
-  if (tiles >= kEnoughWorkgroups) return 1;
-  return uint32_t(std::max<uint64_t>(1, std::min<uint64_t>({(kEnoughWorkgroups + tiles - 1) / tiles,
+  return uint32_t(std::max<uint64_t>(1, std::min<uint64_t>({(kSplitTarget + tiles - 1) / tiles,
                                                              k / (kMinSliceSteps * t.k), 16})));
 }
 
-// Picks by the kernel lab's measurements on the H200 (js/webgpu-suite.mjs lab): the largest tile (most outputs
-// per thread, so fewest shared-memory loads per FMA) that wastes little on partial tiles and, with K split where
-// needed, still fills the GPU; 64×64 where nothing larger does. Convolutions prefer 128×128 (the VAE's: 27-33
-// TFLOP/s), linears 64×128 and 128×64 (K-contiguous activations).
-int auto_gemm_variant(bool conv, uint64_t m, uint64_t n, uint64_t k) {
-  const int order_conv[] = {2, 4, 3}, order_linear[] = {4, 3};
-  const int* order = conv ? order_conv : order_linear;
-  const size_t count = conv ? 3 : 2;
-  for (size_t i = 0; i < count; ++i) {
-    const GemmTile t = kGemmTiles[order[i]];
-    const uint64_t groups = tiles_of(t, m, n) * auto_slices(t, m, n, k);
-    const double waste = double(tiles_of(t, m, n) * t.m * t.n) / double(m * n) - 1.0;
-    if (groups >= kEnoughWorkgroups && waste < 0.15) return order[i];
-  }
+int auto_gemm_variant(bool conv, uint64_t m, uint64_t n) {
+  const auto waste = [&](const GemmTile& t) { return double(tiles_of(t, m, n) * t.m * t.n) / double(m * n) - 1.0; };
+  if (conv && tiles_of(kGemmTiles[2], m, n) >= 1024 && waste(kGemmTiles[2]) < 0.15) return 2;
+  if (conv && tiles_of(kGemmTiles[4], m, n) >= 512) return 4;
   return 1;
 }
 
@@ -127,7 +120,7 @@ GemmPlan plan_gemm(const Graph& g, const Node& n) {
   p.n = conv ? uint64_t(n.shape.numel() / ws[0]) : uint64_t(ws[0]);
   p.variant = kernel_choice().gemm;
   const bool automatic = p.variant < 0;
-  if (automatic) p.variant = auto_gemm_variant(conv, p.m, p.n, p.k);
+  if (automatic) p.variant = auto_gemm_variant(conv, p.m, p.n);
   if (p.variant == 0) return p;
   const GemmTile t = kGemmTiles[p.variant];
   p.k_slice = uint32_t((p.k + t.k - 1) / t.k * t.k);
