@@ -55,10 +55,11 @@ for (const [file, label] of runs) {
   const r = read(file);
   if (r?.peak_gpu_bytes) console.log(`peak GPU memory (${label}, one network at a time): ${(r.peak_gpu_bytes / 2 ** 20).toFixed(0)} MiB`);
 }
-const img = read('sd15-images.json');
-if (img) {
+for (const [file, label] of [['sd15-images.json', ''], ['sd15-images-default-limits.json', ' (default limits, tiled VAE)']]) {
+  const img = read(file);
+  if (!img) continue;
   const s = img.images.map((i) => i.total_ms / 1000).sort((a, b) => a - b);
-  console.log(`20-step 512x512 image: ${s.map((x) => x.toFixed(2)).join(' / ')} s (median ${s[s.length >> 1].toFixed(2)} s); ` +
+  console.log(`20-step 512x512 image${label}: ${s.map((x) => x.toFixed(2)).join(' / ')} s (median ${s[s.length >> 1].toFixed(2)} s); ` +
     `after the model is ready (first step onwards): ${img.images.map((i) => ((i.total_ms - i.to_first_ms) / 1000).toFixed(2)).join(' / ')} s; ` +
     `ms per step ${img.images.map((i) => i.per_step_ms.toFixed(1)).join(' / ')}; peak GPU memory ${(img.peak_gpu_bytes / 2 ** 20).toFixed(0)} MiB`);
 }

@@ -4,8 +4,10 @@
 # Everything lands in RESULTS_DIR (default ./bench-results) as JSON, and the summary prints websd beside the
 # PyTorch peer measured in the same run (js/bench-summary.mjs):
 #   networks  SD 1.5 text encoder, UNet (batch 2) and VAE decode at 512x512, medians of 7 runs: f16 weights with
-#             Dawn's robustness on (as in a browser; with the per-dispatch profile), robustness off, q8 weights,
-#             and under WebGPU's default limits (128 MiB per binding); SDXL's UNet and VAE at 1024x1024
+#             Dawn's robustness on (as in a browser; with the per-dispatch profile), robustness off, q8 weights;
+#             SDXL's UNet and VAE at 1024x1024
+#   limits    under WebGPU's default limits (128 MiB per binding): the SD 1.5 UNet, and a whole image (the VAE
+#             decodes in tiles there)
 #   lab       the kernel lab: every numbered kernel variant at real SD shapes, checked and timed
 #   images    whole 20-step 512x512 images (3 in one process): seconds per image, ms per step, peak GPU memory
 #   peer      the PyTorch peer (../shared/peers/torch_peer.py, carried in the bundle) on the same GPU
@@ -16,7 +18,9 @@ mkdir -p "$out"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bundle="${WEBSD_BUNDLE:-$here}"
 tok="${WEBSD_FIXTURES:-../shared/fixtures}/clip-tokenizer"
-bench() { node js/bench-node.mjs "$@"; }
+# Dawn rounds timestamps to 65.5 µs unless told not to: profiles need them exact.
+exact=(--dawn-flag disable-dawn-features=timestamp_quantization)
+bench() { node js/bench-node.mjs "${exact[@]}" "$@"; }
 robust_off=(--dawn-flag enable-dawn-features=disable_robustness)
 
 if [[ $what == peer || $what == all ]]; then
@@ -31,12 +35,15 @@ if [[ $what == networks || $what == all ]]; then
   bench --arch sd15 --runs 7 --profile "$out/profile-sd15.json" --json "$out/sd15-f16.json"
   bench --arch sd15 --runs 7 "${robust_off[@]}" --json "$out/sd15-f16-norobust.json"
   bench --arch sd15 --runs 7 --dtype q8 --json "$out/sd15-q8.json"
-  bench --arch sd15 --runs 5 --only unet,vae --limit maxStorageBufferBindingSize=134217728 \
-    --json "$out/sd15-f16-default-limits.json"
   bench --arch sdxl --runs 5 --only unet,vae --profile "$out/profile-sdxl.json" --json "$out/sdxl-f16.json"
 fi
+if [[ $what == limits || $what == all ]]; then
+  limit=(--limit maxStorageBufferBindingSize=134217728)
+  bench --arch sd15 --runs 5 --only unet "${limit[@]}" --json "$out/sd15-f16-default-limits.json"
+  bench --arch sd15 --generate 1 --tokenizer "$tok" --steps 20 "${limit[@]}" --json "$out/sd15-images-default-limits.json"
+fi
 if [[ $what == lab || $what == all ]]; then
-  node js/webgpu-suite.mjs lab --in node --repeats 5 | tee "$out/lab.txt"
+  node js/webgpu-suite.mjs lab --in node --repeats 5 "${exact[@]}" | tee "$out/lab.txt"
 fi
 if [[ $what == images || $what == all ]]; then
   bench --arch sd15 --generate 3 --tokenizer "$tok" --steps 20 --json "$out/sd15-images.json"

@@ -453,8 +453,9 @@ std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& w
   for (Dispatch& d : out) {
     if (d.label.empty()) d.label = d.variant.entry;
     if (d.shape.empty()) d.shape = n.shape.str();
-    d.flops = g.node_flops(n) / double(out.size());
   }
+  // The node's arithmetic belongs to its first dispatch (the product; a split-K reduce or a norm's passes add none).
+  if (!out.empty()) out.front().flops = g.node_flops(n);
   return out;
 }
 

@@ -27,9 +27,14 @@ class WeightCache {
  public:
   explicit WeightCache(std::shared_ptr<Device> device) : device_(std::move(device)) {}
 
-  std::shared_ptr<const GpuWeight> get(const WeightData& w, WeightLayout layout) {
+  // Frees the GPU copies of weights whose memory is gone (a closed model, a freed synthetic network).
+  void purge() {
     for (auto it = entries_.begin(); it != entries_.end();)
       it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
+  }
+
+  std::shared_ptr<const GpuWeight> get(const WeightData& w, WeightLayout layout) {
+    purge();
     const auto make = [&] { return layout == WeightLayout::kKMajor ? upload_kn(resident(w)) : upload(resident(w)); };
     if (!w.owner) return make();  // nothing tells when this memory changes hands: do not cache
     // Resident weights are told apart by their bytes; the others by their file (or token) and name.
@@ -140,6 +145,7 @@ class WebGpuExecutable final : public Executable {
                                                std::to_string(info.min_storage_buffer_offset_alignment) +
                                                ") does not divide the planner's alignment of 256");
     plan_ = plan_memory(*g_, [&](const Node& n) { return scratch_bytes(*g_, n, info); });
+    cache.purge();  // before the arena: what a freed network left must not count on top of it
     const auto& nodes = g_->nodes();
     weights_.resize(nodes.size());
     for (size_t i = 0; i < nodes.size(); ++i) {
