@@ -5,6 +5,7 @@
 #include <random>
 
 #include "backends/cpu/gemm.h"
+#include "backends/profile_report.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/memory_plan.h"
@@ -134,6 +135,28 @@ TEST(MemoryPlan, RealNetworksArePlannedWithoutOverlaps) {
   auto vae = build_vae_decoder(VaeConfig::from(p.config("vae")), *vw, 1, 8, 8);
   MemoryPlan vplan = plan_memory(*vae.graph, [](const Node&) { return size_t(0); });
   expect_valid_plan(*vae.graph, vplan);
+}
+
+TEST(ProfileReport, GroupsStepsByKernelAndShapeLargestFirst) {
+  std::vector<ProfiledStep> steps{{"conv2d 3x3 v1", "M=320 N=8192 K=2880", 2e9, 1e6, 1.0},
+                                  {"add", "[2, 320, 64, 64]", 0, 2e7, 0.25},
+                                  {"conv2d 3x3 v1", "M=320 N=8192 K=2880", 2e9, 1e6, 3.0},
+                                  {"conv2d 3x3 v1", "M=640 N=2048 K=5760", 4e9, 1e6, 2.0}};
+  const ProfileReport r = summarize_profile(steps);
+  EXPECT_EQ(r.steps, 4);
+  EXPECT_DOUBLE_EQ(r.total_ms, 6.25);
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0].shape, "M=320 N=8192 K=2880");
+  EXPECT_EQ(r.rows[0].count, 2);
+  EXPECT_DOUBLE_EQ(r.rows[0].ms, 4.0);
+  EXPECT_DOUBLE_EQ(r.rows[0].flops, 4e9);
+  EXPECT_EQ(r.rows[2].kernel, "add");
+  const std::string table = format_profile(r, 6.5, 2);
+  EXPECT_NE(table.find("1.0 TFLOP/s"), std::string::npos) << table;  // 4 GFLOP in 4 ms
+  EXPECT_NE(table.find("(1 more rows)"), std::string::npos) << table;
+  EXPECT_NE(table.find("96.2% of it"), std::string::npos) << table;
+  const std::string json = profile_json(r, 6.5);
+  EXPECT_NE(json.find("\"count\": 2"), std::string::npos) << json;
 }
 
 }  // namespace

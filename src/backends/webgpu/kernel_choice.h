@@ -14,12 +14,13 @@ namespace websd::webgpu {
 struct GemmTile {
   uint32_t m, n, k;
 };
-constexpr GemmTile kGemmTiles[] = {{0, 0, 0}, {64, 64, 16}, {128, 128, 8}, {128, 64, 16}, {64, 128, 16}, {128, 128, 16}};
+constexpr GemmTile kGemmTiles[] = {{0, 0, 0},     {64, 64, 16},   {128, 128, 8}, {128, 64, 16},
+                                   {64, 128, 16}, {128, 128, 16}, {64, 64, 32}};
 constexpr int kGemmVariants = int(sizeof(kGemmTiles) / sizeof(kGemmTiles[0]));
 
-// Attention: 0 one thread per query row (kernels/attention.wgsl); 1 flash attention in workgroup tiles
-// (kernels/flash_attention.wgsl).
-constexpr int kAttentionVariants = 2;
+// Attention: 0 one thread per query row (kernels/attention.wgsl); 1 flash attention in workgroup tiles of up to
+// 32 keys (kernels/flash_attention.wgsl); 2 the same with 16-key tiles (16 fewer score registers per thread).
+constexpr int kAttentionVariants = 3;
 // GroupNorm: 0 one workgroup per group; 1 statistics as a wide two-level reduction, then a flat normalise.
 constexpr int kGroupNormVariants = 2;
 

@@ -52,7 +52,7 @@ struct FlashShape {
   uint32_t lanes = 1, keys = 0;
 };
 
-FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info) {
+FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info, uint32_t max_keys) {
   FlashShape f;
   // About 40 dimensions per lane keeps a row's query, accumulator and 32 scores in registers.
   while (f.lanes < 16 && head_dim > 48 * f.lanes) f.lanes *= 2;
@@ -62,7 +62,7 @@ FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info) {
   if (f.lanes > 1 && (!info.has_subgroups || f.lanes > subgroup)) return f;
   if (head_dim / f.lanes > 64) return f;  // too many registers per lane
   // K and V tiles in workgroup memory: 2 · keys · head_dim floats.
-  f.keys = std::min<uint32_t>(32, info.max_compute_workgroup_storage_size / (8 * head_dim));
+  f.keys = std::min<uint32_t>(max_keys, info.max_compute_workgroup_storage_size / (8 * head_dim));
   f.ok = f.keys >= 1;
   return f;
 }
@@ -111,7 +111,10 @@ int auto_gemm_variant(bool conv, uint64_t m, uint64_t n) {
   return 1;
 }
 
-GemmPlan plan_gemm(const Graph& g, const Node& n) {
+// Workgroup memory of a GEMM core tile (kernels/gemm_core.wgsl: k-major rows of vec4, each padded by one vec4).
+uint64_t gemm_tile_bytes(const GemmTile& t) { return 16ull * t.k * (t.m / 4 + 1 + t.n / 4 + 1); }
+
+GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   GemmPlan p;
   const bool conv = n.op == Op::kConv2d;
   const Shape& ws = g.shape(n.inputs[1]);
@@ -121,6 +124,8 @@ GemmPlan plan_gemm(const Graph& g, const Node& n) {
   p.variant = kernel_choice().gemm;
   const bool automatic = p.variant < 0;
   if (automatic) p.variant = auto_gemm_variant(conv, p.m, p.n);
+  if (p.variant > 0 && gemm_tile_bytes(kGemmTiles[p.variant]) > info.max_compute_workgroup_storage_size)
+    p.variant = 1;  // the smallest tile fits every device (8.5 KB; WebGPU guarantees 16 KB)
   if (p.variant == 0) return p;
   const GemmTile t = kGemmTiles[p.variant];
   p.k_slice = uint32_t((p.k + t.k - 1) / t.k * t.k);
@@ -206,7 +211,7 @@ class Lowerer {
 };
 
 std::vector<Dispatch> Lowerer::gemm(bool conv) const {
-  const GemmPlan plan = plan_gemm(g_, n_);
+  const GemmPlan plan = plan_gemm(g_, n_, info_);
   std::vector<Dispatch> d;
   d.push_back(plan.variant == 0 ? gemm_plain(conv) : gemm_core(conv, plan));
   if (plan.slices > 1) {
@@ -341,11 +346,11 @@ Dispatch Lowerer::attention() const {
   const Shape &qs = in_shape(0), &ks = in_shape(1);
   AttentionParams p{u32(qs[0]), u32(qs[1]), u32(ks[1]), u32(qs[2]), u32(n_.p.heads), n_.p.causal, n_.p.scale, 0};
   const uint32_t head_dim = p.channels / p.heads;
-  const FlashShape flash = flash_shape(head_dim, info_);
   int v = kernel_choice().attention;
-  if (v < 0 || (v == 1 && !flash.ok)) v = flash.ok ? 1 : 0;
+  const FlashShape flash = flash_shape(head_dim, info_, v == 2 ? 16 : 32);
+  if (v < 0 || !flash.ok) v = flash.ok ? std::max(v, 1) : 0;
   Dispatch d;
-  if (v == 1) {
+  if (v >= 1) {
     d = make("flash_attention", "flash_attention", p, {in(0), in(1), in(2), out()},
              grid_2d(ceil_div(p.lq, 256 / flash.lanes), p.batch * p.heads, info_, n_));
     std::string row_sum;
@@ -439,8 +444,8 @@ std::vector<Dispatch> Lowerer::run() {
 
 }  // namespace
 
-size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info&) {
-  if (n.op == Op::kLinear || n.op == Op::kConv2d) return size_t(plan_gemm(g, n).scratch);
+size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info& info) {
+  if (n.op == Op::kLinear || n.op == Op::kConv2d) return size_t(plan_gemm(g, n, info).scratch);
   if (!wide_group_norm(g, n)) return 0;
   const uint64_t sets = uint64_t(n.shape[0]) * uint64_t(n.p.groups);
   const uint64_t chunks = ceil_div(uint64_t(n.shape.numel()) / sets, kGroupNormChunk);
