@@ -115,12 +115,15 @@ std::vector<std::string> choices_of(const std::string& family) {
   return out;
 }
 
-// Runs `exe` for a second of wall time: after the cpu reference the GPU idles and lowers its clocks, and the
-// first runs of fresh buffers are slow; timing right away measures that, not the kernel. (300 ms of GPU time
-// was not enough on the H200: the first variant timed per case still ran up to 2x slow.)
+// Keeps the GPU busy for a second before timing: after the cpu reference the GPU idles and lowers its clocks,
+// and the first runs of fresh buffers are slow. Runs are queued without waiting (a loop of profile() calls leaves
+// the GPU idle between them, which was not enough on the H200: small kernels still timed up to 2x slow).
 void warm_up(Executable& exe) {
   const auto t0 = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1)) exe.profile();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1)) {
+    for (int i = 0; i < 20; ++i) exe.run();
+    exe.profile();  // waits for the queued runs
+  }
 }
 
 // A compiled lab graph with seeded random inputs.
