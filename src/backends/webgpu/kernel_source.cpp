@@ -31,7 +31,7 @@ std::string weight_declaration(const std::string& name, const std::string& bindi
 }
 
 // The binding and loaders of a matrix weight laid out K-major for the GEMM core (webgpu_backend.cpp,
-// kn_layout): wᵀ [K, N4], N padded to a multiple of 4 (`npad`). `load_NAME4(k, n, npad)` reads wᵀ[k, n .. n+3]
+// WeightCache::upload_kn): wᵀ [K, N4], N padded to a multiple of 4 (`npad`). `load_NAME4(k, n, npad)` reads wᵀ[k, n .. n+3]
 // (n a multiple of 4) as one vector; for q8 these are the raw int8 values and `scale_NAME(n)` is the per-output
 // scale that the epilogue applies once (Σ_k a·q·s = s·Σ_k a·q); for f32 and f16 it is 1.
 std::string kn_weight_declaration(const std::string& name, const std::string& binding, DType dtype) {

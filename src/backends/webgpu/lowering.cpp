@@ -70,12 +70,24 @@ FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info, uint32_t max
 constexpr uint32_t kGroupNormChunk = 4096;  // kernels/group_norm.wgsl
 
 // GroupNorm variant 1 (group_norm.wgsl) where it applies: H·W a multiple of 4 (its vector stores).
-bool wide_group_norm(const Graph& g, const Node& n) {
+bool wide_group_norm(const Node& n) {
   if (n.op != Op::kGroupNorm) return false;
   const int v = kernel_choice().group_norm;
   const int64_t inner = n.shape.numel() / (n.shape[0] * n.shape[1]);
   return v != 0 && inner % 4 == 0;
 }
+
+// The wide GroupNorm's uniforms; its scratch holds (mean, M2) per chunk of every set, then (mean, inv_std) per set.
+GroupNormParams wide_group_norm_params(const Node& n) {
+  const Shape& s = n.shape;
+  const int64_t B = s[0], C = s[1], G = n.p.groups, S = s.numel() / (B * C);
+  GroupNormParams p{uint32_t(B * G), uint32_t(C / G * S), uint32_t(C), uint32_t(S), uint32_t(C / G),
+                    n.p.act == Act::kSilu, n.p.eps, 0};
+  p.chunks = ceil_div(p.set_size, kGroupNormChunk);
+  return p;
+}
+
+uint64_t wide_group_norm_scratch(const GroupNormParams& p) { return uint64_t(p.sets) * (p.chunks + 1) * 8; }
 
 // How a linear or conv2d node runs on the GEMM core: the variant (kernel_choice.h) and, where its tiles alone
 // would leave most of the GPU idle, K split into slices whose partial sums gemm_reduce.wgsl adds.
@@ -85,7 +97,6 @@ struct GemmPlan {
   uint32_t slices = 1, k_slice = 0;
   uint64_t scratch = 0;  // bytes of partial sums
 };
-
 
 uint64_t tiles_of(const GemmTile& t, uint64_t m, uint64_t n) { return ((m + t.m - 1) / t.m) * ((n + t.n - 1) / t.n); }
 
@@ -243,22 +254,21 @@ Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
   const GemmTile tile = kGemmTiles[plan.variant];
   const bool split = plan.slices > 1;
   const TensorRef partial = split ? scratch() : placeholder(1);
+  // Both kernels: workgroups along x over N tiles, y over M tiles, z over K slices.
+  std::array<uint32_t, 3> grid = grid_2d(ceil_div(plan.n, tile.n), ceil_div(plan.m, tile.m), info_, n_);
+  grid[2] = plan.slices;
   Dispatch d;
   if (conv) {
     const Shape &xs = in_shape(0), &ws = in_shape(1), &ys = n_.shape;
-    Conv2dGemmParams p{u32(xs[0]), u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(ws[0]), u32(ys[2]), u32(ys[3]),
-                       u32(n_.p.pad), u32(ys[0] * ys[2] * ys[3]), u32(ws[1] * ws[2] * ws[3]), has_bias, plan.k_slice};
-    d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out(), partial},
-             grid_2d(ceil_div(p.n, tile.n), ceil_div(p.out_channels, tile.m), info_, n_));
+    Conv2dGemmParams p{u32(xs[0]), u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(plan.m), u32(ys[2]), u32(ys[3]),
+                       u32(n_.p.pad), u32(plan.n), u32(plan.k), has_bias, plan.k_slice};
+    d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out(), partial}, grid);
     d.variant.constants = {{"KH", std::to_string(ws[2])}, {"KW", std::to_string(ws[3])},
                            {"STRIDE", std::to_string(n_.p.stride)}};
   } else {
-    const int64_t N = in_shape(1)[0], K = in_shape(1)[1];
-    LinearParams p{u32(n_.shape.numel() / N), u32(N), u32(K), has_bias, plan.k_slice, 0, 0, 0};
-    d = make("linear", "linear", p, {x, w, bias, out(), partial},
-             grid_2d(ceil_div(p.n, tile.n), ceil_div(p.m, tile.m), info_, n_));
+    LinearParams p{u32(plan.m), u32(plan.n), u32(plan.k), has_bias, plan.k_slice, 0, 0, 0};
+    d = make("linear", "linear", p, {x, w, bias, out(), partial}, grid);
   }
-  d.groups[2] = plan.slices;
   d.variant.constants["TILE_M"] = std::to_string(tile.m);
   d.variant.constants["TILE_N"] = std::to_string(tile.n);
   d.variant.constants["TILE_K"] = std::to_string(tile.k);
@@ -311,9 +321,7 @@ Dispatch Lowerer::norm() const {
 
 std::vector<Dispatch> Lowerer::group_norm_wide() const {
   const Shape& s = n_.shape;
-  const int64_t B = s[0], C = s[1], G = n_.p.groups, S = s.numel() / (B * C);
-  GroupNormParams p{u32(B * G), u32(C / G * S), u32(C), u32(S), u32(C / G), n_.p.act == Act::kSilu, n_.p.eps, 0};
-  p.chunks = ceil_div(p.set_size, kGroupNormChunk);
+  const GroupNormParams p = wide_group_norm_params(n_);
   const TensorRef gamma = in(1), beta = in(2);
   std::vector<TensorRef> bindings{in(0), gamma, beta, out(), scratch()};
   std::vector<Dispatch> d{
@@ -418,7 +426,7 @@ std::vector<Dispatch> Lowerer::run() {
     case Op::kLinear: return gemm(false);
     case Op::kConv2d: return gemm(true);
     case Op::kGroupNorm:
-      if (wide_group_norm(g_, n_)) return group_norm_wide();
+      if (wide_group_norm(n_)) return group_norm_wide();
       return {norm()};
     case Op::kLayerNorm: return {norm()};
     case Op::kAdd: return {binary("add")};
@@ -449,10 +457,7 @@ std::vector<Dispatch> Lowerer::run() {
 
 size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   if (n.op == Op::kLinear || n.op == Op::kConv2d) return size_t(plan_gemm(g, n, info).scratch);
-  if (!wide_group_norm(g, n)) return 0;
-  const uint64_t sets = uint64_t(n.shape[0]) * uint64_t(n.p.groups);
-  const uint64_t chunks = ceil_div(uint64_t(n.shape.numel()) / sets, kGroupNormChunk);
-  return size_t(sets * (chunks + 1) * 8);
+  return wide_group_norm(n) ? size_t(wide_group_norm_scratch(wide_group_norm_params(n))) : 0;
 }
 
 std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device) {

@@ -27,14 +27,14 @@ class WeightCache {
  public:
   explicit WeightCache(std::shared_ptr<Device> device) : device_(std::move(device)) {}
 
-  // Frees the GPU copies of weights whose memory is gone (a closed model, a freed synthetic network).
+  // Frees the GPU copies of weights whose memory is gone (a closed model, a freed synthetic network). Called once
+  // per compile, before its arena is allocated.
   void purge() {
     for (auto it = entries_.begin(); it != entries_.end();)
       it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
   }
 
   std::shared_ptr<const GpuWeight> get(const WeightData& w, WeightLayout layout) {
-    purge();
     const auto make = [&] { return layout == WeightLayout::kKMajor ? upload_kn(resident(w)) : upload(resident(w)); };
     if (!w.owner) return make();  // nothing tells when this memory changes hands: do not cache
     // Resident weights are told apart by their bytes; the others by their file (or token) and name.

@@ -26,19 +26,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> stats: array<vec2f>;
 
 const kChunk = 4096u;
-var<workgroup> partial: array<f32, 256>;
 
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride /= 2u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
+{{include workgroup_sum}}
 
 @compute @workgroup_size(256)
 fn group_norm_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -19,7 +19,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 const kThreads = 256u;
-var<workgroup> partial: array<f32, 256>;
+
+{{include workgroup_sum}}
 
 // Sum of f(v) over the set starting at `base`, by all threads of the workgroup; every thread gets the total.
 fn set_sum(base: u32, lid: u32, mean: f32, squares: bool) -> f32 {
@@ -28,15 +29,7 @@ fn set_sum(base: u32, lid: u32, mean: f32, squares: bool) -> f32 {
     let v = x[base + i] - mean;
     s += select(v, v * v, squares);
   }
-  partial[lid] = s;
-  workgroupBarrier();
-  for (var stride = kThreads / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
+  return workgroup_sum(s, lid);
 }
 
 @compute @workgroup_size(256)
