@@ -2,9 +2,9 @@
 # The main job: installs dependencies, builds websd (native tool, WebAssembly engine, web app), draws websd.png
 # with the native tool, then serves the browser app on localhost and prints its URL (Ctrl+C stops it).
 #   scripts/run.sh [MODEL] [PROMPT]
-# MODEL is a diffusers folder or a single-file .safetensors; it is converted to a web pack that the page offers.
-# Without one the tiny test model is used (random weights: it draws noise-like pictures, but exactly the ones
-# diffusers draws). PORT sets the port (default 8080).
+# MODEL is a diffusers folder or a single-file .safetensors; it is converted to a web pack that the page offers
+# after the demo model. Without one, websd's own demo model draws (models/websd-shapes: coloured shapes at 128x128,
+# trained by tools/demo-model). PORT sets the port (default 8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,19 +13,14 @@ cmake --build --preset native-release
 cmake --preset wasm-release >/dev/null
 cmake --build --preset wasm-release
 websd=build/native-release/src/websd
-model="${1:-${WEBSD_FIXTURES:-../shared/fixtures}/tiny-sd1/model}"
-prompt="${2:-a photo of an astronaut riding a horse on mars}"
+demo=models/websd-shapes
+model="${1:-$demo}"
+if [[ $model == "$demo" ]]; then prompt="${2:-a big red circle on the left on a blue background}"
+else prompt="${2:-a photo of an astronaut riding a horse on mars}"; fi
 "$websd" info --model "$model"
 "$websd" generate --model "$model" --prompt "$prompt" --seed 1234 -o websd.png
 echo "wrote $(pwd)/websd.png"
 
-# The page offers the model as a pack (converted once; again when the model changes).
-name="$(basename "${model%.safetensors}")"
-[[ $name == model ]] && name="$(basename "$(dirname "$model")")"
-pack="build/packs/$name"
-if [[ ! -f $pack/manifest.json || $model -nt $pack/manifest.json ]]; then
-  rm -rf "$pack"
-  "$websd" convert "$model" -o "$pack"
-fi
-(cd web && npm run build -- --model "$name=../$pack")
+# The page offers the demo model first, then MODEL.
+scripts/build-web.sh "$model"
 cd web && exec node scripts/serve.mjs --port "${PORT:-8080}"

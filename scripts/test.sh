@@ -12,4 +12,5 @@ ctest --preset native-release -j2 "$@"
 cmake --preset wasm-release >/dev/null
 cmake --build --preset wasm-release
 (cd js && node --test test/*.test.mjs)
-(cd web && npm run build && npm test)
+scripts/build-web.sh
+(cd web && npm test)

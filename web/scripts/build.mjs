@@ -1,8 +1,10 @@
 // Builds the static site into web/dist/: the page and the engine Worker bundled by esbuild, the HTML and CSS, and
 // websd.js/.wasm/.worker.js from the wasm build (cmake --preset wasm-release). Models to offer on the page:
-//   node scripts/build.mjs --model tiny-sd1=PACK_DIR [--model NAME=DIR ...]
-// links each pack (websd convert makes them) as dist/models/NAME/ and lists it in dist/models/index.json. Links
-// keep multi-GB packs out of the copy; a static host needs the pack copied in their place.
+//   node scripts/build.mjs --model NAME=PACK_DIR [--card NAME=CARD.json] [--model NAME=DIR ...]
+// links each pack (websd convert makes them) as dist/models/NAME/ and lists it, in the order given, in
+// dist/models/index.json, with what its card says (CARD.json: {"description", "examples": [prompts]}; the demo
+// model's is models/websd-shapes.card.json). Links keep multi-GB packs out of the copy; a static host needs the
+// pack copied in their place.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +16,18 @@ const dist = path.join(web, 'dist');
 const wasmDir = process.env.WEBSD_WASM_DIR || path.join(web, '../build/wasm-release/src/wasm');
 
 const { values } = parseArgs({ options: { model: { type: 'string', multiple: true, default: [] },
-  description: { type: 'string', default: 'random weights for testing: it draws noise, exactly what diffusers draws' } } });
+  card: { type: 'string', multiple: true, default: [] } } });
+const cards = {};
+for (const spec of values.card) {
+  const [name, file] = spec.split('=');
+  try {
+    const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+    cards[name] = { description: String(card.description ?? ''), examples: (card.examples ?? []).map(String) };
+  } catch (e) {
+    console.error(`web build: --card ${spec}: expected NAME=FILE with a JSON model card (${e.message})`);
+    process.exit(1);
+  }
+}
 
 const engineFiles = ['websd.js', 'websd.wasm', 'websd.worker.js'];
 for (const f of engineFiles) {
@@ -45,7 +58,7 @@ for (const spec of values.model) {
   }
   fs.mkdirSync(path.join(dist, 'models'), { recursive: true });
   fs.symlinkSync(path.resolve(dir), path.join(dist, 'models', name));
-  models.push({ name, url: `models/${name}/manifest.json`, description: values.description });
+  models.push({ name, url: `models/${name}/manifest.json`, ...cards[name] });
 }
 fs.mkdirSync(path.join(dist, 'models'), { recursive: true });
 fs.writeFileSync(path.join(dist, 'models/index.json'), JSON.stringify(models, null, 2));

@@ -22,6 +22,7 @@ const gallery = new Gallery($<HTMLOListElement>('gallery'), (s) => {
 
 let caps: Capabilities | null = null;
 let model: ModelInfo | null = null;
+let loadedUrl = '';  // the URL the loaded model came from ('' for local files)
 let shown: { image: Image; parameters: string; fileName: string } | null = null;
 
 function setState(state: State, message = '') {
@@ -127,8 +128,10 @@ async function refreshCache() {
   return list;
 }
 
+// Models this copy of the app ships (web build --model), the demo model first: a button that loads each, its
+// card's description, and example prompts that load it (when it is not the one loaded) and draw them.
 async function showShipped() {
-  let models: { name: string; url: string; description?: string }[] = [];
+  let models: { name: string; url: string; description?: string; examples?: string[] }[] = [];
   try {
     const r = await fetch('models/index.json');
     if (r.ok) models = await r.json();
@@ -145,6 +148,26 @@ async function showShipped() {
     const p = document.createElement('p');
     p.append(b, ` ${m.description ?? ''}`);
     box.append(p);
+    if (!m.examples?.length) continue;
+    const list = document.createElement('ul');
+    list.className = 'examples';
+    list.setAttribute('aria-label', `Example prompts for ${m.name}`);
+    for (const prompt of m.examples) {
+      const e = document.createElement('button');
+      e.type = 'button';
+      e.textContent = prompt;
+      e.onclick = async () => {
+        $<HTMLTextAreaElement>('prompt').value = prompt;
+        input('model-url').value = url;
+        persist();
+        if (loadedUrl !== url && !(await loadModel({ kind: 'url', url }))) return;
+        await generate();
+      };
+      const li = document.createElement('li');
+      li.append(e);
+      list.append(li);
+    }
+    box.append(list);
   }
 }
 
@@ -173,6 +196,7 @@ async function loadModel(source: ModelSource): Promise<boolean> {
   const backend = chosenBackend();
   setState('loading', `Loading ${source.kind === 'url' ? source.url : source.name} for the ${backend === 'webgpu' ? 'GPU' : 'CPU'}…`);
   model = null;
+  loadedUrl = '';
   $('load-progress').hidden = false;
   for (const id of ['download-progress', 'upload-progress']) $<HTMLProgressElement>(id).value = 0;
   $('load-phase').textContent = 'Opening';
@@ -188,6 +212,7 @@ async function loadModel(source: ModelSource): Promise<boolean> {
   }
   $('load-progress').hidden = true;
   $('no-model').hidden = true;
+  loadedUrl = source.kind === 'url' ? source.url : '';
   input('width').placeholder = String(model.nativeWidth);
   input('height').placeholder = String(model.nativeHeight);
   ($<HTMLSelectElement>('scheduler').options[0]).textContent = `model default (${model.defaultScheduler})`;

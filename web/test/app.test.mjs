@@ -2,7 +2,7 @@
 // pack by URL (a download cut short resumes), type the fixture's prompt, pick schedulers, generate, and compare
 // the canvas with diffusers' image (2 levels); cancel and generate again; reload and load from the cache with the
 // network cut; damage a cached shard and see it fetched again; run without WebGPU on the CPU fallback, from a
-// diffusers folder URL. Screenshots land in web/test-results/.
+// diffusers folder URL; the demo model, offered first, draws an example prompt. Screenshots land in web/test-results/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -216,5 +216,61 @@ test('without WebGPU the CPU fallback loads a diffusers folder URL and matches',
     await expectFixtureImage('ddim', p);
   } finally {
     await nogpu.close();
+  }
+});
+
+// The demo model's acceptance rule (tests/test_demo_model.cpp), on one canvas: each pixel takes the nearest palette
+// colour; the named colour is the commonest non-background colour in the named cell of the 3x3 grid, and the
+// background the commonest in a border 4 pixels wide.
+const evaluation = JSON.parse(fs.readFileSync(path.join(web, '../tools/demo-model/evaluation.json'), 'utf8'));
+function demoScore({ width: w, height: h, rgb }, { colour, position, background }) {
+  const names = Object.keys(evaluation.palette);
+  const cls = (x, y) => {
+    const i = (y * w + x) * 3;
+    let best = 0, bestD = Infinity;
+    names.forEach((n, k) => {
+      const [r, g, b] = evaluation.palette[n];
+      const d = (rgb[i] - r) ** 2 + (rgb[i + 1] - g) ** 2 + (rgb[i + 2] - b) ** 2;
+      if (d < bestD) [best, bestD] = [k, d];
+    });
+    return best;
+  };
+  const commonest = (counts) => counts.indexOf(Math.max(...counts));
+  const bg = names.indexOf(background);
+  const [col, row] = evaluation.grid[position];
+  const fg = names.map(() => 0), border = names.map(() => 0);
+  for (let y = Math.floor(row * h / 3); y < Math.floor((row + 1) * h / 3); y++)
+    for (let x = Math.floor(col * w / 3); x < Math.floor((col + 1) * w / 3); x++) {
+      const k = cls(x, y);
+      if (k !== bg) fg[k]++;
+    }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) if (y < 4 || y >= h - 4 || x < 4 || x >= w - 4) border[cls(x, y)]++;
+  return { colour: fg.some((n) => n > 0) && names[commonest(fg)] === colour, background: names[commonest(border)] === background };
+}
+
+test('the demo model comes first, and an example prompt loads it and draws what it says (CPU backend)', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    await p.goto(`${server.url}/`);
+    await waitForState(['idle'], p);
+    assert.match(await p.textContent('#shipped p:first-child'), /^Load websd-shapes websd's own demo model/);
+    // On the CPU backend: SwiftShader's WebGPU takes about 4 minutes for this model's 20 steps, wasm 3 s.
+    await p.selectOption('#backend', 'cpu');
+    await p.fill('#seed', '1234');
+    await p.check('#seed-lock');
+    await p.click('#shipped .examples button:has-text("a big red circle on the left on a blue background")');
+    assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
+    assert.match(await p.textContent('#model-info'), /^websd-shapes: sd1, .* 128×128, on the CPU/);
+    console.log(`  demo model in the browser (wasm, cpu): ${await p.textContent('#message')}`);
+    assert.equal(await p.inputValue('#prompt'), 'a big red circle on the left on a blue background');
+    const got = await canvasRgb(p);
+    assert.deepEqual([got.width, got.height], [128, 128]);
+    assert.deepEqual(demoScore(got, { colour: 'red', position: 'left', background: 'blue' }),
+      { colour: true, background: true });
+    await shot('06-demo-model', p);
+  } finally {
+    await ctx.close();
   }
 });
