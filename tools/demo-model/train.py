@@ -181,7 +181,18 @@ def train_vae(args, dev, deadline):
     log(f"vae saved at step {step}; scaling factor {scaling:.5f}")
 
 
+def folder_weights(folder, part, file):
+    from safetensors.torch import load_file
+    return {k: v.float() for k, v in load_file(os.path.join(folder, part, file)).items()}
+
+
 def load_vae(args, dev):
+    if args.init_from and load_ckpt(args.ckpt, "vae") is None:  # the shipped VAE, frozen as it was trained
+        with open(os.path.join(args.init_from, "vae", "config.json")) as f:
+            scaling = json.load(f)["scaling_factor"]
+        vae = make_vae(scaling_factor=scaling)
+        vae.load_state_dict(folder_weights(args.init_from, "vae", "diffusion_pytorch_model.safetensors"))
+        return vae.to(dev).eval().requires_grad_(False), scaling
     state = load_ckpt(args.ckpt, "vae")
     if state is None or state["step"] < (args.smoke or args.vae_steps):
         raise SystemExit("the VAE is not trained to its step target yet: run the vae stage first")
@@ -201,6 +212,11 @@ def train_unet(args, dev, deadline):
         text.load_state_dict({k: v.float() for k, v in state["model"]["text"].items()})
         unet.load_state_dict({k: v.float() for k, v in state["model"]["unet"].items()})
         step = state["step"]
+    elif args.init_from:  # go on from a shipped folder (its f16 EMA weights start both the model and its EMA)
+        text.load_state_dict(folder_weights(args.init_from, "text_encoder", "model.safetensors"))
+        unet.load_state_dict(folder_weights(args.init_from, "unet", "diffusion_pytorch_model.safetensors"))
+        step = args.init_step
+        state = {"ema": {"text": text.state_dict(), "unet": unet.state_dict()}}
     ema_text = Ema(text, cfg["ema"], state and state["ema"]["text"])
     ema_unet = Ema(unet, cfg["ema"], state and state["ema"]["unet"])
     target = args.smoke or args.unet_steps
@@ -216,7 +232,7 @@ def train_unet(args, dev, deadline):
         text.train()
         unet.train()
         while step < target and time.time() < deadline:
-            batch = scenes(sampler, cfg["batch"])
+            batch = scenes(sampler, args.unet_batch)
             captions = ["" if sampler.rng.random() < cfg["drop_caption"] else sc["caption"] for sc in batch]
             ids = tokenize(tok, captions, dev)
             with torch.no_grad():
@@ -358,6 +374,9 @@ def main():
     ap.add_argument("--tokenizer", required=True, help="folder with the CLIP vocab.json and merges.txt")
     ap.add_argument("--minutes", type=float, default=8.0, help="time budget for the training stages together")
     ap.add_argument("--smoke", type=int, default=0, help="train only this many steps a stage (a quick check)")
+    ap.add_argument("--init-from", help="a shipped websd-shapes folder to go on training from (no checkpoints)")
+    ap.add_argument("--init-step", type=int, default=4683, help="the UNet step count of --init-from's weights")
+    ap.add_argument("--unet-batch", type=int, default=STAGES["unet"]["batch"], help="scenes per UNet step")
     ap.add_argument("--vae-steps", type=int, default=STAGES["vae"]["steps"], help="the VAE stage's step target")
     ap.add_argument("--unet-steps", type=int, default=STAGES["unet"]["steps"], help="the UNet stage's step target")
     args = ap.parse_args()
