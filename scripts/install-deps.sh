@@ -31,6 +31,14 @@ if ! command -v npm >/dev/null; then  # Debian's nodejs comes without npm (NodeS
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
 fi
 
+# js/ and web/ need Node 20 or newer (their package.json engines; playwright-core requires it); Debian 12 ships 18.
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if ((node_major < 20)); then
+  echo "websd: Node.js 20 or newer is needed, found $(node --version 2>/dev/null || echo none)." >&2
+  echo "websd: install a newer nodejs package (Debian 13's, or NodeSource's node_20.x for Debian 12), then run this again." >&2
+  exit 1
+fi
+
 # The pinned npm packages of js/ (the wasm host, browser tests) and web/ (the app's bundler, type checker and
 # server), each installed again only when its lock file changes.
 for dir in js web; do

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "apps/png_io.h"
+#include "core/error.h"
 #include "fixtures.h"
 #include "image_parity.h"
 #include "io/safetensors.h"
@@ -201,6 +202,53 @@ TEST(Cli, InfoPrintsTheFamily) {
   Result inpaint = run("info --model " + test::fixture("tiny-inpaint/model"));
   EXPECT_NE(inpaint.code, 0);
   EXPECT_NE(inpaint.out.find("StableDiffusionInpaintPipeline"), std::string::npos) << inpaint.out;
+}
+
+}  // namespace
+}  // namespace websd
+
+namespace websd {
+namespace {
+
+// libpng's errors come back as Errors through its own longjmp mechanism (no C++ exception crosses its frames):
+// damaged, truncated and oversized files are refused, a full disk is reported.
+TEST(PngIo, DamageIsAnErrorNotACrash) {
+  RgbImage img{4, 3, std::vector<uint8_t>(4 * 3 * 3, 200)};
+  const std::string good = tmp("websd_png_good.png"), bad = tmp("websd_png_bad.png");
+  write_png(good, img, {{"parameters", "a cat"}});
+  PngText text;
+  const RgbImage back = read_png(good, &text);
+  EXPECT_EQ(back.pixels, img.pixels);
+  ASSERT_EQ(text.size(), 1u);
+  EXPECT_EQ(text[0].second, "a cat");
+
+  std::ifstream in(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const auto expect_corrupt = [&](const std::string& data, const char* what) {
+    std::ofstream(bad, std::ios::binary) << data;
+    try {
+      read_png(bad);
+      ADD_FAILURE() << what << ": read without an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruptFile) << what;
+      EXPECT_NE(std::string(e.what()).find("not a readable PNG"), std::string::npos) << e.what();
+    }
+  };
+  expect_corrupt(bytes.substr(0, bytes.size() / 2), "truncated");
+  expect_corrupt("not a png at all", "not a PNG");
+  std::string huge = bytes;  // IHDR width (bytes 16..19) set to 2^30: refused before any pixel memory
+  huge[16] = 0x40;
+  expect_corrupt(huge, "oversized");
+  std::filesystem::remove(good);
+  std::filesystem::remove(bad);
+  if (std::filesystem::exists("/dev/full")) {
+    try {
+      write_png("/dev/full", img, {});
+      ADD_FAILURE() << "writing to a full disk succeeded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("writing the PNG failed"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <unistd.h>
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
@@ -21,8 +23,21 @@ namespace websd {
 namespace {
 namespace fs = std::filesystem;
 
+// Packs made by this process, in a folder of its own: ctest runs each test as a process, two at a time, and packs
+// left by an older build must never be taken for this one's.
+const fs::path& scratch() {
+  static const fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("websd_pack_test_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    std::atexit([] { fs::remove_all(scratch()); });
+    return d;
+  }();
+  return dir;
+}
+
 std::string pack_dir(const std::string& model, PackDType t) {
-  const std::string dir = (fs::temp_directory_path() / ("websd_pack_" + model + "_" + pack_dtype_name(t))).string();
+  const std::string dir = (scratch() / (model + "_" + pack_dtype_name(t))).string();
   if (!fs::exists(dir + "/manifest.json")) {
     auto src = open_model_source(test::fixture(model + "/model"));
     write_pack(*src, dir, t);
@@ -162,7 +177,7 @@ void expect_error(F f, ErrorCode code, const std::string& needle) {
 
 TEST(Pack, DamageIsDetectedAndNamed) {
   const std::string good = pack_dir("tiny-sd1", PackDType::kF16);
-  const std::string dir = (fs::temp_directory_path() / "websd_pack_damaged").string();
+  const std::string dir = (scratch() / "damaged").string();
   fs::remove_all(dir);
   fs::copy(good, dir, fs::copy_options::recursive);
   const std::string shard = dir + "/shard-00000.safetensors";
@@ -187,6 +202,44 @@ TEST(Pack, DamageIsDetectedAndNamed) {
     std::ofstream(dir + "/manifest.json") << j.dump();
   }
   expect_error([&] { open_model_source(dir); }, ErrorCode::kUnsupported, "version 99");
+  fs::remove_all(dir);
+}
+
+// A crafted manifest is refused with a message, never read out of bounds: table fields that overflow, shapes that
+// are negative or absurd, shard names that leave the pack folder.
+TEST(Pack, HostileManifestsAreRefused) {
+  const std::string good = pack_dir("tiny-sd1", PackDType::kF16);
+  const std::string dir = (scratch() / "hostile").string();
+  const nlohmann::json manifest = Config::load(good + "/manifest.json").json();
+  const std::string first = manifest["components"]["unet"]["tensors"].begin().key();
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> damage;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"offset near 2^64", [&](auto& m) { m["components"]["unet"]["tensors"][first]["offset"] = uint64_t(-64); },
+       "outside its shard"},
+      {"negative offset", [&](auto& m) { m["components"]["unet"]["tensors"][first]["offset"] = -8; }, "\"offset\""},
+      {"nbytes and shape disagree", [&](auto& m) { m["components"]["unet"]["tensors"][first]["nbytes"] = 2; },
+       "bytes in the table"},
+      {"negative dimension", [&](auto& m) { m["components"]["unet"]["tensors"][first]["shape"] = {-1, 4}; }, "shape"},
+      {"overflowing shape",
+       [&](auto& m) { m["components"]["unet"]["tensors"][first]["shape"] = {uint64_t(1) << 40, uint64_t(1) << 40}; },
+       "implausibly large"},
+      {"shape not a list", [&](auto& m) { m["components"]["unet"]["tensors"][first]["shape"] = "big"; }, "shape"},
+      {"unknown dtype", [&](auto& m) { m["components"]["unet"]["tensors"][first]["dtype"] = 7; }, "unknown dtype"},
+      {"shard outside the folder", [&](auto& m) { m["shards"][0]["file"] = "../../etc/passwd"; }, "plain \"file\""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    fs::remove_all(dir);
+    fs::copy(good, dir, fs::copy_options::recursive);
+    nlohmann::json m = manifest;
+    c.damage(m);
+    std::ofstream(dir + "/manifest.json") << m.dump();
+    expect_error([&] { open_model_source(dir)->weights("unet"); }, ErrorCode::kCorruptFile, c.message);
+  }
   fs::remove_all(dir);
 }
 

@@ -2,11 +2,16 @@
 // on tiny-sd1 (epsilon) and tiny-sd2 (v-prediction), through the C API the apps use.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
+#include "backends/cpu/cpu_backend.h"
+#include "core/error.h"
 #include "fixtures.h"
+#include "pipeline/stable_diffusion.h"
 #include "io/config.h"
 #include "image_parity.h"
 #include "io/safetensors.h"
@@ -142,6 +147,97 @@ TEST(CApi, BadInputIsAStatusAndAMessage) {
   EXPECT_EQ(websd_txt2img(model, &p, &img, 0), WEBSD_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(websd_status_string(WEBSD_ERROR_CANCELLED), "cancelled");
   websd_model_free(model);
+}
+
+// Absurd requests are refused at once with the limit in the message (they used to run for minutes).
+TEST(CApi, LimitsAreRefusedUpFrontWithTheLimit) {
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  websd_image img{};
+  const auto refused = [&](websd_txt2img_params p, int count, const char* needle) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(websd_txt2img(model, &p, &img, count), WEBSD_ERROR_INVALID_ARGUMENT) << needle;
+    EXPECT_NE(std::string(websd_last_error()).find(needle), std::string::npos) << websd_last_error();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << needle;
+  };
+  websd_txt2img_params p = websd_txt2img_params_default();
+  p.width = 100000;
+  p.height = 64;
+  refused(p, 1, "at most 4096 pixels on a side");
+  p.width = p.height = 4096;
+  refused(p, 1, "2048x2048");
+  p = websd_txt2img_params_default();
+  p.steps = 1001;
+  refused(p, 1, "between 1 and 1000");
+  p.steps = 2;
+  refused(p, 1001, "between 1 and 1000");
+  const std::string long_prompt(70000, 'a');
+  p.prompt = long_prompt.c_str();
+  refused(p, 1, "at most 65536");
+  websd_model_free(model);
+}
+
+// A cancel sent just before a run starts stops that run; the next one runs.
+TEST(CApi, CancelBeforeTheRunIsNotLost) {
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  websd_txt2img_params p = websd_txt2img_params_default();
+  p.prompt = "a cat";
+  p.steps = 2;
+  websd_image img{};
+  websd_cancel(model);
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_CANCELLED);
+  EXPECT_EQ(img.data, nullptr);
+  ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
+  websd_image_free(&img);
+  websd_model_free(model);
+}
+
+// Two models open in one process, generating at the same time on their own threads, draw exactly what each draws
+// alone (the BLAS thread count they share is held, not flipped under each other).
+TEST(Pipeline, TwoModelsGenerateAtOnce) {
+  const auto draw = [](const std::string& model, uint64_t seed) {
+    auto sd = StableDiffusion::open(test::fixture(model + "/model"), make_cpu_backend({.threads = 2}));
+    GenerateParams p;
+    p.prompt = "a cat";
+    p.steps = 3;
+    p.seed = seed;
+    return sd->generate(p).at(0).pixels;
+  };
+  const auto alone1 = draw("tiny-sd1", 1), alone2 = draw("tiny-sd2", 2);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<uint8_t> a, b;
+    std::thread t1([&] { a = draw("tiny-sd1", 1); }), t2([&] { b = draw("tiny-sd2", 2); });
+    t1.join();
+    t2.join();
+    EXPECT_EQ(a, alone1) << "round " << round;
+    EXPECT_EQ(b, alone2) << "round " << round;
+  }
+}
+
+// A backend that can hold less than the UNet's planned arena refuses the generation before any work.
+TEST(Pipeline, WorkingMemoryBeyondTheBackendIsRefused) {
+  class Small final : public Backend {
+   public:
+    std::string name() const override { return "small"; }
+    std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> g) override { return cpu_->compile(std::move(g)); }
+    uint64_t max_arena_bytes() const override { return 1 << 20; }
+
+   private:
+    std::unique_ptr<Backend> cpu_ = make_cpu_backend();
+  };
+  auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), std::make_shared<Small>());
+  GenerateParams p;
+  p.prompt = "a cat";
+  p.width = p.height = 512;
+  p.steps = 1;
+  try {
+    sd->generate(p);
+    ADD_FAILURE() << "expected an out-of-memory error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfMemory);
+    EXPECT_NE(std::string(e.what()).find("MiB of working memory"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

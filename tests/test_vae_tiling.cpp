@@ -18,7 +18,6 @@ class LimitedBackend final : public Backend {
  public:
   LimitedBackend(uint64_t max_tensor) : inner_(make_cpu_backend()), max_tensor_(max_tensor) {}
   std::string name() const override { return "limited " + inner_->name(); }
-  bool supports_op(const Graph& g, const Node& n) const override { return inner_->supports_op(g, n); }
   std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> g) override { return inner_->compile(std::move(g)); }
   uint64_t max_tensor_bytes() const override { return max_tensor_; }
 

@@ -106,11 +106,15 @@ typedef struct websd_image {
   uint8_t* data;               /* width * height * channels bytes, row-major */
 } websd_image;
 
-/* Generates `count` images into images[0..count). On failure no image needs freeing. */
+/* Generates `count` images into images[0..count). On failure no image needs freeing. Refused up front with
+ * WEBSD_ERROR_INVALID_ARGUMENT: sides over 4096 pixels or more than 2048x2048 pixels in all, steps outside 1..1000,
+ * more than 1000 images, prompts over 64 KiB (docs/limits.md); with WEBSD_ERROR_OUT_OF_MEMORY when the planned
+ * working memory exceeds what the backend can hold. */
 websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* params, websd_image* images, int count);
 void websd_image_free(websd_image* image);
 
-/* Thread-safe: makes a running websd_txt2img on this model return WEBSD_ERROR_CANCELLED soon. */
+/* Thread-safe: makes a running websd_txt2img on this model return WEBSD_ERROR_CANCELLED soon; one called while no
+ * run is active cancels the next run (a cancel sent just before a run starts is not lost). */
 void websd_cancel(websd_model* model);
 
 #ifdef __cplusplus

@@ -12,6 +12,7 @@
 #include "apps/png_io.h"
 #include "backends/cpu/cpu_backend.h"
 #include "pipeline/stable_diffusion.h"
+#include "pipeline/limits.h"
 #include "schedulers/scheduler.h"
 
 namespace websd {
@@ -142,7 +143,7 @@ void add_generate_command(CLI::App& app, int& exit_code) {
                   "Tokenizer folder for single-file checkpoints (default: tokenizer/ next to the file)");
   cmd->add_option("-p,--prompt", o->params.prompt, "What to draw")->required();
   cmd->add_option("-n,--negative-prompt", o->params.negative_prompt, "What to avoid");
-  cmd->add_option("--steps", o->params.steps, "Denoising steps")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--steps", o->params.steps, "Denoising steps")->check(CLI::Range(1, limits::kMaxSteps))->capture_default_str();
   cmd->add_option("--guidance", o->params.guidance, "Classifier-free guidance scale; <= 1 turns it off")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();

@@ -41,7 +41,6 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  virtual bool supports_op(const Graph& g, const Node& n) const = 0;
   virtual std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) = 0;
   // The largest tensor one kernel may bind, and the largest activation arena (WebGPU's
   // maxStorageBufferBindingSize and maxBufferSize); pipelines tile work that would exceed them.

@@ -55,7 +55,13 @@ class PackSource final : public ModelSource {
     if (!m.contains("shards") || !m["shards"].is_array() || !m.contains("components"))
       throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": needs \"shards\" and \"components\"");
     for (const auto& s : m["shards"]) {
-      const std::string path = dir_ + "/" + s.value("file", "");
+      const auto file = s.is_object() ? s.find("file") : s.end();
+      // Plain file names beside the manifest only: a pack must not reach outside its folder.
+      if (file == s.end() || !file->is_string() || file->get<std::string>().empty() ||
+          file->get<std::string>().find_first_of("/\\") != std::string::npos || file->get<std::string>()[0] == '.')
+        throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": a shard entry needs a plain \"file\" name in the pack "
+                                                 "folder, got " + s.dump().substr(0, 200));
+      const std::string path = dir_ + "/" + file->get<std::string>();
       if (!fs::exists(path))
         throw Error(ErrorCode::kNotFound, path + ": shard missing from the pack (incomplete download?)");
       if (fs::file_size(path) != s.value("bytes", uint64_t(0)))
@@ -84,18 +90,20 @@ class PackSource final : public ModelSource {
     for (const auto& [name, e] : table.items()) {
       WeightData w;
       w.name = name;
-      auto dtype = dtype_from_name(e.value("dtype", ""));
-      if (!dtype) throw Error(ErrorCode::kCorruptFile, where + ": tensor '" + name + "' has an unknown dtype");
+      const std::string what = where + ": tensor '" + name + "'";
+      if (!e.is_object()) throw Error(ErrorCode::kCorruptFile, what + " is not an object (damaged manifest?)");
+      auto dtype = dtype_from_name(e.contains("dtype") && e["dtype"].is_string() ? e["dtype"].get<std::string>() : "");
+      if (!dtype) throw Error(ErrorCode::kCorruptFile, what + " has an unknown dtype");
       w.dtype = *dtype;
-      w.shape = Shape(e.value("shape", std::vector<int64_t>{}));
-      const auto [shard, offset] =
-          slice(e, size_t(w.shape.numel()) * dtype_size(w.dtype), where + ": tensor '" + name + "'");
+      w.shape = shape_of(e, what);
+      const auto [shard, offset] = slice(e, uint64_t(w.shape.numel()) * dtype_size(w.dtype), what);
       std::shared_ptr<MappedFile> scales_file;
       size_t scales_offset = 0;
       if (w.dtype == DType::kI8) {
-        if (!e.contains("scales")) throw Error(ErrorCode::kCorruptFile, where + ": q8 tensor '" + name + "' has no scales");
+        if (!e.contains("scales") || w.shape.rank() == 0)
+          throw Error(ErrorCode::kCorruptFile, what + " is q8 without per-row scales (damaged manifest?)");
         const auto [scales_shard, at] =
-            slice(e["scales"], size_t(w.shape[0]) * sizeof(float), where + ": scales of '" + name + "'");
+            slice(e["scales"], uint64_t(w.shape[0]) * sizeof(float), what + " (scales)");
         scales_file = shards_[scales_shard];
         scales_offset = at;
       }
@@ -117,13 +125,47 @@ class PackSource final : public ModelSource {
     return comps[component];
   }
 
-  // The {shard, offset} of a table entry {shard, offset, nbytes}, bounds-checked against the shard.
-  std::pair<size_t, size_t> slice(const nlohmann::json& e, size_t expected, const std::string& what) const {
-    const size_t shard = e.value("shard", size_t(-1)), offset = e.value("offset", size_t(0)),
-                 nbytes = e.value("nbytes", size_t(0));
-    if (shard >= shards_.size() || nbytes != expected || offset + nbytes > shards_[shard]->size())
+  // A non-negative integer field of a table entry.
+  static uint64_t count_field(const nlohmann::json& e, const char* key, const std::string& what) {
+    const auto it = e.is_object() ? e.find(key) : e.end();
+    if (it == e.end() || !it->is_number_unsigned())
+      throw Error(ErrorCode::kCorruptFile, what + ": \"" + key + "\" is missing or not a non-negative integer "
+                                                  "(damaged manifest?)");
+    return it->get<uint64_t>();
+  }
+
+  // The shape of a table entry: non-negative dimensions whose element count cannot overflow (at most 2^48, far
+  // beyond any shard), so that its byte size is exact.
+  static Shape shape_of(const nlohmann::json& e, const std::string& what) {
+    const auto it = e.find("shape");
+    if (it == e.end() || !it->is_array() || it->size() > 8)
+      throw Error(ErrorCode::kCorruptFile, what + ": \"shape\" is missing or not a list of up to 8 dimensions");
+    std::vector<int64_t> dims;
+    uint64_t numel = 1;
+    for (const auto& d : *it) {
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t(1) << 48))
+        throw Error(ErrorCode::kCorruptFile, what + ": shape " + it->dump() + " has a dimension that is not a "
+                                                    "non-negative integer of plausible size");
+      const uint64_t x = d.get<uint64_t>();
+      if (x != 0 && numel > (uint64_t(1) << 48) / x)
+        throw Error(ErrorCode::kCorruptFile, what + ": shape " + it->dump() + " is implausibly large");
+      numel *= x;
+      dims.push_back(int64_t(x));
+    }
+    return Shape(dims);
+  }
+
+  // The {shard, offset} of a table entry {shard, offset, nbytes}, bounds-checked against the shard (without
+  // overflow: offset and nbytes come from the file).
+  std::pair<size_t, size_t> slice(const nlohmann::json& e, uint64_t expected, const std::string& what) const {
+    const uint64_t shard = count_field(e, "shard", what), offset = count_field(e, "offset", what),
+                   nbytes = count_field(e, "nbytes", what);
+    if (nbytes != expected)
+      throw Error(ErrorCode::kCorruptFile, what + " has " + std::to_string(nbytes) + " bytes in the table but its "
+                                                  "dtype and shape need " + std::to_string(expected) + " (damaged manifest?)");
+    if (shard >= shards_.size() || offset > shards_[shard]->size() || nbytes > shards_[shard]->size() - offset)
       throw Error(ErrorCode::kCorruptFile, what + " points outside its shard (damaged manifest?)");
-    return {shard, offset};
+    return {size_t(shard), size_t(offset)};
   }
 
   std::string dir_, manifest_path_;

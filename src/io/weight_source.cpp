@@ -64,12 +64,6 @@ std::vector<TensorInfo> SafetensorsWeights::list() const {
   return out;
 }
 
-size_t SafetensorsWeights::tensor_count() const {
-  size_t n = 0;
-  for (const auto& f : files_) n += f.tensors().size();
-  return n;
-}
-
 std::string SafetensorsWeights::where() const {
   std::string s;
   for (const auto& f : files_) s += (s.empty() ? "" : ", ") + f.path();

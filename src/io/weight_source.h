@@ -42,7 +42,6 @@ class SafetensorsWeights final : public WeightSource {
   bool contains(const std::string& name) const override;
   std::string where() const override;
   std::vector<TensorInfo> list() const override;
-  size_t tensor_count() const;
 
  private:
   const TensorView* find(const std::string& name) const;

@@ -3,12 +3,14 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/memory_plan.h"
 #include "io/model_source.h"
 #include "models/unet.h"
 #include "models/unet_embeddings.h"
 #include "models/vae.h"
 #include "pipeline/denoise.h"
 #include "pipeline/family.h"
+#include "pipeline/limits.h"
 #include "pipeline/sdxl_conditioning.h"
 #include "pipeline/text_conditioning.h"
 #include "pipeline/vae_decode.h"
@@ -81,21 +83,60 @@ std::unique_ptr<StableDiffusion> StableDiffusion::open(std::unique_ptr<ModelSour
   return sd;
 }
 
+namespace {
+
+// Everything a generation may ask for, before any work (limits.h).
+void check_limits(const GenerateParams& params, int width, int height, int scale) {
+  using namespace limits;
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width <= 0 || height <= 0 || width % scale || height % scale)
+    throw Error(ErrorCode::kInvalidArgument,
+                "width and height must be positive multiples of " + std::to_string(scale) + " (got " + size + ")");
+  if (width > kMaxImageSide || height > kMaxImageSide || int64_t(width) * height > kMaxImagePixels)
+    throw Error(ErrorCode::kInvalidArgument,
+                "an image may be at most " + std::to_string(kMaxImageSide) + " pixels on a side and " +
+                    std::to_string(kMaxImagePixels) + " pixels in all (2048x2048); got " + size +
+                    ": generate smaller and upscale");
+  if (params.steps < 1 || params.steps > kMaxSteps)
+    throw Error(ErrorCode::kInvalidArgument, "steps must be between 1 and " + std::to_string(kMaxSteps) + " (got " +
+                                                 std::to_string(params.steps) + ")");
+  if (params.batch_count < 1 || params.batch_count > kMaxBatchCount)
+    throw Error(ErrorCode::kInvalidArgument, "batch count must be between 1 and " + std::to_string(kMaxBatchCount) +
+                                                 " (got " + std::to_string(params.batch_count) + ")");
+  if (!std::isfinite(params.guidance) || params.guidance < 0)
+    throw Error(ErrorCode::kInvalidArgument, "guidance must be a finite number >= 0");
+  for (const std::string* p : {&params.prompt, &params.negative_prompt})
+    if (p->size() > kMaxPromptBytes)
+      throw Error(ErrorCode::kInvalidArgument, std::string(p == &params.prompt ? "the prompt" : "the negative prompt") +
+                                                   " has " + std::to_string(p->size()) + " bytes; at most " +
+                                                   std::to_string(kMaxPromptBytes) + " are read (CLIP sees 77 tokens)");
+}
+
+// The UNet's planned activation arena must fit what the backend can hold, or nothing starts.
+void check_memory(const Backend& backend, const UNetGraph& unet, int width, int height) {
+  const uint64_t arena = plan_memory(*unet.graph, [](const Node&) { return size_t(0); }).arena_bytes;
+  if (arena > backend.max_arena_bytes())
+    throw Error(ErrorCode::kOutOfMemory,
+                "a " + std::to_string(width) + "x" + std::to_string(height) + " image needs " +
+                    std::to_string(arena >> 20) + " MiB of working memory for the UNet, more than the " +
+                    std::to_string(backend.max_arena_bytes() >> 20) + " MiB the backend (" + backend.name() +
+                    ") can hold: choose a smaller size");
+}
+
+}  // namespace
+
 std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, const GenerateCallbacks& callbacks) {
   Impl& m = *impl_;
-  m.cancelled = false;
+  // A cancel that arrives before the run starts stops it at its first boundary; the flag is cleared when the run
+  // ends (however it ends), so that it never reaches the next run.
+  struct ClearOnExit {
+    std::atomic<bool>& flag;
+    ~ClearOnExit() { flag = false; }
+  } clear_cancel{m.cancelled};
   const int width = params.width ? params.width : m.info.native_width;
   const int height = params.height ? params.height : m.info.native_height;
   const int scale = m.vae_cfg.downscale();
-  if (width <= 0 || height <= 0 || width % scale || height % scale)
-    throw Error(ErrorCode::kInvalidArgument, "width and height must be positive multiples of " +
-                                                 std::to_string(scale) + " (got " + std::to_string(width) + "x" +
-                                                 std::to_string(height) + ")");
-  if (params.steps < 1 || params.steps > 1000)
-    throw Error(ErrorCode::kInvalidArgument, "steps must be between 1 and 1000 (got " + std::to_string(params.steps) + ")");
-  if (params.batch_count < 1) throw Error(ErrorCode::kInvalidArgument, "batch count must be at least 1");
-  if (!std::isfinite(params.guidance) || params.guidance < 0)
-    throw Error(ErrorCode::kInvalidArgument, "guidance must be a finite number >= 0");
+  check_limits(params, width, height, m.vae_cfg.downscale());
   const std::string sched_name = params.scheduler.empty() ? m.info.default_scheduler : params.scheduler;
   // Validates the name and the overrides before any heavy work.
   auto scheduler = make_scheduler(sched_name, m.scheduler_cfg, params.scheduler_overrides);
@@ -116,6 +157,7 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   std::vector<std::vector<float>> latents(size_t(params.batch_count));
   {
     auto unet = build_unet(m.unet_cfg, *m.unet_weights, guided ? 2 : 1, lh, lw, m.conditioner->context_length());
+    check_memory(*m.backend, unet, width, height);
     auto exe = m.backend->compile(unet.graph);
     for (int img = 0; img < params.batch_count; ++img) {
       scheduler->set_timesteps(params.steps);

@@ -68,7 +68,8 @@ class StableDiffusion {
   const ModelInfo& info() const;
   // Throws Error: kInvalidArgument for bad parameters, kCancelled when a callback or cancel() stopped it.
   std::vector<RgbImage> generate(const GenerateParams& params, const GenerateCallbacks& callbacks = {});
-  // Thread-safe: stops a running generate() at the next step or node boundary.
+  // Thread-safe: stops a running generate() at the next step or node boundary; called while none runs, it stops
+  // the next one at its first boundary.
   void cancel();
 
  private:

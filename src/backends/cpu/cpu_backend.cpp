@@ -8,6 +8,12 @@
 #include <cstring>
 #include <new>
 
+#ifdef __EMSCRIPTEN__
+#include <emscripten/heap.h>
+#else
+#include <unistd.h>
+#endif
+
 #include "backends/cpu/kernel_args.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -127,9 +133,18 @@ class CpuBackend final : public Backend {
   std::string name() const override {
     return reference_ ? "cpu-reference" : std::string("cpu (sgemm: ") + cpu::Gemm(*pool_, portable_).name() + ")";
   }
-  bool supports_op(const Graph&, const Node&) const override { return true; }
   std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) override {
     return std::make_unique<CpuExecutable>(std::move(graph), pool_, reference_, portable_);
+  }
+  // An arena larger than the memory there is would only page or fail late: the machine's physical memory natively,
+  // the most the wasm heap may grow to in a browser.
+  uint64_t max_arena_bytes() const override {
+#ifdef __EMSCRIPTEN__
+    return uint64_t(emscripten_get_heap_max());
+#else
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
+#endif
   }
 
  private:

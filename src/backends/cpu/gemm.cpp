@@ -7,6 +7,7 @@
 
 #ifdef WEBSD_HAVE_BLAS
 #include <cblas.h>
+#include <mutex>
 #endif
 
 namespace websd::cpu {
@@ -155,8 +156,13 @@ void portable(ThreadPool* pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_
 
 #ifdef WEBSD_HAVE_BLAS
 namespace {
-int blas_threads = 0;
+// OpenBLAS's thread count is one setting of the process. Threaded calls hold blas_mode exclusively while they set
+// it and multiply; serial scopes hold it shared with the count at 1. blas_set orders the setting itself.
+std::shared_mutex blas_mode;
+std::mutex blas_set;
+int blas_threads = 0;  // guarded by blas_set
 void use_blas_threads(int n) {
+  std::lock_guard<std::mutex> lock(blas_set);
   if (blas_threads != n) {
     openblas_set_num_threads(n);
     blas_threads = n;
@@ -187,6 +193,7 @@ void Gemm::operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const
                       const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) const {
 #ifdef WEBSD_HAVE_BLAS
   if (blas_) {
+    std::unique_lock<std::shared_mutex> exclusive(blas_mode);
     use_blas_threads(pool_.size());
     blas_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     return;
@@ -197,7 +204,12 @@ void Gemm::operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const
 
 Gemm::SerialScope::SerialScope(const Gemm& g) {
 #ifdef WEBSD_HAVE_BLAS
-  if (g.blas_) use_blas_threads(1);  // the next threaded call restores the pool's count
+  if (g.blas_) {
+    blas_mode_ = std::shared_lock<std::shared_mutex>(blas_mode);
+    use_blas_threads(1);  // the next threaded call restores its pool's count
+  }
+#else
+  (void)g;
 #endif
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <shared_mutex>
 
 #include "core/thread_pool.h"
 
@@ -18,19 +19,23 @@ class Gemm {
   Gemm(ThreadPool& pool, bool portable);
 
   const char* name() const;  // "openblas" or "portable"
-  bool uses_blas() const { return blas_; }
 
   // Threaded over the pool.
   void operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                   int64_t ldb, float* C, int64_t ldc, bool accumulate) const;
 
   // On the calling thread only, for callers that are one task of a parallel loop (several run at once).
-  // Hold a SerialScope, created outside the parallel loop, around such calls.
+  // Hold a SerialScope, created outside the parallel loop, around such calls. The system BLAS has one thread count
+  // for the whole process: a scope holds it at 1 (shared with other scopes) and threaded calls wait for the scopes
+  // of every model in the process to end, so that two models running at once never flip it under each other.
   class SerialScope {
    public:
     explicit SerialScope(const Gemm& g);
     SerialScope(const SerialScope&) = delete;
     SerialScope& operator=(const SerialScope&) = delete;
+
+   private:
+    std::shared_lock<std::shared_mutex> blas_mode_;
   };
   void serial(const SerialScope&, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
               const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) const;

@@ -284,7 +284,6 @@ class WebGpuBackend final : public Backend {
  public:
   WebGpuBackend() : device_(Device::open()), weights_(device_) {}
   std::string name() const override { return "webgpu (" + device_->description() + ")"; }
-  bool supports_op(const Graph&, const Node&) const override { return true; }
   std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) override {
     return std::make_unique<WebGpuExecutable>(std::move(graph), device_, weights_);
   }
