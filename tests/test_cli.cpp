@@ -74,6 +74,30 @@ TEST(Cli, BatchCountWritesNumberedFilesWithConsecutiveSeeds) {
   }
 }
 
+// img2img from a PNG: the size comes from it, the text chunk records the strength, and an image of another size
+// than the one asked for is refused with both sizes named. (Parity with diffusers: test_pipeline's Img2Img.)
+TEST(Cli, Img2ImgStartsFromAPng) {
+  const std::string model = test::fixture("tiny-sd1/model"), init = tmp("websd_cli_init.png"),
+                    out = tmp("websd_cli_img2img.png");
+  ASSERT_EQ(run("generate --model " + model + " -p cat --seed 3 --steps 2 -W 64 -H 64 -q -o " + init).code, 0);
+  Result r = run("generate --model " + model + " -p dog --seed 4 --steps 4 --strength 0.5 --init-image " + init +
+                 " -q -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  PngText text;
+  const RgbImage img = read_png(out, &text);
+  EXPECT_EQ(img.width, 64);
+  EXPECT_NE(text.at(0).second.find("Size: 64x64"), std::string::npos) << text.at(0).second;
+  EXPECT_NE(text.at(0).second.find("Denoising strength: 0.5"), std::string::npos) << text.at(0).second;
+  r = run("generate --model " + model + " -p dog --steps 4 --init-image " + init + " -W 128 -H 128 -o " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("the init image is 64x64 but the image asked for is 128x128"), std::string::npos) << r.out;
+  r = run("generate --model " + model + " -p dog --steps 4 --init-image " + model + "/model_index.json -o " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("not a readable PNG"), std::string::npos) << r.out;
+  std::filesystem::remove(init);
+  std::filesystem::remove(out);
+}
+
 // Every user error: non-zero exit and a message that says what is wrong.
 TEST(Cli, ErrorsAreOneClearLine) {
   const std::string model = test::fixture("tiny-sd1/model");

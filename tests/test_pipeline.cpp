@@ -193,6 +193,104 @@ TEST(CApi, CancelBeforeTheRunIsNotLost) {
   websd_model_free(model);
 }
 
+// img2img against diffusers' StableDiffusionImg2ImgPipeline (tiny-sd1/reference_extra: strength 0.6 of 10 steps,
+// seed 99, the fixture's init image): the latents after every iteration run, and the final image within 2 levels.
+TEST(Img2Img, MatchesDiffusers) {
+  const nlohmann::json extra = Config::load(test::fixture("tiny-sd1/reference_extra.json")).json();
+  const SafetensorsFile tensors = SafetensorsFile::open(test::fixture("tiny-sd1/reference_extra.safetensors"));
+  auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
+  const TensorView& init = tensors.get("init_image");
+  for (const auto& [run, scheduler] : {std::pair{"img2img_ddim_like_pndm", "pndm"}, {"img2img_euler_a", "euler_a"}}) {
+    SCOPED_TRACE(run);
+    const nlohmann::json& args = extra["runs"][run]["args"];
+    GenerateParams p;
+    p.prompt = args["prompt"];
+    p.negative_prompt = args["negative_prompt"];
+    p.steps = args["num_inference_steps"];
+    p.guidance = args["guidance_scale"];
+    p.strength = args["strength"];
+    p.seed = 99;
+    p.scheduler = scheduler;
+    p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
+    const std::vector<float> want = tensors.get(std::string(run) + "/latents_per_step").to_f32();
+    const size_t n = want.size() / size_t(tensors.get(std::string(run) + "/latents_per_step").shape[0]);
+    int seen = 0;
+    float worst = 0;
+    GenerateCallbacks cb;
+    cb.on_latents = [&](int, int step, const std::vector<float>& got) {
+      seen = step;
+      worst = std::max(worst, test::max_abs_diff(got, {want.begin() + long(n) * (step - 1),
+                                                       want.begin() + long(n) * step}));
+    };
+    const auto images = sd->generate(p, cb);
+    EXPECT_EQ(size_t(seen) * n, want.size()) << "iterations run";
+    std::printf("  %-24s latents max abs error %.3g\n", run, worst);
+    EXPECT_LE(worst, 1e-3f);
+    const TensorView& want_img = tensors.get(std::string(run) + "/image_u8");
+    test::expect_image_matches(images.at(0).pixels.data(), images[0].pixels.size(),
+                               static_cast<const uint8_t*>(want_img.data), size_t(want_img.shape.numel()), run);
+  }
+}
+
+// The C API takes 8-bit init images: the same image as the engine's [0, 1] floats (value / 255) gives the same
+// picture; channels other than 3 are refused.
+TEST(CApi, Img2ImgTakesAnRgbImage) {
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  std::vector<uint8_t> rgb(64 * 64 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t((i * 7) % 256);
+  websd_image init{64, 64, 3, rgb.data()};
+  websd_txt2img_params p = websd_txt2img_params_default();
+  EXPECT_FLOAT_EQ(p.strength, 0.8f);
+  p.prompt = "a cat";
+  p.steps = 5;
+  p.seed = 11;
+  p.init_image = &init;
+  p.strength = 0.6f;
+  websd_image img{};
+  ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
+  auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
+  GenerateParams g;
+  g.prompt = "a cat";
+  g.steps = 5;
+  g.seed = 11;
+  g.strength = 0.6f;
+  g.init_image = to_float(RgbImage{64, 64, rgb});
+  EXPECT_EQ(std::vector<uint8_t>(img.data, img.data + 64 * 64 * 3), sd->generate(g).at(0).pixels);
+  websd_image_free(&img);
+  init.channels = 4;
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(websd_last_error()).find("channels 3"), std::string::npos) << websd_last_error();
+  websd_model_free(model);
+}
+
+// img2img's own bad input: another size than asked, a strength outside (0, 1] or one that leaves no step.
+TEST(Img2Img, BadInputIsRefused) {
+  auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
+  GenerateParams p;
+  p.prompt = "a cat";
+  p.steps = 4;
+  p.init_image = {64, 64, std::vector<float>(64 * 64 * 3, 0.5f)};
+  const auto refused = [&](const char* needle) {
+    try {
+      sd->generate(p);
+      ADD_FAILURE() << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  p.width = p.height = 128;
+  refused("the init image is 64x64 but the image asked for is 128x128");
+  p.width = p.height = 0;
+  p.strength = 1.5f;
+  refused("strength must be in (0, 1]");
+  p.strength = 0.2f;
+  refused("leaves no step to run");
+  p.strength = 1.0f;
+  EXPECT_EQ(sd->generate(p).at(0).width, 64);  // the size defaults to the init image's
+}
+
 // Two models open in one process, generating at the same time on their own threads, draw exactly what each draws
 // alone (the BLAS thread count they share is held, not flipped under each other).
 TEST(Pipeline, TwoModelsGenerateAtOnce) {

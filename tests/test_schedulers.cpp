@@ -283,6 +283,36 @@ TEST(Schedulers, SavedConfigGivesThePipelinesPndm) {
 
 // SD-Turbo style runs from reference_extra: Euler ancestral with trailing spacing and guidance 0, so the UNet
 // graph has batch 1 and sees the conditional embeddings only.
+// add_noise puts the latents at the noise level of the iteration a run starts from: a model that always predicts
+// the very noise that was added takes every deterministic sampler from there exactly back to the clean latents
+// (in each sampler's own update rule), for epsilon prediction. ddim steps by a fixed num_train / steps and ends at
+// alphas_cumprod[0] unless set_alpha_to_one, as diffusers' does, so it is held to this with leading spacing and
+// set_alpha_to_one. pndm is not: started part-way, its PLMS warm-up (built for the duplicated second timestep)
+// runs on the wrong entries, in diffusers as here; it and euler_a are held to diffusers' img2img references
+// instead (test_pipeline's Img2Img.MatchesDiffusers).
+TEST(Schedulers, AddNoiseIsWhereTheStepsStartFrom) {
+  const Config saved = Config::load(test::fixture("tiny-sd1/model/scheduler/scheduler_config.json"));
+  TorchGenerator gen(3);
+  const std::vector<float> clean = gen.randn(64), eps = gen.randn(64);
+  for (const char* name : {"ddim", "euler", "euler_karras", "dpmpp_2m", "dpmpp_2m_karras", "heun", "unipc"}) {
+    SCOPED_TRACE(name);
+    const bool fixed_stride = std::string(name) == "ddim";
+    for (const auto& spacing : {"leading", "linspace", "trailing"}) {
+      if (fixed_stride && std::string(spacing) != "leading") continue;
+      nlohmann::json overrides = {{"timestep_spacing", spacing}};
+      if (fixed_stride) overrides["set_alpha_to_one"] = true;
+      auto s = make_scheduler(name, saved, overrides);
+      s->set_timesteps(10);
+      const int first = 4 * s->order();
+      std::vector<float> x = clean;
+      s->add_noise(x, eps, first);
+      EXPECT_GT(test::max_abs_diff(x, clean), 0.1f) << spacing << ": add_noise added no noise";
+      for (int i = first; i < s->iterations(); ++i) s->step(eps, i, x, gen);
+      EXPECT_LE(test::max_abs_diff(x, clean), 2e-3f) << spacing;
+    }
+  }
+}
+
 TEST(Denoise, TurboWithoutGuidance) {
   const ModelFixture& f = model_fixture("tiny-sd1");
   const Config extra = Config::load(test::fixture("tiny-sd1/reference_extra.json"));

@@ -97,6 +97,11 @@ typedef struct websd_txt2img_params {
   int preview_every; /* 0 = no previews */
   websd_preview_fn preview;
   void* preview_user;
+  /* img2img (diffusers' StableDiffusionImg2ImgPipeline): the image to start from, 8-bit RGB (channels 3); NULL =
+     text to image. The size defaults to its size and must equal it when given. strength in (0, 1] (default 0.8):
+     the last int(steps * strength) steps run, from the image's latents noised to that point. */
+  const struct websd_image* init_image;
+  float strength;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

@@ -125,6 +125,7 @@ websd_txt2img_params websd_txt2img_params_default(void) {
   websd_txt2img_params p{};
   p.steps = 20;
   p.guidance = 7.5f;
+  p.strength = 0.8f;
   return p;
 }
 
@@ -149,6 +150,15 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
                                        "\"trailing\"}, got: ") + params->scheduler_config);
     }
     g.batch_count = count;
+    if (const websd_image* init = params->init_image) {
+      if (!init->data || init->channels != 3 || init->width <= 0 || init->height <= 0)
+        throw websd::Error(websd::ErrorCode::kInvalidArgument,
+                           "init_image must be 8-bit RGB (channels 3) with its pixels");
+      websd::RgbImage rgb{init->width, init->height,
+                          std::vector<uint8_t>(init->data, init->data + size_t(init->width) * size_t(init->height) * 3)};
+      g.init_image = websd::to_float(rgb);
+      g.strength = params->strength;
+    }
     websd::GenerateCallbacks cb;
     if (params->progress)
       cb.on_progress = [params](int image, int step, int steps) {

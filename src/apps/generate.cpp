@@ -20,6 +20,7 @@ namespace {
 
 struct GenerateOptions {
   std::string model, output = "websd.png";
+  std::string init_image;  // img2img: a PNG to start from
   ModelSourceOptions source;
   GenerateParams params;
   bool seed_given = false;
@@ -60,6 +61,7 @@ std::string parameters_text(const GenerateParams& p, const std::string& schedule
     overrides += (overrides.empty() ? "" : " ") + key + "=" +
                  (value.is_string() ? value.get<std::string>() : value.dump());
   if (!overrides.empty()) s += ", Scheduler config: " + overrides;
+  if (!p.init_image.empty()) s += ", Denoising strength: " + format_guidance(p.strength);
   return s;
 }
 
@@ -110,10 +112,12 @@ int run_generate(GenerateOptions& o) {
   if (!o.seed_given) o.params.seed = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
   CpuOptions cpu;
   cpu.threads = o.threads;
+  if (!o.init_image.empty()) o.params.init_image = to_float(read_png(o.init_image));
   auto sd = StableDiffusion::open(o.model, make_cpu_backend(cpu), o.source);
   const std::string scheduler = o.params.scheduler.empty() ? sd->info().default_scheduler : o.params.scheduler;
-  const int w = o.params.width ? o.params.width : sd->info().native_width;
-  const int h = o.params.height ? o.params.height : sd->info().native_height;
+  const bool img2img = !o.params.init_image.empty();
+  const int w = o.params.width ? o.params.width : img2img ? o.params.init_image.width : sd->info().native_width;
+  const int h = o.params.height ? o.params.height : img2img ? o.params.init_image.height : sd->info().native_height;
   ProgressBar bar(!o.quiet && isatty(fileno(stderr)));
   GenerateCallbacks cb;
   cb.on_progress = [&](int image, int step, int steps) {
@@ -173,6 +177,14 @@ void add_generate_command(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("-H,--height", o->params.height, "Image height, a multiple of 8 (default: the model's native size)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--init-image", o->init_image,
+                  "img2img: a PNG to start from (the size defaults to its size; alpha is dropped)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--strength", o->params.strength,
+                  "img2img: how much of the schedule runs over the init image, (0, 1]; the last "
+                  "int(steps * strength) steps run")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
   cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")

@@ -1,5 +1,5 @@
-// A fixed pool of worker threads for data-parallel loops. The calling thread takes part in every loop, so a
-// pool of one thread runs everything inline (the wasm build without pthreads does exactly that).
+// A fixed pool of worker threads for data-parallel loops (pthreads natively and in the wasm build). The calling
+// thread takes part in every loop, so a pool of one thread runs everything inline.
 #pragma once
 
 #include <condition_variable>

@@ -20,7 +20,7 @@ void check_input(const UNetGraph& net, TensorId id, const std::vector<float>& va
 
 void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Scheduler& s,
              std::vector<float>& latents, const UNetConditioning& cond, float guidance, TorchGenerator& gen,
-             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step) {
+             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step, int first) {
   const bool guided = guidance > 1;
   const int batch = guided ? 2 : 1;
   const Shape in = net.graph->shape(net.sample);
@@ -34,13 +34,14 @@ void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Sche
   check_input(net, net.timestep_cond, cond.timestep_cond, "timestep-cond");
   const size_t dim = size_t(cfg.block_out_channels[0]);
   std::vector<float> x(n * size_t(batch)), time(dim * size_t(batch)), out(x.size()), noise(n);
-  for (int i = 0; i < s.iterations(); ++i) {
+  for (int i = first; i < s.iterations(); ++i) {
     const float scale = float(s.input_scale(i));
     for (size_t k = 0; k < n; ++k) x[k] = latents[k] * scale;
     if (guided) std::copy(x.begin(), x.begin() + long(n), x.begin() + long(n));
     for (int b = 0; b < batch; ++b)
       unet_time_features(cfg, float(s.timesteps()[size_t(i)]), time.data() + b * dim);
-    // Every input is set on every run: the memory planner may reuse input buffers once they are consumed.
+    // The sample and time features change every step; the conditioning is set again too (a copy of at most a few
+    // hundred KB), so that each run depends only on this iteration's calls.
     unet.set_input(net.sample, x.data());
     unet.set_input(net.time_proj, time.data());
     unet.set_input(net.context, cond.context.data());

@@ -21,13 +21,14 @@ struct UNetConditioning {
   std::vector<float> timestep_cond;  // [B, time_cond_proj_dim] for UNets with a guidance embedding (LCM)
 };
 
-// Runs every iteration of `s` (set_timesteps already called) on `latents` [1, C, h, w], in place.
+// Runs the iterations of `s` (set_timesteps already called) from `first` on (0 for txt2img; img2img starts
+// part-way, on latents that add_noise made) on `latents` [1, C, h, w], in place.
 // With guidance > 1 (classifier-free guidance) `net` has batch 2 and `cond` holds [uncond; cond]; the
 // prediction is uncond + guidance * (cond - uncond). Otherwise `net` has batch 1 and `cond` the conditional
 // entry alone. `gen` supplies the noise of stochastic samplers (after the initial latents). `on_step(i,
 // latents)` runs after each iteration; returning false throws Error(kCancelled).
 void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Scheduler& s,
              std::vector<float>& latents, const UNetConditioning& cond, float guidance, TorchGenerator& gen,
-             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step);
+             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step, int first = 0);
 
 }  // namespace websd

@@ -5,6 +5,12 @@
 
 namespace websd {
 
+FloatImage to_float(const RgbImage& image) {
+  FloatImage f{image.width, image.height, std::vector<float>(image.pixels.size())};
+  for (size_t i = 0; i < f.rgb.size(); ++i) f.rgb[i] = float(image.pixels[i]) / 255.0f;
+  return f;
+}
+
 RgbImage decoded_to_rgb(const float* chw, int width, int height) {
   RgbImage img{width, height, std::vector<uint8_t>(size_t(width) * size_t(height) * 3)};
   const size_t plane = size_t(width) * size_t(height);

@@ -11,6 +11,15 @@ struct RgbImage {
   std::vector<uint8_t> pixels;  // row-major RGB, 3 bytes per pixel
 };
 
+// An image as the pipelines take one in (img2img): row-major RGB in [0, 1], as diffusers' image tensors are.
+struct FloatImage {
+  int width = 0, height = 0;
+  std::vector<float> rgb;  // 3 floats per pixel
+  bool empty() const { return rgb.empty(); }
+};
+// 8-bit to [0, 1] as diffusers' image processor does: value / 255 in float32.
+FloatImage to_float(const RgbImage& image);
+
 // VAE decoder output [3, H, W] in about [-1, 1] -> 8-bit RGB, as diffusers does: clamp(x / 2 + 0.5, 0, 1),
 // then round(x * 255).
 RgbImage decoded_to_rgb(const float* chw, int width, int height);

@@ -14,6 +14,7 @@
 #include "pipeline/sdxl_conditioning.h"
 #include "pipeline/text_conditioning.h"
 #include "pipeline/vae_decode.h"
+#include "pipeline/vae_encode.h"
 #include "sampling/torch_rng.h"
 #include "schedulers/scheduler.h"
 
@@ -112,6 +113,24 @@ void check_limits(const GenerateParams& params, int width, int height, int scale
                                                    std::to_string(kMaxPromptBytes) + " are read (CLIP sees 77 tokens)");
 }
 
+// img2img's image and strength (after check_limits).
+void check_init_image(const GenerateParams& params, int width, int height) {
+  const FloatImage& init = params.init_image;
+  if (init.width <= 0 || init.height <= 0 || init.rgb.size() != size_t(init.width) * size_t(init.height) * 3)
+    throw Error(ErrorCode::kInvalidArgument, "the init image's pixels do not match its size");
+  if (init.width != width || init.height != height)
+    throw Error(ErrorCode::kInvalidArgument,
+                "the init image is " + std::to_string(init.width) + "x" + std::to_string(init.height) +
+                    " but the image asked for is " + std::to_string(width) + "x" + std::to_string(height) +
+                    ": resize the init image (or leave the size out: it defaults to the init image's)");
+  if (!(params.strength > 0.0f && params.strength <= 1.0f))
+    throw Error(ErrorCode::kInvalidArgument, "strength must be in (0, 1], got " + std::to_string(params.strength));
+  if (int(float(params.steps) * params.strength) < 1)
+    throw Error(ErrorCode::kInvalidArgument,
+                "strength " + std::to_string(params.strength) + " of " + std::to_string(params.steps) +
+                    " steps leaves no step to run (int(steps * strength) is 0): raise the steps or the strength");
+}
+
 // The UNet's planned activation arena must fit what the backend can hold, or nothing starts.
 void check_memory(const Backend& backend, const UNetGraph& unet, int width, int height) {
   const uint64_t arena = plan_memory(*unet.graph, [](const Node&) { return size_t(0); }).arena_bytes;
@@ -133,10 +152,12 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
     std::atomic<bool>& flag;
     ~ClearOnExit() { flag = false; }
   } clear_cancel{m.cancelled};
-  const int width = params.width ? params.width : m.info.native_width;
-  const int height = params.height ? params.height : m.info.native_height;
+  const FloatImage& init = params.init_image;
+  const int width = params.width ? params.width : init.empty() ? m.info.native_width : init.width;
+  const int height = params.height ? params.height : init.empty() ? m.info.native_height : init.height;
   const int scale = m.vae_cfg.downscale();
   check_limits(params, width, height, m.vae_cfg.downscale());
+  if (!init.empty()) check_init_image(params, width, height);
   const std::string sched_name = params.scheduler.empty() ? m.info.default_scheduler : params.scheduler;
   // Validates the name and the overrides before any heavy work.
   auto scheduler = make_scheduler(sched_name, m.scheduler_cfg, params.scheduler_overrides);
@@ -152,6 +173,10 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
                              cond.timestep_cond.data());
   }
 
+  // img2img: the init image's latent distribution, once for every image of the call.
+  LatentDistribution init_latents;
+  if (!init.empty()) init_latents = encode_image(*m.backend, m.vae_cfg, *m.vae_weights, init, &m.cancelled);
+
   // All images are denoised with one compiled UNet, then decoded with one compiled VAE: each network is compiled
   // once per call, and only one activation arena is alive at a time.
   std::vector<std::vector<float>> latents(size_t(params.batch_count));
@@ -163,19 +188,30 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
       scheduler->set_timesteps(params.steps);
       TorchGenerator gen(params.seed + uint64_t(img));
       std::vector<float>& x0 = latents[size_t(img)];
-      x0 = gen.randn(size_t(lc) * size_t(lh) * size_t(lw));
-      const float sigma = float(scheduler->init_noise_sigma());
-      for (auto& v : x0) v *= sigma;
-      const int iterations = scheduler->iterations();
+      int first = 0;  // the iteration the run starts at
+      if (init.empty()) {
+        x0 = gen.randn(size_t(lc) * size_t(lh) * size_t(lw));
+        const float sigma = float(scheduler->init_noise_sigma());
+        for (auto& v : x0) v *= sigma;
+      } else {
+        // As diffusers' img2img: the last int(steps * strength) steps run, on the init latents (sampled with
+        // this image's generator, scaled) noised by add_noise to where they start, with noise drawn next.
+        first = (params.steps - int(float(params.steps) * params.strength)) * scheduler->order();
+        x0 = init_latents.sample(gen);
+        for (auto& v : x0) v = (v - m.vae_cfg.shift_factor) * m.vae_cfg.scaling_factor;
+        scheduler->add_noise(x0, gen.randn(x0.size()), first);
+      }
+      const int iterations = scheduler->iterations() - first;
       denoise(*exe, unet, m.unet_cfg, *scheduler, x0, cond, guided ? params.guidance : 1.0f, gen,
               [&](int i, const std::vector<float>& x) {
+                const int done = i - first + 1;
                 if (m.cancelled) return false;
-                if (callbacks.on_latents) callbacks.on_latents(img, i + 1, x);
-                if (callbacks.on_preview && callbacks.preview_every > 0 && (i + 1) % callbacks.preview_every == 0)
-                  callbacks.on_preview(img, i + 1, latent_preview(x.data(), lw, lh));
-                if (callbacks.on_progress && !callbacks.on_progress(img, i + 1, iterations)) return false;
+                if (callbacks.on_latents) callbacks.on_latents(img, done, x);
+                if (callbacks.on_preview && callbacks.preview_every > 0 && done % callbacks.preview_every == 0)
+                  callbacks.on_preview(img, done, latent_preview(x.data(), lw, lh));
+                if (callbacks.on_progress && !callbacks.on_progress(img, done, iterations)) return false;
                 return !m.cancelled.load();
-              });
+              }, first);
     }
   }
   VaeDecoder vae(m.backend, m.vae_cfg, m.vae_weights, lh, lw);  // in tiles where one piece exceeds the device

@@ -32,6 +32,11 @@ struct GenerateParams {
   // Error(kInvalidArgument).
   nlohmann::json scheduler_overrides = nlohmann::json::object();
   int batch_count = 1;        // images generated one after another, image i with seed + i
+  // img2img (diffusers' StableDiffusionImg2ImgPipeline): the image to start from, width x height (the size
+  // defaults to it), and how much of the schedule runs over it: the last int(steps * strength) steps, from its
+  // VAE latents noised to that point (1 = start from noise, keeping only the layout's statistics).
+  FloatImage init_image;
+  float strength = 0.8f;
 };
 
 struct GenerateCallbacks {

@@ -73,6 +73,9 @@ class DpmSolver final : public SamplerBase {
 
   double init_noise_sigma() const override { return 1.0; }
   double input_scale(int) const override { return 1.0; }
+  void add_noise(std::span<float> x, std::span<const float> noise, int i) const override {
+    add_noise_alpha_sigma(x, noise, sigmas_[size_t(i)]);
+  }
 
   void step(std::span<const float> out, int i, std::span<float> sample, TorchGenerator&) override {
     const int n = iterations();

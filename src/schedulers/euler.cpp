@@ -44,6 +44,9 @@ class Euler final : public SamplerBase {
     return sigma_init_noise(*std::max_element(sigmas_.begin(), sigmas_.end()), spacing_);
   }
   double input_scale(int i) const override { return sigma_input_scale(sigmas_[size_t(i)]); }
+  void add_noise(std::span<float> x, std::span<const float> noise, int i) const override {
+    add_noise_sigma(x, noise, sigmas_[size_t(i)]);
+  }
 
   void step(std::span<const float> out, int i, std::span<float> sample, TorchGenerator&) override {
     const float sigma = sigmas_[size_t(i)], dt = sigmas_[size_t(i) + 1] - sigma;

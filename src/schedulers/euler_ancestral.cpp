@@ -34,6 +34,9 @@ class EulerAncestral final : public SamplerBase {
     return sigma_init_noise(*std::max_element(sigmas_.begin(), sigmas_.end()), spacing_);
   }
   double input_scale(int i) const override { return sigma_input_scale(sigmas_[size_t(i)]); }
+  void add_noise(std::span<float> x, std::span<const float> noise, int i) const override {
+    add_noise_sigma(x, noise, sigmas_[size_t(i)]);
+  }
 
   void step(std::span<const float> out, int i, std::span<float> sample, TorchGenerator& gen) override {
     const float from = sigmas_[size_t(i)], to = sigmas_[size_t(i) + 1];

@@ -274,6 +274,26 @@ std::vector<double> interpolated_sigmas(const Config& c, const TrainSchedule& tr
   return sig;
 }
 
+namespace {
+void mix(std::span<float> x, std::span<const float> noise, float a, float b) {
+  for (size_t k = 0; k < x.size(); ++k) {
+    const float kept = a * x[k], added = b * noise[k];  // two products, then the sum: as torch's tensor ops round
+    x[k] = kept + added;
+  }
+}
+}  // namespace
+
+void add_noise_alpha(std::span<float> x, std::span<const float> noise, float alpha_cumprod) {
+  mix(x, noise, std::sqrt(alpha_cumprod), std::sqrt(1.0f - alpha_cumprod));
+}
+
+void add_noise_sigma(std::span<float> x, std::span<const float> noise, float sigma) { mix(x, noise, 1.0f, sigma); }
+
+void add_noise_alpha_sigma(std::span<float> x, std::span<const float> noise, float sigma) {
+  const AlphaSigma s = alpha_sigma(sigma);
+  mix(x, noise, s.alpha, s.sigma);
+}
+
 AlphaSigma alpha_sigma(float sigma) {
   const float alpha = 1.0f / std::sqrt(sigma * sigma + 1.0f), s = sigma * alpha;
   return {alpha, s, std::log(alpha) - std::log(s)};

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,13 @@ struct AlphaSigma {
   float alpha, sigma, lambda;
 };
 AlphaSigma alpha_sigma(float sigma);
+
+// add_noise as the three kinds of sampler define it, in float32: sqrt(a)·x + sqrt(1 - a)·noise at
+// alphas_cumprod a (DDPM-style: pndm, ddim, lcm); x + sigma·noise (Euler, Euler ancestral, Heun); alpha_t·x +
+// sigma_t·noise of alpha_sigma(sigma) (DPM-Solver, UniPC).
+void add_noise_alpha(std::span<float> x, std::span<const float> noise, float alpha_cumprod);
+void add_noise_sigma(std::span<float> x, std::span<const float> noise, float sigma);
+void add_noise_alpha_sigma(std::span<float> x, std::span<const float> noise, float sigma);
 // Their inference sigmas for `timesteps` plus the final one (0, or the smallest training sigma when
 // final_sigmas_type is sigma_min). With use_karras_sigmas the timesteps are replaced by the rounded timesteps
 // of the Karras sigmas (between the config's sigma_min / sigma_max where it has them, else the table's ends).

@@ -47,6 +47,9 @@ class Pndm final : public SamplerBase {
 
   double init_noise_sigma() const override { return 1.0; }
   double input_scale(int) const override { return 1.0; }
+  void add_noise(std::span<float> x, std::span<const float> noise, int i) const override {
+    add_noise_alpha(x, noise, train_.alphas_cumprod[size_t(timesteps_[size_t(i)])]);
+  }
 
   void step(std::span<const float> out, int i, std::span<float> sample, TorchGenerator&) override {
     const size_t n = sample.size();

@@ -8,6 +8,8 @@
 //     eps  = unet(x_in, s->timesteps()[i], ...);       // guided model output
 //     s->step(eps, i, latents, generator);              // latents updated in place
 //   }
+//
+// img2img starts at iteration k instead: latents = s->add_noise(encoded, randn, k), then the loop from k.
 #pragma once
 
 #include <memory>
@@ -43,6 +45,13 @@ class Scheduler {
   // schedule (img2img), as diffusers' set_begin_index allows.
   virtual void step(std::span<const float> model_output, int i, std::span<float> sample,
                     TorchGenerator& gen) = 0;
+
+  // diffusers' add_noise at iteration i (img2img: the clean latents noised to where the run starts):
+  // sample <- mix(sample, noise) at timesteps()[i]'s noise level, in place.
+  virtual void add_noise(std::span<float> sample, std::span<const float> noise, int i) const = 0;
+  // Iterations per inference step (diffusers' scheduler.order): 2 for heun, 1 otherwise. img2img starts at
+  // iteration (steps - int(steps * strength)) * order().
+  virtual int order() const { return 1; }
 };
 
 // The CLI names, in the order `--help` lists them.

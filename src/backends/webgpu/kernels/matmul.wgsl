@@ -1,6 +1,6 @@
 // linear: y[M, N] = x[M, K] · w[N, K]ᵀ + bias[N]. A plain shared-memory tiled GEMM: each 16×16 workgroup computes
-// a 64×64 tile of y, each thread a 4×4 block, stepping through K 16 at a time. Correct first; the fast kernels come
-// later (see DESIGN.md "What fast means").
+// a 64×64 tile of y, each thread a 4×4 block, stepping through K 16 at a time. The reference variant (kernel_choice
+// v0) that the fast GEMM core (gemm_core.wgsl) is checked and timed against.
 
 struct Params {
   m: u32,
