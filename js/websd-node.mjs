@@ -11,7 +11,7 @@ import { Engine, Model } from './lib/engine.mjs';
 import { GpuHost } from './lib/gpu-host.mjs';
 import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
 import { SAMPLER_NAMES, parametersText } from './lib/parameters.mjs';
-import { encodePng } from './lib/png.mjs';
+import { decodePng, encodePng } from './lib/png.mjs';
 
 const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --model DIR               diffusers pipeline folder, or a single-file .safetensors checkpoint
@@ -24,6 +24,9 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   -W, --width N             image width, a multiple of 8 (default: the model's native size)
   -H, --height N            image height, a multiple of 8 (default: the model's native size)
   --batch-count N           images to make; image i uses seed + i (default 1)
+  --init-image FILE         img2img: a PNG to start from (the size defaults to its size)
+  --strength S              img2img: the share of the schedule run over it, (0, 1] (default 0.8)
+  --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
   --threads N               cpu backend worker threads (default: all cores)
@@ -51,6 +54,8 @@ function parseOptions(argv) {
       steps: { type: 'string' }, guidance: { type: 'string' }, seed: { type: 'string' },
       scheduler: { type: 'string', default: '' }, width: { type: 'string', short: 'W' },
       height: { type: 'string', short: 'H' }, 'batch-count': { type: 'string' },
+      'init-image': { type: 'string' }, strength: { type: 'string' },
+      'scheduler-option': { type: 'string', multiple: true, default: [] },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
@@ -75,6 +80,27 @@ function parseOptions(argv) {
     guidance: parsed.guidance === undefined ? 7.5 : Number(parsed.guidance),
   };
   if (!(o.guidance >= 0 && o.guidance <= 100)) fail(`--guidance must be in [0, 100] (got ${parsed.guidance})`);
+  o.strength = parsed.strength === undefined ? 0.8 : Number(parsed.strength);
+  if (!(o.strength > 0 && o.strength <= 1)) fail(`--strength must be in (0, 1] (got ${parsed.strength})`);
+  if (o['init-image']) {
+    try {
+      o.initImage = decodePng(fs.readFileSync(o['init-image']));
+    } catch (e) {
+      fail(`--init-image ${o['init-image']}: not a readable PNG (${e.message})`);
+    }
+  }
+  // KEY=VALUE, VALUE read as JSON where it parses (true, 1.5) and as a string otherwise, as the native tool does.
+  o.schedulerConfig = {};
+  for (const kv of parsed['scheduler-option']) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) fail(`--scheduler-option expects KEY=VALUE, got '${kv}'`);
+    const value = kv.slice(eq + 1);
+    try {
+      o.schedulerConfig[kv.slice(0, eq)] = JSON.parse(value);
+    } catch {
+      o.schedulerConfig[kv.slice(0, eq)] = value;
+    }
+  }
   if (o.width % 8 || o.height % 8) fail(`--width/--height must be multiples of 8 (got ${o.width}x${o.height})`);
   if (parsed.scheduler && !SAMPLER_NAMES[parsed.scheduler]) {
     fail(`--scheduler must be one of ${Object.keys(SAMPLER_NAMES).join(', ')} (got ${parsed.scheduler})`);
@@ -121,18 +147,19 @@ async function main() {
   const t0 = performance.now();
   const model = await Model.open(engine, inModule(o.model), { backend: o.backend, threads: o.threads });
   const scheduler = o.scheduler || model.defaultScheduler;
-  const w = o.width || model.nativeWidth, h = o.height || model.nativeHeight;
+  const w = o.width || o.initImage?.width || model.nativeWidth, h = o.height || o.initImage?.height || model.nativeHeight;
   const t1 = performance.now();
   const images = await model.txt2img({ prompt: o.prompt, negativePrompt: o['negative-prompt'], width: o.width,
     height: o.height, steps: o.steps, guidance: o.guidance, seed: o.seed, scheduler: o.scheduler, count: o.count,
-    onProgress: progressBar(!o.quiet && process.stderr.isTTY) });
+    schedulerConfig: o.schedulerConfig, initImage: o.initImage ?? null, strength: o.strength, onProgress: progressBar(!o.quiet && process.stderr.isTTY) });
   const t2 = performance.now();
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));
     const file = outputPath(o.output, i, images.length);
     fs.writeFileSync(file, encodePng(img, { parameters: parametersText({ prompt: o.prompt,
       negativePrompt: o['negative-prompt'], steps: o.steps, scheduler, guidance: o.guidance, seed, width: w, height: h,
-      model: path.basename(path.resolve(o.model)) }), Software: 'websd' }));
+      model: path.basename(path.resolve(o.model)), schedulerConfig: o.schedulerConfig,
+      strength: o.initImage ? o.strength : undefined }), Software: 'websd' }));
     if (!o.quiet) console.log(`${file}  (seed ${seed})`);
   }
   if (!o.quiet) {

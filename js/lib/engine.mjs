@@ -113,6 +113,12 @@ export class Engine {
         ptrs.push(p);
         return p;
       },
+      copy: (bytes) => {
+        const p = m._malloc(Math.max(bytes.length, 1));
+        this.bytes(p, bytes.length).set(bytes);
+        ptrs.push(p);
+        return p;
+      },
       free: () => ptrs.forEach((p) => m._free(p)),
     };
   }
@@ -158,24 +164,37 @@ export class Model {
 
   // Resolves to [{ width, height, rgb: Uint8Array }] (count images, seeds seed, seed + 1, ...). onProgress may
   // return false to cancel (the promise then rejects with status 'cancelled'); onPreview receives a
-  // latent-resolution RGB preview every `previewEvery` steps (0 = none).
+  // latent-resolution RGB preview every `previewEvery` steps (0 = none). schedulerConfig overrides the model's
+  // scheduler config values ({ timestep_spacing: 'trailing' }); initImage ({ width, height, rgb }, 8-bit RGB)
+  // makes it image to image, running the last steps * strength steps over it.
   /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
-   *   guidance?: number, seed?: bigint, scheduler?: string, count?: number, previewEvery?: number,
+   *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
+   *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number, previewEvery?: number,
    *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
    *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
    * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
-    scheduler = '', count = 1, onProgress = null, previewEvery = 0, onPreview = null } = {}) {
+    scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0.8, onProgress = null,
+    previewEvery = 0, onPreview = null } = {}) {
     const e = this.engine;
     const a = e.allocator();
     const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
     const images = a.zeroed(IMAGE_BYTES * count);
-    const s = BigInt.asUintN(64, BigInt(seed));
+    // websd_txt2img_params under its C names, as src/wasm/websd_exports.cpp reads them.
+    const params = JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
+      seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
+      preview_every: onPreview ? previewEvery : 0 });
+    let init = 0;
+    if (initImage) {
+      if (initImage.rgb.length !== initImage.width * initImage.height * 3)
+        throw new WebsdError(1, `initImage: ${initImage.rgb.length} bytes for ${initImage.width}x${initImage.height} RGB`);
+      const data = a.copy(initImage.rgb);  // allocations first: one may grow (and move) the heap's views
+      init = a.zeroed(IMAGE_BYTES);
+      new Uint32Array(e.module.wasmMemory.buffer, init, 4).set([initImage.width, initImage.height, 3, data]);
+    }
     try {
-      const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(prompt), a.string(negativePrompt),
-        width, height, steps, guidance, Number(s & 0xffffffffn), Number(s >> 32n), a.string(scheduler), images, count,
-        onPreview ? previewEvery : 0),
-      { onProgress, onPreview });
+      const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(params), init, images, count),
+        { onProgress, onPreview });
       if (r.status !== 0) throw new WebsdError(r.status, r.message);
       const result = [];
       for (let i = 0; i < count; ++i) {

@@ -8,9 +8,15 @@ export const SAMPLER_NAMES = { pndm: 'PLMS', ddim: 'DDIM', euler: 'Euler', euler
 
 // "a lighthouse\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512,
 // Model: sd15, Scheduler: euler_a"
-export function parametersText({ prompt, negativePrompt = '', steps, scheduler, guidance, seed, width, height, model }) {
+export function parametersText({ prompt, negativePrompt = '', steps, scheduler, guidance, seed, width, height, model,
+  schedulerConfig = {}, strength = undefined }) {
   let s = `${prompt}\n`;
   if (negativePrompt) s += `Negative prompt: ${negativePrompt}\n`;
-  return s + `Steps: ${steps}, Sampler: ${SAMPLER_NAMES[scheduler] || scheduler}, CFG scale: ${guidance}, ` +
+  s += `Steps: ${steps}, Sampler: ${SAMPLER_NAMES[scheduler] || scheduler}, CFG scale: ${guidance}, ` +
     `Seed: ${seed}, Size: ${width}x${height}, Model: ${model}, Scheduler: ${scheduler}`;
+  // As the native tool writes them (src/apps/generate.cpp): overrides, then the img2img strength.
+  const overrides = Object.entries(schedulerConfig).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  if (overrides.length) s += `, Scheduler config: ${overrides.join(' ')}`;
+  if (strength !== undefined) s += `, Denoising strength: ${strength}`;
+  return s;
 }

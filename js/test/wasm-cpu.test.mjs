@@ -36,3 +36,35 @@ test('a missing model is an error that names the path', async () => {
   await assert.rejects(run('node', [cli, '--backend', 'cpu', '--model', '/nonexistent/model', '-p', 'x']),
     (e) => /websd-node: error: .*\/nonexistent\/model/.test(e.stderr));
 });
+
+// Every option crosses the wasm boundary in one parameter object: scheduler config overrides (SD-Turbo style
+// sampling, checked against diffusers' image) and img2img (checked against the native tool's picture from the
+// same PNG, within 2 levels: the wasm build multiplies with its portable sgemm).
+test('scheduler config and img2img reach the engine through the Node runner', async () => {
+  const extra = JSON.parse(fs.readFileSync(fixture('tiny-sd1/reference_extra.json'), 'utf8'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-'));
+  const turbo = path.join(dir, 'turbo.png');
+  const args = extra.runs.turbo_1step.args;
+  await run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'), '-p', args.prompt,
+    '--steps', '1', '--guidance', '0', '--seed', '7', '--scheduler', 'euler_a',
+    '--scheduler-option', 'timestep_spacing=trailing', '-W', '64', '-H', '64', '-q', '-o', turbo]);
+  const want = readSafetensors(fixture('tiny-sd1/reference_extra.safetensors')).get('turbo_1step/image_u8');
+  const r = compareImages(decodePng(fs.readFileSync(turbo)).rgb, want.data);
+  console.log(`  wasm cpu tiny-sd1 turbo_1step (--scheduler-option): ${r.summary}`);
+  assert.ok(r.ok, r.summary);
+  assert.match(fs.readFileSync(turbo).toString('latin1'), /Scheduler config: timestep_spacing=trailing/);
+
+  const native = path.join(repoRoot, 'build/native-release/src/websd');
+  const wasmOut = path.join(dir, 'img2img-wasm.png'), nativeOut = path.join(dir, 'img2img-native.png');
+  const common = ['--model', fixture('tiny-sd1/model'), '-p', 'a dog', '--steps', '6', '--seed', '5',
+    '--strength', '0.5', '--init-image', turbo, '-q'];
+  await run('node', [cli, '--backend', 'cpu', ...common, '-o', wasmOut]);
+  await run(native, ['generate', ...common, '-o', nativeOut]);
+  const got = decodePng(fs.readFileSync(wasmOut)), ref = decodePng(fs.readFileSync(nativeOut));
+  assert.deepEqual([got.width, got.height], [64, 64]);
+  const c = compareImages(got.rgb, ref.rgb);
+  console.log(`  wasm cpu img2img vs the native tool: ${c.summary}`);
+  assert.ok(c.ok, c.summary);
+  assert.match(fs.readFileSync(wasmOut).toString('latin1'), /Denoising strength: 0\.5/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

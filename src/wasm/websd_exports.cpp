@@ -4,6 +4,9 @@
 // default scheduler, websd_image memory) are called directly.
 #include <emscripten/emscripten.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "wasm/host_channel.h"
@@ -44,25 +47,54 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 }
 
 // Generates `count` images into images[0..count) (websd_image is 4 words: width, height, channels, data).
-// Progress goes to the host, which may cancel; every `preview_every` steps (0 = never) a latent-resolution RGB
-// preview goes to it too. Strings stay owned by the host until the job ends.
-EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* prompt, const char* negative_prompt,
-                                             int width, int height, int steps, float guidance, uint32_t seed_lo,
-                                             uint32_t seed_hi, const char* scheduler, websd_image* images,
-                                             int count, int preview_every) {
+// Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
+// snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
+// scheduler, scheduler_config (an object), strength, preview_every. An unknown key is an invalid argument.
+// `init` (null for txt2img) is the img2img image as a websd_image. Progress goes to the host, which may cancel;
+// every preview_every steps (0 = never) a latent-resolution RGB preview goes to it too. The host owns the JSON
+// and the init image until the job ends.
+EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* params_json, const websd_image* init,
+                                             websd_image* images, int count) {
   websd::wasm::start_job([=](std::string& message) {
+    const nlohmann::json j = nlohmann::json::parse(params_json ? params_json : "", nullptr, false);
+    if (!j.is_object()) {
+      message = "websd_wasm_txt2img: the parameters are not a JSON object";
+      return int(WEBSD_ERROR_INVALID_ARGUMENT);
+    }
+    static const char* kKeys[] = {"prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed",
+                                  "scheduler", "scheduler_config", "strength", "preview_every"};
+    for (const auto& item : j.items()) {
+      const std::string key = item.key();
+      if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
+        message = "websd_wasm_txt2img: unknown parameter '" + key + "'";
+        return int(WEBSD_ERROR_INVALID_ARGUMENT);
+      }
+    }
+    std::string prompt, negative, scheduler, overrides;
     websd_txt2img_params p = websd_txt2img_params_default();
-    p.prompt = prompt;
-    p.negative_prompt = negative_prompt;
-    p.width = width;
-    p.height = height;
-    p.steps = steps;
-    p.guidance = guidance;
-    p.seed = uint64_t(seed_hi) << 32 | seed_lo;
-    p.scheduler = scheduler && *scheduler ? scheduler : nullptr;
-    p.progress = report_progress;
-    p.preview_every = preview_every;
-    p.preview = preview_every > 0 ? report_preview : nullptr;
+    try {  // a value of the wrong type is the caller's error, named
+      prompt = j.value("prompt", "");
+      negative = j.value("negative_prompt", "");
+      scheduler = j.value("scheduler", "");
+      overrides = j.value("scheduler_config", nlohmann::json::object()).dump();
+      p.prompt = prompt.c_str();
+      p.negative_prompt = negative.c_str();
+      p.width = j.value("width", 0);
+      p.height = j.value("height", 0);
+      p.steps = j.value("steps", p.steps);
+      p.guidance = j.value("guidance", p.guidance);
+      p.seed = std::strtoull(j.value("seed", "0").c_str(), nullptr, 10);
+      p.scheduler = scheduler.empty() ? nullptr : scheduler.c_str();
+      p.scheduler_config = overrides.c_str();
+      p.init_image = init;
+      p.strength = j.value("strength", p.strength);
+      p.progress = report_progress;
+      p.preview_every = j.value("preview_every", 0);
+    } catch (const nlohmann::json::exception& e) {
+      message = std::string("websd_wasm_txt2img: a parameter has the wrong type (") + e.what() + ")";
+      return int(WEBSD_ERROR_INVALID_ARGUMENT);
+    }
+    p.preview = p.preview_every > 0 ? report_preview : nullptr;
     return finish(websd_txt2img(model, &p, images, count), message);
   });
 }

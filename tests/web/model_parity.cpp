@@ -1,6 +1,6 @@
 // Rungs 3 and 5 of the correctness ladder on the webgpu backend: the tiny models' text encoder, UNet and VAE
 // against what diffusers computed (max absolute error), and whole txt2img runs against diffusers' images
-// (levels), through the C API exactly as apps use it: SD 1.x/2.x, SD-Turbo style sampling, LCM and SDXL. Prints every number; the job's status is the failure count.
+// (levels), through the C API exactly as apps use it: SD 1.x/2.x, SD-Turbo style sampling, LCM and SDXL; img2img. Prints every number; the job's status is the failure count.
 #include <emscripten/emscripten.h>
 
 #include <cmath>
@@ -15,6 +15,7 @@
 #include "models/clip_text_encoder.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "pipeline/stable_diffusion.h"
 #include "wasm/host_channel.h"
 #include "websd/websd.h"
 
@@ -218,6 +219,38 @@ void check_family_runs(const std::string& fixtures, const std::string& filter, C
   websd_model_free(m);
 }
 
+// img2img on the GPU: diffusers' StableDiffusionImg2ImgPipeline runs of tiny-sd1 (strength 0.6 of 10 steps, seed
+// 99), through the engine's own API because their init image is float (the C API takes 8-bit images).
+void check_img2img(const std::string& fixtures, const std::string& filter, Checker& check) {
+  const std::string dir = fixtures + "/tiny-sd1";
+  const nlohmann::json runs = reference_json(dir + "/reference_extra.json")["runs"];
+  auto tensors = SafetensorsFile::open(dir + "/reference_extra.safetensors");
+  std::unique_ptr<StableDiffusion> sd;
+  for (const auto& [run, scheduler] : {std::pair{"img2img_ddim_like_pndm", "pndm"}, {"img2img_euler_a", "euler_a"}}) {
+    const std::string what = std::string("tiny-sd1 ") + run;
+    if (!filter.empty() && what.find(filter) == std::string::npos) continue;
+    try {
+      if (!sd) sd = StableDiffusion::open(dir + "/model", make_webgpu_backend());
+      const nlohmann::json& args = runs[run]["args"];
+      const TensorView& init = tensors.get("init_image");
+      GenerateParams p;
+      p.prompt = args["prompt"];
+      p.negative_prompt = args["negative_prompt"];
+      p.steps = args["num_inference_steps"];
+      p.guidance = args["guidance_scale"];
+      p.strength = args["strength"];
+      p.seed = 99;
+      p.scheduler = scheduler;
+      p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
+      RgbImage out = sd->generate(p).at(0);
+      check.image(what, websd_image{out.width, out.height, 3, out.pixels.data()},
+                  tensors.get(std::string(run) + "/image_u8"));
+    } catch (const std::exception& e) {
+      check.record(false, what, e.what());
+    }
+  }
+}
+
 int32_t run_models(const std::string& fixtures, const std::string& filter, std::string& message) {
   auto gpu = make_webgpu_backend();
   std::printf("model parity on %s\n", gpu->name().c_str());
@@ -229,6 +262,7 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
     check_images(dir, model, {"pndm", "euler_a", "dpmpp_2m"}, check);
   }
   check_family_runs(fixtures, filter, check);
+  check_img2img(fixtures, filter, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
   if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
   if (check.passed() + check.failed() == 0) {
