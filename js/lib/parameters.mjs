@@ -8,6 +8,9 @@ export const SAMPLER_NAMES = { pndm: 'PLMS', ddim: 'DDIM', euler: 'Euler', euler
 
 // "a lighthouse\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512,
 // Model: sd15, Scheduler: euler_a"
+/** @param {{ prompt: string, negativePrompt?: string, steps: number, scheduler: string, guidance: number,
+ *   seed: string | bigint, width: number, height: number, model: string, schedulerConfig?: Record<string, unknown>,
+ *   strength?: number }} p */
 export function parametersText({ prompt, negativePrompt = '', steps, scheduler, guidance, seed, width, height, model,
   schedulerConfig = {}, strength = undefined }) {
   let s = `${prompt}\n`;

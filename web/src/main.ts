@@ -7,6 +7,7 @@ import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, shareLink
 import { bytes, duration, RateMeter } from './ui/format';
 import { Gallery } from './ui/gallery';
 import { downloadPng, drawRgb } from './ui/image';
+import { StartImage } from './ui/start-image';
 
 type State = 'idle' | 'loading' | 'generating' | 'done' | 'error';
 
@@ -24,6 +25,8 @@ let caps: Capabilities | null = null;
 let model: ModelInfo | null = null;
 let loadedUrl = '';  // the URL the loaded model came from ('' for local files)
 let shown: { image: Image; parameters: string; fileName: string } | null = null;
+const startImage = new StartImage($<HTMLCanvasElement>('init-preview'), $('init-info'),
+  $<HTMLButtonElement>('clear-init'), () => { input('strength').disabled = !startImage?.present; });
 
 function setState(state: State, message = '') {
   app.dataset.state = state;
@@ -51,6 +54,7 @@ function fillForm(s: Settings) {
   input('width').value = s.width ? String(s.width) : '';
   input('height').value = s.height ? String(s.height) : '';
   input('count').value = String(s.count);
+  input('strength').value = String(s.strength);
   $<HTMLSelectElement>('backend').value = s.backend;
 }
 
@@ -68,6 +72,7 @@ function readForm(): Settings {
     width: num('width', 0),
     height: num('height', 0),
     count: num('count', 1),
+    strength: num('strength', DEFAULTS.strength),
     backend: $<HTMLSelectElement>('backend').value as Settings['backend'],
   };
 }
@@ -248,6 +253,7 @@ async function generate() {
   persist();
   const width = s.width || model.nativeWidth, height = s.height || model.nativeHeight;
   const scheduler = s.scheduler || model.defaultScheduler;
+  const start = startImage.at(width, height);
   const previewEvery = Math.max(1, Math.round(s.steps / 10));
   setState('generating', `Generating ${s.count > 1 ? `${s.count} images` : ''}…`);
   $('gen-progress-box').hidden = false;
@@ -274,12 +280,14 @@ async function generate() {
   try {
     const images = await engine.request<Image[]>({ type: 'generate', params: {
       prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, guidance: s.guidance, seed: s.seed,
-      scheduler: s.scheduler, width: s.width, height: s.height, count: s.count, previewEvery } }, onEvent);
+      scheduler: s.scheduler, width, height, count: s.count, previewEvery, initImage: start?.image ?? null,
+      strength: s.strength } }, onEvent);
     const seconds = (performance.now() - t0) / 1000;
     images.forEach((image, i) => {
       const seed = (BigInt(s.seed) + BigInt(i)) & ((1n << 64n) - 1n);
       const parameters = parametersText({ prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps,
-        scheduler, guidance: s.guidance, seed: seed.toString(), width, height, model: model!.name });
+        scheduler, guidance: s.guidance, seed: seed.toString(), width, height, model: model!.name,
+        strength: start ? s.strength : undefined });
       const item = { image, parameters, fileName: `websd-${seed}.png`, settings: { ...s, seed: seed.toString() } };
       gallery.add(item);
       if (i === 0) shown = item;
@@ -287,9 +295,11 @@ async function generate() {
     drawRgb($<HTMLCanvasElement>('result'), shown!.image);
     $('result-params').textContent = shown!.parameters;
     $<HTMLButtonElement>('download').disabled = false;
+    $<HTMLButtonElement>('use-as-init').disabled = false;
     preview.hidden = true;
     $('gen-progress-box').hidden = true;
-    setState('done', `Done in ${duration(seconds)} (${(s.steps * s.count / seconds).toFixed(2)} it/s).`);
+    setState('done', `Done in ${duration(seconds)} (${(s.steps * s.count / seconds).toFixed(2)} it/s).` +
+      (start?.resizedFrom ? ` The start image was resized from ${start.resizedFrom} to ${width}×${height}.` : ''));
   } catch (e) {
     preview.hidden = true;
     $('gen-progress-box').hidden = true;
@@ -352,6 +362,27 @@ function wire() {
     }
   });
   $('download').addEventListener('click', () => { if (shown) downloadPng(shown.image, shown.parameters, shown.fileName); });
+  // img2img's start image: a file, a drop on its panel, or the result shown.
+  input('strength').disabled = true;
+  const takeFile = (file: File | undefined) => {
+    if (file) startImage.fromFile(file).catch((e) => setState('error', (e as Error).message));
+  };
+  input('pick-init').addEventListener('change', () => {
+    takeFile(input('pick-init').files?.[0]);
+    input('pick-init').value = '';
+  });
+  const panel = $('init-panel');
+  panel.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    panel.classList.add('drop');
+  });
+  panel.addEventListener('dragleave', () => panel.classList.remove('drop'));
+  panel.addEventListener('drop', (e) => {
+    e.preventDefault();
+    panel.classList.remove('drop');
+    takeFile(e.dataTransfer?.files[0]);
+  });
+  $('use-as-init').addEventListener('click', () => { if (shown) startImage.fromResult(shown.image); });
   document.addEventListener('input', persist);
   document.addEventListener('change', persist);
   document.addEventListener('keydown', (e) => {

@@ -20,6 +20,8 @@ export interface GenerateParams {
   height: number;
   count: number;
   previewEvery: number;
+  initImage: Image | null;  // img2img: the start image at the size asked for; null = text to image
+  strength: number;
 }
 
 export interface Capabilities {

@@ -1,6 +1,6 @@
 // The generation settings: read from and written to the form, kept in localStorage so they survive a reload,
 // and overridable by URL query parameters (shareable links use the CLI's names: model, prompt, negative_prompt,
-// seed, steps, guidance, scheduler, width, height; autostart=1 generates once the model is loaded).
+// seed, steps, guidance, scheduler, width, height, strength; autostart=1 generates once the model is loaded).
 
 export interface Settings {
   model: string;
@@ -14,6 +14,7 @@ export interface Settings {
   width: number;
   height: number;
   count: number;
+  strength: number;  // img2img: the share of the schedule run over the start image
   backend: 'auto' | 'webgpu' | 'cpu';
 }
 
@@ -23,7 +24,7 @@ export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', '
 export const DEFAULTS: Settings = {
   model: '', prompt: 'a lighthouse on a cliff at dusk, oil painting', negativePrompt: 'blurry, low quality',
   steps: 20, guidance: 7.5, seed: '42', seedLocked: false, scheduler: '', width: 0, height: 0, count: 1,
-  backend: 'auto',
+  strength: 0.8, backend: 'auto',
 };
 
 const STORAGE_KEY = 'websd.settings.v1';
@@ -32,6 +33,7 @@ const STORAGE_KEY = 'websd.settings.v1';
 const QUERY: Record<string, keyof Settings> = {
   model: 'model', prompt: 'prompt', negative_prompt: 'negativePrompt', seed: 'seed', steps: 'steps',
   guidance: 'guidance', scheduler: 'scheduler', width: 'width', height: 'height', count: 'count', backend: 'backend',
+  strength: 'strength',
 };
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -46,6 +48,7 @@ export function validate(s: Settings): string | null {
   }
   if (!Number.isInteger(s.count) || s.count < 1 || s.count > 16) return 'number of images must be from 1 to 16';
   if (s.scheduler && !SCHEDULERS.includes(s.scheduler)) return `unknown scheduler '${s.scheduler}'`;
+  if (!(s.strength > 0 && s.strength <= 1)) return 'strength must be above 0 and at most 1';
   return null;
 }
 

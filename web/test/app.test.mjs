@@ -2,7 +2,8 @@
 // pack by URL (a download cut short resumes), type the fixture's prompt, pick schedulers, generate, and compare
 // the canvas with diffusers' image (2 levels); cancel and generate again; reload and load from the cache with the
 // network cut; damage a cached shard and see it fetched again; run without WebGPU on the CPU fallback, from a
-// diffusers folder URL; the demo model, offered first, draws an example prompt. Screenshots land in web/test-results/.
+// diffusers folder URL; the demo model, offered first, draws an example prompt; img2img from a picked image.
+// Screenshots land in web/test-results/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -272,5 +273,52 @@ test('the demo model comes first, and an example prompt loads it and draws what 
     await shot('06-demo-model', p);
   } finally {
     await ctx.close();
+  }
+});
+
+test('img2img: a start image from the disk draws what the native tool draws from it, and a result can be the next start', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-img2img-'));
+  try {
+    const demo = path.join(web, '../models/websd-shapes');
+    const init = path.join(dir, 'start.png'), native = path.join(dir, 'native.png');
+    execFileSync(websd, ['generate', '--model', demo, '-p', 'a big red circle on the left on a blue background',
+      '--seed', '5', '-q', '-o', init]);
+    const args = ['-p', 'a big yellow star on the right on a green background', '--seed', '9', '--steps', '10',
+      '--strength', '0.6'];
+    execFileSync(websd, ['generate', '--model', demo, ...args, '--init-image', init, '-q', '-o', native]);
+    const p = await ctx.newPage();
+    await p.goto(`${server.url}/`);
+    await waitForState(['idle'], p);
+    await p.selectOption('#backend', 'cpu');
+    await p.click('#shipped button:has-text("Load websd-shapes")');
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    await p.setInputFiles('#pick-init', init);
+    await p.waitForFunction(() => document.getElementById('init-info').textContent.includes('128×128'));
+    assert.match(await p.textContent('#init-info'), /^start\.png, 128×128/);
+    await p.fill('#prompt', args[1]);
+    await p.fill('#negative-prompt', '');
+    await p.fill('#seed', '9');
+    await p.check('#seed-lock');
+    await p.fill('#steps', '10');
+    await p.fill('#guidance', '7.5');
+    await p.fill('#strength', '0.6');
+    await p.click('#generate');
+    assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
+    assert.doesNotMatch(await p.textContent('#message'), /resized/);
+    assert.match(await p.textContent('#result-params'), /Denoising strength: 0\.6/);
+    const got = await canvasRgb(p);
+    const want = decodePng(fs.readFileSync(native));
+    const r = compareImages(Uint8Array.from(got.rgb), want.rgb);
+    console.log(`  img2img in the page (wasm cpu) vs the native tool: ${r.summary}`);
+    assert.ok(r.ok, r.summary);
+    await shot('07-img2img', p);
+    await p.click('#use-as-init');
+    assert.match(await p.textContent('#init-info'), /^the result, 128×128/);
+    await p.click('#clear-init');
+    assert.match(await p.textContent('#init-info'), /^None/);
+  } finally {
+    await ctx.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
