@@ -232,6 +232,67 @@ TEST(Img2Img, MatchesDiffusers) {
   }
 }
 
+// Inpainting against diffusers' StableDiffusionInpaintPipeline (tiny-inpaint: a 9-channel UNet; strength 1.0,
+// 6 steps, seed 5, the fixture's image and mask): latents after every iteration and the final image.
+TEST(Inpainting, MatchesDiffusers) {
+  const nlohmann::json ref = Config::load(test::fixture("tiny-inpaint/reference.json")).json();
+  const SafetensorsFile tensors = SafetensorsFile::open(test::fixture("tiny-inpaint/reference.safetensors"));
+  auto sd = StableDiffusion::open(test::fixture("tiny-inpaint/model"), make_cpu_backend());
+  EXPECT_TRUE(sd->info().inpainting);
+  EXPECT_EQ(sd->info().family, "sd1-inpaint");
+  const TensorView& init = tensors.get("init_image");
+  for (const char* run : {"pndm", "euler_a"}) {
+    SCOPED_TRACE(run);
+    const nlohmann::json& args = ref["runs"][run]["args"];
+    GenerateParams p;
+    p.prompt = args["prompt"];
+    p.negative_prompt = args["negative_prompt"];
+    p.steps = args["num_inference_steps"];
+    p.guidance = args["guidance_scale"];
+    p.strength = args["strength"];
+    p.seed = 5;
+    p.scheduler = run;
+    p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
+    p.mask = tensors.get("mask").to_f32();
+    const TensorView& steps = tensors.get(std::string(run) + "/latents_per_step");
+    const std::vector<float> want = steps.to_f32();
+    const size_t n = want.size() / size_t(steps.shape[0]);
+    int seen = 0;
+    float worst = 0;
+    GenerateCallbacks cb;
+    cb.on_latents = [&](int, int step, const std::vector<float>& got) {
+      seen = step;
+      worst = std::max(worst, test::max_abs_diff(got, {want.begin() + long(n) * (step - 1),
+                                                       want.begin() + long(n) * step}));
+    };
+    const auto images = sd->generate(p, cb);
+    EXPECT_EQ(size_t(seen) * n, want.size()) << "iterations run";
+    std::printf("  tiny-inpaint %-8s latents max abs error %.3g\n", run, worst);
+    EXPECT_LE(worst, 1e-3f);
+    const TensorView& want_img = tensors.get(std::string(run) + "/image_u8");
+    test::expect_image_matches(images.at(0).pixels.data(), images[0].pixels.size(),
+                               static_cast<const uint8_t*>(want_img.data), size_t(want_img.shape.numel()), run);
+  }
+  // It needs an image and a mask; a regular model takes no mask.
+  GenerateParams p;
+  p.prompt = "a cat";
+  try {
+    sd->generate(p);
+    ADD_FAILURE() << "an inpainting model ran without an image";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs the image and a mask"), std::string::npos) << e.what();
+  }
+  auto plain = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
+  p.init_image = {64, 64, std::vector<float>(64 * 64 * 3, 0.5f)};
+  p.mask.assign(64 * 64, 1.0f);
+  try {
+    plain->generate(p);
+    ADD_FAILURE() << "a text-to-image model took a mask";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a mask needs an inpainting model"), std::string::npos) << e.what();
+  }
+}
+
 // The C API takes 8-bit init images: the same image as the engine's [0, 1] floats (value / 255) gives the same
 // picture; channels other than 3 are refused.
 TEST(CApi, Img2ImgTakesAnRgbImage) {
@@ -241,7 +302,7 @@ TEST(CApi, Img2ImgTakesAnRgbImage) {
   for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t((i * 7) % 256);
   websd_image init{64, 64, 3, rgb.data()};
   websd_txt2img_params p = websd_txt2img_params_default();
-  EXPECT_FLOAT_EQ(p.strength, 0.8f);
+  EXPECT_FLOAT_EQ(p.strength, 0.0f);  // the pipeline's default (0.8 here)
   p.prompt = "a cat";
   p.steps = 5;
   p.seed = 11;

@@ -98,10 +98,14 @@ typedef struct websd_txt2img_params {
   websd_preview_fn preview;
   void* preview_user;
   /* img2img (diffusers' StableDiffusionImg2ImgPipeline): the image to start from, 8-bit RGB (channels 3); NULL =
-     text to image. The size defaults to its size and must equal it when given. strength in (0, 1] (default 0.8):
-     the last int(steps * strength) steps run, from the image's latents noised to that point. */
+     text to image. The size defaults to its size and must equal it when given. strength in (0, 1], 0 = the
+     pipeline's default (0.8; 1 for inpainting): the last int(steps * strength) steps run, from the image's
+     latents noised to that point. */
   const struct websd_image* init_image;
   float strength;
+  /* Inpainting models only (websd_model_family ends in "-inpaint"): which pixels of init_image to repaint, an
+     image of its size with channels 1 (grey) or 3 (RGB, its luminance counts); white (>= 128) = repaint. */
+  const struct websd_image* mask;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

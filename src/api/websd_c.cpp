@@ -125,7 +125,6 @@ websd_txt2img_params websd_txt2img_params_default(void) {
   websd_txt2img_params p{};
   p.steps = 20;
   p.guidance = 7.5f;
-  p.strength = 0.8f;
   return p;
 }
 
@@ -157,7 +156,14 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
       websd::RgbImage rgb{init->width, init->height,
                           std::vector<uint8_t>(init->data, init->data + size_t(init->width) * size_t(init->height) * 3)};
       g.init_image = websd::to_float(rgb);
-      g.strength = params->strength;
+    }
+    g.strength = params->strength;
+    if (const websd_image* mask = params->mask) {
+      if (!mask->data || (mask->channels != 1 && mask->channels != 3) || mask->width <= 0 || mask->height <= 0)
+        throw websd::Error(websd::ErrorCode::kInvalidArgument, "mask must be an 8-bit image of channels 1 or 3");
+      if (!params->init_image || mask->width != params->init_image->width || mask->height != params->init_image->height)
+        throw websd::Error(websd::ErrorCode::kInvalidArgument, "the mask must have the init image's size");
+      g.mask = websd::mask_values(mask->data, mask->width, mask->height, mask->channels);
     }
     websd::GenerateCallbacks cb;
     if (params->progress)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "apps/png_io.h"
+#include "core/error.h"
 #include "backends/cpu/cpu_backend.h"
 #include "pipeline/stable_diffusion.h"
 #include "pipeline/limits.h"
@@ -21,6 +22,7 @@ namespace {
 struct GenerateOptions {
   std::string model, output = "websd.png";
   std::string init_image;  // img2img: a PNG to start from
+  std::string mask;        // inpainting: a PNG of the same size, white = repaint
   ModelSourceOptions source;
   GenerateParams params;
   bool seed_given = false;
@@ -61,7 +63,8 @@ std::string parameters_text(const GenerateParams& p, const std::string& schedule
     overrides += (overrides.empty() ? "" : " ") + key + "=" +
                  (value.is_string() ? value.get<std::string>() : value.dump());
   if (!overrides.empty()) s += ", Scheduler config: " + overrides;
-  if (!p.init_image.empty()) s += ", Denoising strength: " + format_guidance(p.strength);
+  if (!p.init_image.empty())
+    s += ", Denoising strength: " + format_guidance(p.strength != 0 ? p.strength : p.mask.empty() ? 0.8f : 1.0f);
   return s;
 }
 
@@ -113,6 +116,15 @@ int run_generate(GenerateOptions& o) {
   CpuOptions cpu;
   cpu.threads = o.threads;
   if (!o.init_image.empty()) o.params.init_image = to_float(read_png(o.init_image));
+  if (!o.mask.empty()) {
+    const RgbImage mask = read_png(o.mask);
+    if (mask.width != o.params.init_image.width || mask.height != o.params.init_image.height)
+      throw Error(ErrorCode::kInvalidArgument, o.mask + ": the mask is " + std::to_string(mask.width) + "x" +
+                                                   std::to_string(mask.height) + ", the init image " +
+                                                   std::to_string(o.params.init_image.width) + "x" +
+                                                   std::to_string(o.params.init_image.height) + ": they must match");
+    o.params.mask = mask_values(mask.pixels.data(), mask.width, mask.height, 3);
+  }
   auto sd = StableDiffusion::open(o.model, make_cpu_backend(cpu), o.source);
   const std::string scheduler = o.params.scheduler.empty() ? sd->info().default_scheduler : o.params.scheduler;
   const bool img2img = !o.params.init_image.empty();
@@ -182,9 +194,12 @@ void add_generate_command(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--strength", o->params.strength,
                   "img2img: how much of the schedule runs over the init image, (0, 1]; the last "
-                  "int(steps * strength) steps run")
-      ->check(CLI::Range(0.0f, 1.0f))
-      ->capture_default_str();
+                  "int(steps * strength) steps run (default 0.8; 1 for inpainting)")
+      ->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--mask", o->mask,
+                  "inpainting (inpainting models): a PNG of the init image's size, white = repaint, black = keep")
+      ->check(CLI::ExistingFile)
+      ->needs("--init-image");
   cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")

@@ -23,21 +23,22 @@ void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Sche
              const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step, int first) {
   const bool guided = guidance > 1;
   const int batch = guided ? 2 : 1;
-  const Shape in = net.graph->shape(net.sample);
-  const size_t n = latents.size();
-  if (in[0] != batch || size_t(in.numel()) != n * size_t(batch) || net.graph->shape(net.out) != in)
+  const Shape in = net.graph->shape(net.sample), out_shape = net.graph->shape(net.out);
+  const size_t n = latents.size(), extra = cond.concat.size(), entry = n + extra;  // per batch entry
+  if (in[0] != batch || size_t(in.numel()) != entry * size_t(batch) || size_t(out_shape.numel()) != n * size_t(batch))
     throw Error(ErrorCode::kShapeMismatch, "denoise: the UNet graph takes " + in.str() + " samples, but got " +
-                                               std::to_string(n) + " latents and guidance " +
-                                               std::to_string(guidance));
+                                               std::to_string(n) + " latents, " + std::to_string(extra) +
+                                               " concatenated values and guidance " + std::to_string(guidance));
   check_input(net, net.context, cond.context, "context");
   check_input(net, net.added_cond, cond.added, "added-conditioning");
   check_input(net, net.timestep_cond, cond.timestep_cond, "timestep-cond");
   const size_t dim = size_t(cfg.block_out_channels[0]);
-  std::vector<float> x(n * size_t(batch)), time(dim * size_t(batch)), out(x.size()), noise(n);
+  std::vector<float> x(entry * size_t(batch)), time(dim * size_t(batch)), out(n * size_t(batch)), noise(n);
   for (int i = first; i < s.iterations(); ++i) {
     const float scale = float(s.input_scale(i));
     for (size_t k = 0; k < n; ++k) x[k] = latents[k] * scale;
-    if (guided) std::copy(x.begin(), x.begin() + long(n), x.begin() + long(n));
+    std::copy(cond.concat.begin(), cond.concat.end(), x.begin() + long(n));  // after scale_model_input, as diffusers
+    if (guided) std::copy(x.begin(), x.begin() + long(entry), x.begin() + long(entry));
     for (int b = 0; b < batch; ++b)
       unet_time_features(cfg, float(s.timesteps()[size_t(i)]), time.data() + b * dim);
     // The sample and time features change every step; the conditioning is set again too (a copy of at most a few

@@ -19,6 +19,9 @@ struct UNetConditioning {
   std::vector<float> context;        // [B, 77, cross_attention_dim]: the text features
   std::vector<float> added;          // [B, projection_class_embeddings_input_dim] for text_time UNets (SDXL)
   std::vector<float> timestep_cond;  // [B, time_cond_proj_dim] for UNets with a guidance embedding (LCM)
+  // [C_extra, h, w] appended to every batch entry's (scaled) sample along the channels: inpainting UNets take
+  // the mask and the masked image's latents this way.
+  std::vector<float> concat;
 };
 
 // Runs the iterations of `s` (set_timesteps already called) from `first` on (0 for txt2img; img2img starts

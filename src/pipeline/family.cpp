@@ -9,9 +9,8 @@ namespace websd {
 namespace {
 
 constexpr const char* kSupported =
-    "websd runs StableDiffusionPipeline (SD 1.x, 2.x, SD-Turbo), StableDiffusionXLPipeline (SDXL, "
-    "SDXL-Turbo) and "
-    "LatentConsistencyModelPipeline (LCM)";
+    "websd runs StableDiffusionPipeline (SD 1.x, 2.x, SD-Turbo), StableDiffusionInpaintPipeline (SD 1.x/2.x "
+    "inpainting), StableDiffusionXLPipeline (SDXL, SDXL-Turbo) and LatentConsistencyModelPipeline (LCM)";
 
 // Pipelines people meet, with what they are.
 const char* known_pipeline(const std::string& cls) {
@@ -19,7 +18,6 @@ const char* known_pipeline(const std::string& cls) {
       {"StableDiffusion3Pipeline",
        "Stable Diffusion 3, an MMDiT transformer with three text encoders (flow matching)"},
       {"FluxPipeline", "Flux, a flow-matching transformer conditioned on T5 and CLIP"},
-      {"StableDiffusionInpaintPipeline", "an inpainting pipeline"},
       {"StableDiffusionXLInpaintPipeline", "an SDXL inpainting pipeline"},
       {"StableDiffusionImg2ImgPipeline", "an image-to-image pipeline"},
       {"StableDiffusionXLImg2ImgPipeline",
@@ -71,7 +69,7 @@ ModelFamily detect_family(const ModelSource& src) {
   const Config index = src.pipeline_config();
   if (f.pipeline_class == "StableDiffusionXLPipeline") {
     f.kind = PipelineKind::kStableDiffusionXL;
-  } else if (f.pipeline_class != "StableDiffusionPipeline" &&
+  } else if (f.pipeline_class != "StableDiffusionPipeline" && f.pipeline_class != "StableDiffusionInpaintPipeline" &&
              f.pipeline_class != "LatentConsistencyModelPipeline") {
     const char* what = known_pipeline(f.pipeline_class);
     const std::string found = components(index);
@@ -89,13 +87,21 @@ ModelFamily detect_family(const ModelSource& src) {
 
   const Config unet = src.config("unet");
   const int latent = src.config("vae").get_int("latent_channels", 4);
+  // Latents in, or latents + mask + masked-image latents (inpainting, whatever the folder's class says: single
+  // files have none); noise predictions of the latents' width out.
+  f.inpainting = unet.get_int("in_channels", 4) == 2 * latent + 1 && f.kind == PipelineKind::kStableDiffusion;
+  if (f.pipeline_class == "StableDiffusionInpaintPipeline" && !f.inpainting)
+    unet.unsupported("in_channels", "is " + std::to_string(unet.get_int("in_channels", 4)) +
+                                        "; StableDiffusionInpaintPipeline needs an inpainting UNet (" +
+                                        std::to_string(2 * latent + 1) + " input channels)");
   for (const char* key : {"in_channels", "out_channels"}) {
     const int channels = unet.get_int(key, 4);
-    if (channels != latent)
+    if (channels != latent && !(f.inpainting && key[0] == 'i'))
       unet.unsupported(
           key, "is " + std::to_string(channels) + ": " +
                    (key[0] == 'i' ? channel_use(channels) : std::string("not a noise-predicting UNet")) +
-                   "; text-to-image needs the VAE's latent_channels (" + std::to_string(latent) + ")");
+                   "; text-to-image needs the VAE's latent_channels (" + std::to_string(latent) + ")" +
+                   (key[0] == 'i' ? " and inpainting " + std::to_string(2 * latent + 1) : std::string()));
   }
   const std::string added = unet.get_string("addition_embed_type", "");
   if (f.kind == PipelineKind::kStableDiffusionXL && added != "text_time")
@@ -121,6 +127,10 @@ ModelFamily detect_family(const ModelSource& src) {
   } else {
     f.name = "sd1";
     f.description = "Stable Diffusion 1.x";
+  }
+  if (f.inpainting) {
+    f.name += "-inpaint";
+    f.description += ", inpainting: repaints the masked part of an image";
   }
   if (f.guidance_embedding) {
     f.name += "-lcm";

@@ -9,7 +9,8 @@
 namespace websd {
 
 enum class PipelineKind {
-  kStableDiffusion,    // StableDiffusionPipeline, LatentConsistencyModelPipeline: one CLIP text encoder
+  kStableDiffusion,    // StableDiffusionPipeline, StableDiffusionInpaintPipeline, LatentConsistencyModelPipeline:
+                       // one CLIP text encoder
   kStableDiffusionXL,  // StableDiffusionXLPipeline: two text encoders, text_time added conditioning
 };
 
@@ -21,6 +22,9 @@ struct ModelFamily {
   std::string name;
   // The UNet takes the guidance scale as an embedding (time_cond_proj_dim): no unconditional pass, ever.
   bool guidance_embedding = false;
+  // An inpainting UNet: its input is the latents, the mask and the masked image's latents (2 * latent + 1
+  // channels); it needs an image and a mask to run. "-inpaint" is appended to the name.
+  bool inpainting = false;
   std::string description;  // one line for people: "Stable Diffusion XL", ...
 };
 

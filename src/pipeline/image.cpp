@@ -11,6 +11,16 @@ FloatImage to_float(const RgbImage& image) {
   return f;
 }
 
+std::vector<float> mask_values(const uint8_t* pixels, int width, int height, int channels) {
+  std::vector<float> out(size_t(width) * size_t(height));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const uint8_t* p = pixels + i * size_t(channels);
+    const uint32_t l = channels == 1 ? p[0] : (p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16;
+    out[i] = float(l) / 255.0f;
+  }
+  return out;
+}
+
 RgbImage decoded_to_rgb(const float* chw, int width, int height) {
   RgbImage img{width, height, std::vector<uint8_t>(size_t(width) * size_t(height) * 3)};
   const size_t plane = size_t(width) * size_t(height);

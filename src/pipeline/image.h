@@ -19,6 +19,9 @@ struct FloatImage {
 };
 // 8-bit to [0, 1] as diffusers' image processor does: value / 255 in float32.
 FloatImage to_float(const RgbImage& image);
+// A mask picture to one value per pixel in [0, 1] (white = 1 = repaint): its luminance as PIL's convert("L")
+// computes it (ITU-R 601-2 weights, rounded to 8 bits), / 255. `channels` is 1 (grey) or 3 (RGB).
+std::vector<float> mask_values(const uint8_t* pixels, int width, int height, int channels);
 
 // VAE decoder output [3, H, W] in about [-1, 1] -> 8-bit RGB, as diffusers does: clamp(x / 2 + 0.5, 0, 1),
 // then round(x * 255).

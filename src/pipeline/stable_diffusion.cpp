@@ -76,6 +76,7 @@ std::unique_ptr<StableDiffusion> StableDiffusion::open(std::unique_ptr<ModelSour
   m.info.family = family.name;
   m.info.family_description = family.description;
   m.info.guidance_embedding = family.guidance_embedding;
+  m.info.inpainting = family.inpainting;
   m.info.prediction_type = m.scheduler_cfg.get_string("prediction_type", "epsilon");
   m.info.default_scheduler = scheduler_name_for_class(m.scheduler_cfg.get_string("_class_name", ""));
   if (m.info.default_scheduler.empty()) m.info.default_scheduler = "pndm";
@@ -113,9 +114,18 @@ void check_limits(const GenerateParams& params, int width, int height, int scale
                                                    std::to_string(kMaxPromptBytes) + " are read (CLIP sees 77 tokens)");
 }
 
-// img2img's image and strength (after check_limits).
-void check_init_image(const GenerateParams& params, int width, int height) {
+// img2img's image, inpainting's mask and their strength (after check_limits); the strength to use.
+float check_init_image(const GenerateParams& params, int width, int height, bool inpainting) {
   const FloatImage& init = params.init_image;
+  if (inpainting && (init.empty() || params.mask.empty()))
+    throw Error(ErrorCode::kInvalidArgument,
+                "this is an inpainting model: it repaints part of an image, so it needs the image and a mask "
+                "(white = repaint)");
+  if (!inpainting && !params.mask.empty())
+    throw Error(ErrorCode::kInvalidArgument,
+                "a mask needs an inpainting model (its UNet takes 9 input channels); this model only paints over "
+                "the whole image (img2img: leave the mask out)");
+  if (init.empty()) return 0;
   if (init.width <= 0 || init.height <= 0 || init.rgb.size() != size_t(init.width) * size_t(init.height) * 3)
     throw Error(ErrorCode::kInvalidArgument, "the init image's pixels do not match its size");
   if (init.width != width || init.height != height)
@@ -123,12 +133,32 @@ void check_init_image(const GenerateParams& params, int width, int height) {
                 "the init image is " + std::to_string(init.width) + "x" + std::to_string(init.height) +
                     " but the image asked for is " + std::to_string(width) + "x" + std::to_string(height) +
                     ": resize the init image (or leave the size out: it defaults to the init image's)");
-  if (!(params.strength > 0.0f && params.strength <= 1.0f))
-    throw Error(ErrorCode::kInvalidArgument, "strength must be in (0, 1], got " + std::to_string(params.strength));
-  if (int(float(params.steps) * params.strength) < 1)
+  if (!params.mask.empty() && params.mask.size() != size_t(init.width) * size_t(init.height))
+    throw Error(ErrorCode::kInvalidArgument, "the mask has " + std::to_string(params.mask.size()) +
+                                                 " values, the init image " + std::to_string(init.width) + "x" +
+                                                 std::to_string(init.height) + " pixels: give a mask of its size");
+  const float strength = params.strength == 0.0f ? (inpainting ? 1.0f : 0.8f) : params.strength;
+  if (!(strength > 0.0f && strength <= 1.0f))
+    throw Error(ErrorCode::kInvalidArgument, "strength must be in (0, 1], got " + std::to_string(strength));
+  if (int(float(params.steps) * strength) < 1)
     throw Error(ErrorCode::kInvalidArgument,
-                "strength " + std::to_string(params.strength) + " of " + std::to_string(params.steps) +
+                "strength " + std::to_string(strength) + " of " + std::to_string(params.steps) +
                     " steps leaves no step to run (int(steps * strength) is 0): raise the steps or the strength");
+  return strength;
+}
+
+// Inpainting's extra UNet input, as diffusers' prepare_mask_latents makes it: the mask binarised at 0.5 and
+// taken at every scale-th pixel (nearest-neighbour interpolation to the latents' size), then the latents of the
+// image with the repainted pixels grey (0 in [-1, 1]), sampled with the image's generator after its noise.
+std::vector<float> inpainting_input(const GenerateParams& params, const LatentDistribution& masked, int scale,
+                                    float scaling_factor, TorchGenerator& gen) {
+  const int w = params.init_image.width, lh = masked.height, lw = masked.width;
+  std::vector<float> out;
+  out.reserve(size_t(1 + masked.channels) * size_t(lh) * size_t(lw));
+  for (int y = 0; y < lh; ++y)
+    for (int x = 0; x < lw; ++x) out.push_back(params.mask[size_t(y * scale) * size_t(w) + size_t(x * scale)] >= 0.5f);
+  for (float v : masked.sample(gen)) out.push_back(v * scaling_factor);
+  return out;
 }
 
 // The UNet's planned activation arena must fit what the backend can hold, or nothing starts.
@@ -157,13 +187,13 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   const int height = params.height ? params.height : init.empty() ? m.info.native_height : init.height;
   const int scale = m.vae_cfg.downscale();
   check_limits(params, width, height, m.vae_cfg.downscale());
-  if (!init.empty()) check_init_image(params, width, height);
+  const float strength = check_init_image(params, width, height, m.info.inpainting);
   const std::string sched_name = params.scheduler.empty() ? m.info.default_scheduler : params.scheduler;
   // Validates the name and the overrides before any heavy work.
   auto scheduler = make_scheduler(sched_name, m.scheduler_cfg, params.scheduler_overrides);
   // As diffusers' do_classifier_free_guidance: guidance > 1 and a UNet without a guidance embedding.
   const bool guided = params.guidance > 1.0f && m.unet_cfg.time_cond_proj_dim == 0;
-  const int lh = height / scale, lw = width / scale, lc = m.unet_cfg.in_channels;
+  const int lh = height / scale, lw = width / scale, latent_c = m.vae_cfg.latent_channels;
 
   UNetConditioning cond = m.conditioner->encode(params.prompt, params.negative_prompt, guided, width, height);
   if (m.unet_cfg.time_cond_proj_dim > 0) {
@@ -173,9 +203,18 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
                              cond.timestep_cond.data());
   }
 
-  // img2img: the init image's latent distribution, once for every image of the call.
-  LatentDistribution init_latents;
-  if (!init.empty()) init_latents = encode_image(*m.backend, m.vae_cfg, *m.vae_weights, init, &m.cancelled);
+  // img2img: the init image's latent distribution, once for every image of the call (not needed when an
+  // inpainting run starts from pure noise); inpainting: that of the image with the repainted part grey.
+  LatentDistribution init_latents, masked_latents;
+  if (!init.empty() && !(m.info.inpainting && strength == 1.0f))
+    init_latents = encode_image(*m.backend, m.vae_cfg, *m.vae_weights, init, &m.cancelled);
+  if (m.info.inpainting) {
+    FloatImage masked = init;
+    for (size_t p = 0; p < params.mask.size(); ++p)
+      if (params.mask[p] >= 0.5f)
+        for (size_t c = 0; c < 3; ++c) masked.rgb[p * 3 + c] = 0.5f;
+    masked_latents = encode_image(*m.backend, m.vae_cfg, *m.vae_weights, masked, &m.cancelled);
+  }
 
   // All images are denoised with one compiled UNet, then decoded with one compiled VAE: each network is compiled
   // once per call, and only one activation arena is alive at a time.
@@ -189,18 +228,20 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
       TorchGenerator gen(params.seed + uint64_t(img));
       std::vector<float>& x0 = latents[size_t(img)];
       int first = 0;  // the iteration the run starts at
-      if (init.empty()) {
-        x0 = gen.randn(size_t(lc) * size_t(lh) * size_t(lw));
+      if (init_latents.mean.empty()) {
+        x0 = gen.randn(size_t(latent_c) * size_t(lh) * size_t(lw));
         const float sigma = float(scheduler->init_noise_sigma());
         for (auto& v : x0) v *= sigma;
       } else {
         // As diffusers' img2img: the last int(steps * strength) steps run, on the init latents (sampled with
         // this image's generator, scaled) noised by add_noise to where they start, with noise drawn next.
-        first = (params.steps - int(float(params.steps) * params.strength)) * scheduler->order();
+        first = (params.steps - int(float(params.steps) * strength)) * scheduler->order();
         x0 = init_latents.sample(gen);
         for (auto& v : x0) v = (v - m.vae_cfg.shift_factor) * m.vae_cfg.scaling_factor;
         scheduler->add_noise(x0, gen.randn(x0.size()), first);
       }
+      if (m.info.inpainting)
+        cond.concat = inpainting_input(params, masked_latents, scale, m.vae_cfg.scaling_factor, gen);
       const int iterations = scheduler->iterations() - first;
       denoise(*exe, unet, m.unet_cfg, *scheduler, x0, cond, guided ? params.guidance : 1.0f, gen,
               [&](int i, const std::vector<float>& x) {

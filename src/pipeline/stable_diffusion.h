@@ -34,9 +34,12 @@ struct GenerateParams {
   int batch_count = 1;        // images generated one after another, image i with seed + i
   // img2img (diffusers' StableDiffusionImg2ImgPipeline): the image to start from, width x height (the size
   // defaults to it), and how much of the schedule runs over it: the last int(steps * strength) steps, from its
-  // VAE latents noised to that point (1 = start from noise, keeping only the layout's statistics).
+  // VAE latents noised to that point (1 = from pure noise). 0 = the pipeline's default: 0.8, 1 for inpainting.
   FloatImage init_image;
-  float strength = 0.8f;
+  float strength = 0.0f;
+  // Inpainting (inpainting models only, StableDiffusionInpaintPipeline): which pixels of init_image to repaint,
+  // init_image.width x init_image.height values, >= 0.5 = repaint (white in a mask picture), < 0.5 = keep.
+  std::vector<float> mask;
 };
 
 struct GenerateCallbacks {
@@ -55,6 +58,7 @@ struct ModelInfo {
   std::string family;           // "sd1", "sd2", "sdxl"; "-lcm" appended for guidance-embedding UNets
   std::string family_description;
   bool guidance_embedding = false;  // the guidance scale enters the UNet as an embedding (no unconditional pass)
+  bool inpainting = false;          // an inpainting UNet: generate() needs init_image and mask
   std::string prediction_type;  // "epsilon", "v_prediction"
   std::string default_scheduler;
   int native_width = 512, native_height = 512;
