@@ -25,7 +25,8 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   -H, --height N            image height, a multiple of 8 (default: the model's native size)
   --batch-count N           images to make; image i uses seed + i (default 1)
   --init-image FILE         img2img: a PNG to start from (the size defaults to its size)
-  --strength S              img2img: the share of the schedule run over it, (0, 1] (default 0.8)
+  --strength S              img2img: the share of the schedule run over it, (0, 1] (default 0.8; 1 inpainting)
+  --mask FILE               inpainting (inpainting models): a PNG of the init image's size, white = repaint
   --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
@@ -54,7 +55,7 @@ function parseOptions(argv) {
       steps: { type: 'string' }, guidance: { type: 'string' }, seed: { type: 'string' },
       scheduler: { type: 'string', default: '' }, width: { type: 'string', short: 'W' },
       height: { type: 'string', short: 'H' }, 'batch-count': { type: 'string' },
-      'init-image': { type: 'string' }, strength: { type: 'string' },
+      'init-image': { type: 'string' }, strength: { type: 'string' }, mask: { type: 'string' },
       'scheduler-option': { type: 'string', multiple: true, default: [] },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
@@ -80,14 +81,19 @@ function parseOptions(argv) {
     guidance: parsed.guidance === undefined ? 7.5 : Number(parsed.guidance),
   };
   if (!(o.guidance >= 0 && o.guidance <= 100)) fail(`--guidance must be in [0, 100] (got ${parsed.guidance})`);
-  o.strength = parsed.strength === undefined ? 0.8 : Number(parsed.strength);
-  if (!(o.strength > 0 && o.strength <= 1)) fail(`--strength must be in (0, 1] (got ${parsed.strength})`);
-  if (o['init-image']) {
+  o.strength = parsed.strength === undefined ? 0 : Number(parsed.strength);  // 0: the pipeline's default
+  if (parsed.strength !== undefined && !(o.strength > 0 && o.strength <= 1)) fail(`--strength must be in (0, 1] (got ${parsed.strength})`);
+  const png = (flag) => {
     try {
-      o.initImage = decodePng(fs.readFileSync(o['init-image']));
+      return decodePng(fs.readFileSync(o[flag]));
     } catch (e) {
-      fail(`--init-image ${o['init-image']}: not a readable PNG (${e.message})`);
+      fail(`--${flag} ${o[flag]}: not a readable PNG (${e.message})`);
     }
+  };
+  if (o['init-image']) o.initImage = png('init-image');
+  if (o.mask) {
+    if (!o.initImage) fail('--mask needs --init-image');
+    o.maskImage = png('mask');
   }
   // KEY=VALUE, VALUE read as JSON where it parses (true, 1.5) and as a string otherwise, as the native tool does.
   o.schedulerConfig = {};
@@ -151,7 +157,8 @@ async function main() {
   const t1 = performance.now();
   const images = await model.txt2img({ prompt: o.prompt, negativePrompt: o['negative-prompt'], width: o.width,
     height: o.height, steps: o.steps, guidance: o.guidance, seed: o.seed, scheduler: o.scheduler, count: o.count,
-    schedulerConfig: o.schedulerConfig, initImage: o.initImage ?? null, strength: o.strength, onProgress: progressBar(!o.quiet && process.stderr.isTTY) });
+    schedulerConfig: o.schedulerConfig, initImage: o.initImage ?? null, strength: o.strength,
+    mask: o.maskImage ?? null, onProgress: progressBar(!o.quiet && process.stderr.isTTY) });
   const t2 = performance.now();
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));
@@ -159,7 +166,7 @@ async function main() {
     fs.writeFileSync(file, encodePng(img, { parameters: parametersText({ prompt: o.prompt,
       negativePrompt: o['negative-prompt'], steps: o.steps, scheduler, guidance: o.guidance, seed, width: w, height: h,
       model: path.basename(path.resolve(o.model)), schedulerConfig: o.schedulerConfig,
-      strength: o.initImage ? o.strength : undefined }), Software: 'websd' }));
+      strength: o.initImage ? o.strength || (o.maskImage ? 1 : 0.8) : undefined }), Software: 'websd' }));
     if (!o.quiet) console.log(`${file}  (seed ${seed})`);
   }
   if (!o.quiet) {

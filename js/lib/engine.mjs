@@ -166,15 +166,17 @@ export class Model {
   // return false to cancel (the promise then rejects with status 'cancelled'); onPreview receives a
   // latent-resolution RGB preview every `previewEvery` steps (0 = none). schedulerConfig overrides the model's
   // scheduler config values ({ timestep_spacing: 'trailing' }); initImage ({ width, height, rgb }, 8-bit RGB)
-  // makes it image to image, running the last steps * strength steps over it.
+  // makes it image to image, running the last steps * strength steps over it (strength 0: the pipeline's default);
+  // mask (the same, white = repaint) inpaints it with an inpainting model.
   /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
    *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
-   *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number, previewEvery?: number,
+   *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number,
+   *   mask?: { width: number, height: number, rgb: Uint8Array } | null, previewEvery?: number,
    *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
    *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
    * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
-    scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0.8, onProgress = null,
+    scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0, mask = null, onProgress = null,
     previewEvery = 0, onPreview = null } = {}) {
     const e = this.engine;
     const a = e.allocator();
@@ -184,17 +186,20 @@ export class Model {
     const params = JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
       seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
       preview_every: onPreview ? previewEvery : 0 });
-    let init = 0;
-    if (initImage) {
-      if (initImage.rgb.length !== initImage.width * initImage.height * 3)
-        throw new WebsdError(1, `initImage: ${initImage.rgb.length} bytes for ${initImage.width}x${initImage.height} RGB`);
-      const data = a.copy(initImage.rgb);  // allocations first: one may grow (and move) the heap's views
-      init = a.zeroed(IMAGE_BYTES);
-      new Uint32Array(e.module.wasmMemory.buffer, init, 4).set([initImage.width, initImage.height, 3, data]);
-    }
+    // An RGB image as a websd_image in the heap (0 for none).
+    const image = (img, what) => {
+      if (!img) return 0;
+      if (img.rgb.length !== img.width * img.height * 3)
+        throw new WebsdError(1, `${what}: ${img.rgb.length} bytes for ${img.width}x${img.height} RGB`);
+      const data = a.copy(img.rgb);  // allocations first: one may grow (and move) the heap's views
+      const p = a.zeroed(IMAGE_BYTES);
+      new Uint32Array(e.module.wasmMemory.buffer, p, 4).set([img.width, img.height, 3, data]);
+      return p;
+    };
     try {
-      const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(params), init, images, count),
-        { onProgress, onPreview });
+      const init = image(initImage, 'initImage'), maskImage = image(mask, 'mask');
+      const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(params), init, maskImage, images,
+        count), { onProgress, onPreview });
       if (r.status !== 0) throw new WebsdError(r.status, r.message);
       const result = [];
       for (let i = 0; i < count; ++i) {

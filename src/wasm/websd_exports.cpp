@@ -50,11 +50,11 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
 // scheduler, scheduler_config (an object), strength, preview_every. An unknown key is an invalid argument.
-// `init` (null for txt2img) is the img2img image as a websd_image. Progress goes to the host, which may cancel;
-// every preview_every steps (0 = never) a latent-resolution RGB preview goes to it too. The host owns the JSON
-// and the init image until the job ends.
+// `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
+// websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a
+// latent-resolution RGB preview goes to it too. The host owns the JSON and the images until the job ends.
 EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* params_json, const websd_image* init,
-                                             websd_image* images, int count) {
+                                             const websd_image* mask, websd_image* images, int count) {
   websd::wasm::start_job([=](std::string& message) {
     const nlohmann::json j = nlohmann::json::parse(params_json ? params_json : "", nullptr, false);
     if (!j.is_object()) {
@@ -87,6 +87,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       p.scheduler = scheduler.empty() ? nullptr : scheduler.c_str();
       p.scheduler_config = overrides.c_str();
       p.init_image = init;
+      p.mask = mask;
       p.strength = j.value("strength", p.strength);
       p.progress = report_progress;
       p.preview_every = j.value("preview_every", 0);

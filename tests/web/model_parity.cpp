@@ -1,6 +1,7 @@
 // Rungs 3 and 5 of the correctness ladder on the webgpu backend: the tiny models' text encoder, UNet and VAE
 // against what diffusers computed (max absolute error), and whole txt2img runs against diffusers' images
-// (levels), through the C API exactly as apps use it: SD 1.x/2.x, SD-Turbo style sampling, LCM and SDXL; img2img. Prints every number; the job's status is the failure count.
+// (levels), through the C API exactly as apps use it: SD 1.x/2.x, SD-Turbo style sampling, LCM and SDXL; img2img
+// and inpainting. Prints every number; the job's status is the failure count.
 #include <emscripten/emscripten.h>
 
 #include <cmath>
@@ -223,15 +224,14 @@ void check_family_runs(const std::string& fixtures, const std::string& filter, C
 // 99), through the engine's own API because their init image is float (the C API takes 8-bit images).
 void check_img2img(const std::string& fixtures, const std::string& filter, Checker& check) {
   const std::string dir = fixtures + "/tiny-sd1";
-  const nlohmann::json runs = reference_json(dir + "/reference_extra.json")["runs"];
-  auto tensors = SafetensorsFile::open(dir + "/reference_extra.safetensors");
   std::unique_ptr<StableDiffusion> sd;
   for (const auto& [run, scheduler] : {std::pair{"img2img_ddim_like_pndm", "pndm"}, {"img2img_euler_a", "euler_a"}}) {
     const std::string what = std::string("tiny-sd1 ") + run;
     if (!filter.empty() && what.find(filter) == std::string::npos) continue;
     try {
+      const nlohmann::json args = reference_json(dir + "/reference_extra.json")["runs"][run]["args"];
+      auto tensors = SafetensorsFile::open(dir + "/reference_extra.safetensors");
       if (!sd) sd = StableDiffusion::open(dir + "/model", make_webgpu_backend());
-      const nlohmann::json& args = runs[run]["args"];
       const TensorView& init = tensors.get("init_image");
       GenerateParams p;
       p.prompt = args["prompt"];
@@ -242,6 +242,42 @@ void check_img2img(const std::string& fixtures, const std::string& filter, Check
       p.seed = 99;
       p.scheduler = scheduler;
       p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
+      RgbImage out = sd->generate(p).at(0);
+      check.image(what, websd_image{out.width, out.height, 3, out.pixels.data()},
+                  tensors.get(std::string(run) + "/image_u8"));
+    } catch (const std::exception& e) {
+      check.record(false, what, e.what());
+    }
+  }
+}
+
+// Inpainting on the GPU: diffusers' StableDiffusionInpaintPipeline runs of tiny-inpaint (strength 1, 6 steps,
+// seed 5, the fixture's image and mask).
+void check_inpainting(const std::string& fixtures, const std::string& filter, Checker& check) {
+  const std::string dir = fixtures + "/tiny-inpaint";
+  if (!std::ifstream(dir + "/reference.json")) {  // a device bundle carries only some fixtures
+    if (filter.empty() || filter.find("inpaint") != std::string::npos) std::printf("  skip tiny-inpaint (not here)\n");
+    return;
+  }
+  std::unique_ptr<StableDiffusion> sd;
+  for (const char* run : {"pndm", "euler_a"}) {
+    const std::string what = std::string("tiny-inpaint ") + run;
+    if (!filter.empty() && what.find(filter) == std::string::npos) continue;
+    try {
+      const nlohmann::json args = reference_json(dir + "/reference.json")["runs"][run]["args"];
+      auto tensors = SafetensorsFile::open(dir + "/reference.safetensors");
+      if (!sd) sd = StableDiffusion::open(dir + "/model", make_webgpu_backend());
+      const TensorView& init = tensors.get("init_image");
+      GenerateParams p;
+      p.prompt = args["prompt"];
+      p.negative_prompt = args["negative_prompt"];
+      p.steps = args["num_inference_steps"];
+      p.guidance = args["guidance_scale"];
+      p.strength = args["strength"];
+      p.seed = 5;
+      p.scheduler = run;
+      p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
+      p.mask = tensors.get("mask").to_f32();
       RgbImage out = sd->generate(p).at(0);
       check.image(what, websd_image{out.width, out.height, 3, out.pixels.data()},
                   tensors.get(std::string(run) + "/image_u8"));
@@ -263,6 +299,7 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
   }
   check_family_runs(fixtures, filter, check);
   check_img2img(fixtures, filter, check);
+  check_inpainting(fixtures, filter, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
   if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
   if (check.passed() + check.failed() == 0) {
