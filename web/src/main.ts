@@ -3,7 +3,8 @@
 import { SAMPLER_NAMES, parametersText } from '../../js/lib/parameters.mjs';
 import { EngineClient, EngineError } from './engine-client';
 import type { Backend, CachedModel, Capabilities, Event, Image, ModelInfo, ModelSource } from './protocol';
-import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, shareLink, validate, type Settings } from './settings';
+import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, schedulerConfig, shareLink, validate,
+  type Settings } from './settings';
 import { bytes, duration, RateMeter } from './ui/format';
 import { Gallery } from './ui/gallery';
 import { downloadPng, drawRgb } from './ui/image';
@@ -51,6 +52,7 @@ function fillForm(s: Settings) {
   input('seed').value = s.seed;
   input('seed-lock').checked = s.seedLocked;
   $<HTMLSelectElement>('scheduler').value = s.scheduler;
+  input('scheduler-options').value = s.schedulerOptions;
   input('width').value = s.width ? String(s.width) : '';
   input('height').value = s.height ? String(s.height) : '';
   input('count').value = String(s.count);
@@ -69,6 +71,7 @@ function readForm(): Settings {
     seed: input('seed').value.trim(),
     seedLocked: input('seed-lock').checked,
     scheduler: $<HTMLSelectElement>('scheduler').value,
+    schedulerOptions: input('scheduler-options').value.trim(),
     width: num('width', 0),
     height: num('height', 0),
     count: num('count', 1),
@@ -254,6 +257,7 @@ async function generate() {
   const width = s.width || model.nativeWidth, height = s.height || model.nativeHeight;
   const scheduler = s.scheduler || model.defaultScheduler;
   const start = startImage.at(width, height);
+  const overrides = schedulerConfig(s.schedulerOptions);
   const previewEvery = Math.max(1, Math.round(s.steps / 10));
   setState('generating', `Generating ${s.count > 1 ? `${s.count} images` : ''}…`);
   $('gen-progress-box').hidden = false;
@@ -280,14 +284,15 @@ async function generate() {
   try {
     const images = await engine.request<Image[]>({ type: 'generate', params: {
       prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, guidance: s.guidance, seed: s.seed,
-      scheduler: s.scheduler, width, height, count: s.count, previewEvery, initImage: start?.image ?? null,
+      scheduler: s.scheduler, schedulerConfig: overrides, width, height, count: s.count, previewEvery,
+      initImage: start?.image ?? null,
       strength: s.strength } }, onEvent);
     const seconds = (performance.now() - t0) / 1000;
     images.forEach((image, i) => {
       const seed = (BigInt(s.seed) + BigInt(i)) & ((1n << 64n) - 1n);
       const parameters = parametersText({ prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps,
         scheduler, guidance: s.guidance, seed: seed.toString(), width, height, model: model!.name,
-        strength: start ? s.strength : undefined });
+        schedulerConfig: overrides, strength: start ? s.strength : undefined });
       const item = { image, parameters, fileName: `websd-${seed}.png`, settings: { ...s, seed: seed.toString() } };
       gallery.add(item);
       if (i === 0) shown = item;

@@ -16,6 +16,7 @@ export interface GenerateParams {
   guidance: number;
   seed: string;        // decimal u64 (JSON has no bigint)
   scheduler: string;   // '' = the model's default
+  schedulerConfig: Record<string, unknown>;  // scheduler config overrides ({ timestep_spacing: 'trailing' })
   width: number;
   height: number;
   count: number;

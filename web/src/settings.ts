@@ -1,6 +1,7 @@
 // The generation settings: read from and written to the form, kept in localStorage so they survive a reload,
 // and overridable by URL query parameters (shareable links use the CLI's names: model, prompt, negative_prompt,
-// seed, steps, guidance, scheduler, width, height, strength; autostart=1 generates once the model is loaded).
+// seed, steps, guidance, scheduler, scheduler_options, width, height, strength; autostart=1 generates once the
+// model is loaded).
 
 export interface Settings {
   model: string;
@@ -11,6 +12,7 @@ export interface Settings {
   seed: string;
   seedLocked: boolean;
   scheduler: string;
+  schedulerOptions: string;  // "KEY=VALUE ..." scheduler config overrides, as the CLI's --scheduler-option
   width: number;
   height: number;
   count: number;
@@ -23,7 +25,7 @@ export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', '
 
 export const DEFAULTS: Settings = {
   model: '', prompt: 'a lighthouse on a cliff at dusk, oil painting', negativePrompt: 'blurry, low quality',
-  steps: 20, guidance: 7.5, seed: '42', seedLocked: false, scheduler: '', width: 0, height: 0, count: 1,
+  steps: 20, guidance: 7.5, seed: '42', seedLocked: false, scheduler: '', schedulerOptions: '', width: 0, height: 0, count: 1,
   strength: 0.8, backend: 'auto',
 };
 
@@ -33,7 +35,7 @@ const STORAGE_KEY = 'websd.settings.v1';
 const QUERY: Record<string, keyof Settings> = {
   model: 'model', prompt: 'prompt', negative_prompt: 'negativePrompt', seed: 'seed', steps: 'steps',
   guidance: 'guidance', scheduler: 'scheduler', width: 'width', height: 'height', count: 'count', backend: 'backend',
-  strength: 'strength',
+  strength: 'strength', scheduler_options: 'schedulerOptions',
 };
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -49,6 +51,8 @@ export function validate(s: Settings): string | null {
   if (!Number.isInteger(s.count) || s.count < 1 || s.count > 16) return 'number of images must be from 1 to 16';
   if (s.scheduler && !SCHEDULERS.includes(s.scheduler)) return `unknown scheduler '${s.scheduler}'`;
   if (!(s.strength > 0 && s.strength <= 1)) return 'strength must be above 0 and at most 1';
+  const bad = s.schedulerOptions.split(/\s+/).find((kv) => kv && !/^[A-Za-z_][A-Za-z0-9_]*=\S+$/.test(kv));
+  if (bad) return `scheduler options are KEY=VALUE words (e.g. timestep_spacing=trailing); '${bad}' is not one`;
   return null;
 }
 
@@ -92,9 +96,26 @@ export function shareLink(s: Settings, base: string): string {
   q.set('steps', String(s.steps));
   q.set('guidance', String(s.guidance));
   if (s.scheduler) q.set('scheduler', s.scheduler);
+  if (s.schedulerOptions.trim()) q.set('scheduler_options', s.schedulerOptions.trim());
   if (s.width) q.set('width', String(s.width));
   if (s.height) q.set('height', String(s.height));
   return `${base.split('?')[0]}?${q}`;
+}
+
+// "timestep_spacing=trailing use_karras_sigmas=true" -> { timestep_spacing: 'trailing', use_karras_sigmas: true }:
+// values read as JSON where they parse, as strings otherwise (the CLI's --scheduler-option rule).
+export function schedulerConfig(options: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const kv of options.split(/\s+/).filter(Boolean)) {
+    const eq = kv.indexOf('=');
+    const value = kv.slice(eq + 1);
+    try {
+      out[kv.slice(0, eq)] = JSON.parse(value);
+    } catch {
+      out[kv.slice(0, eq)] = value;
+    }
+  }
+  return out;
 }
 
 export function randomSeed(): string {

@@ -2,7 +2,8 @@
 // pack by URL (a download cut short resumes), type the fixture's prompt, pick schedulers, generate, and compare
 // the canvas with diffusers' image (2 levels); cancel and generate again; reload and load from the cache with the
 // network cut; damage a cached shard and see it fetched again; run without WebGPU on the CPU fallback, from a
-// diffusers folder URL; the demo model, offered first, draws an example prompt; img2img from a picked image.
+// diffusers folder URL; the demo model, offered first, draws an example prompt; img2img from a picked image;
+// scheduler options from a link.
 // Screenshots land in web/test-results/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -320,5 +321,27 @@ test('img2img: a start image from the disk draws what the native tool draws from
   } finally {
     await ctx.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('scheduler options from a link reach the engine: SD-Turbo style sampling draws diffusers\' turbo_1step image', { timeout: TIMEOUT }, async () => {
+  const extra = readReferenceJson('tiny-sd1', 'reference_extra.json');
+  const want = readSafetensors(fixture('tiny-sd1/reference_extra.safetensors')).get('turbo_1step/image_u8');
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/`, prompt: extra.runs.turbo_1step.args.prompt,
+      negative_prompt: '', seed: '7', steps: '1', guidance: '0', scheduler: 'euler_a',
+      scheduler_options: 'timestep_spacing=trailing', width: '64', height: '64', backend: 'cpu', autostart: '1' });
+    await p.goto(`${server.url}/?${q}`);
+    assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
+    assert.equal(await p.inputValue('#scheduler-options'), 'timestep_spacing=trailing');
+    assert.match(await p.textContent('#result-params'), /Scheduler config: timestep_spacing=trailing/);
+    const got = await canvasRgb(p);
+    const r = compareImages(Uint8Array.from(got.rgb), want.data);
+    console.log(`  turbo_1step from a link (wasm cpu): ${r.summary}`);
+    assert.ok(r.ok, r.summary);
+  } finally {
+    await ctx.close();
   }
 });

@@ -149,7 +149,8 @@ async function generate(id: number, p: GenerateParams) {
   cancelRequested = false;
   const images = await model.txt2img({
     prompt: p.prompt, negativePrompt: p.negativePrompt, width: p.width, height: p.height, steps: p.steps,
-    guidance: p.guidance, seed: BigInt(p.seed), scheduler: p.scheduler, count: p.count,
+    guidance: p.guidance, seed: BigInt(p.seed), scheduler: p.scheduler, schedulerConfig: p.schedulerConfig,
+    count: p.count,
     previewEvery: p.previewEvery, initImage: p.initImage, strength: p.strength,
     onProgress: (image: number, step: number, steps: number) => {
       post({ id, type: 'event', event: { phase: 'step', image, step, steps } });
