@@ -14,6 +14,7 @@
 #include "pipeline/stable_diffusion.h"
 #include "io/config.h"
 #include "image_parity.h"
+#include "image_runs.h"
 #include "io/safetensors.h"
 #include "websd/websd.h"
 
@@ -193,68 +194,23 @@ TEST(CApi, CancelBeforeTheRunIsNotLost) {
   websd_model_free(model);
 }
 
-// img2img against diffusers' StableDiffusionImg2ImgPipeline (tiny-sd1/reference_extra: strength 0.6 of 10 steps,
-// seed 99, the fixture's init image): the latents after every iteration run, and the final image within 2 levels.
-TEST(Img2Img, MatchesDiffusers) {
-  const nlohmann::json extra = Config::load(test::fixture("tiny-sd1/reference_extra.json")).json();
-  const SafetensorsFile tensors = SafetensorsFile::open(test::fixture("tiny-sd1/reference_extra.safetensors"));
-  auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
-  const TensorView& init = tensors.get("init_image");
-  for (const auto& [run, scheduler] : {std::pair{"img2img_ddim_like_pndm", "pndm"}, {"img2img_euler_a", "euler_a"}}) {
-    SCOPED_TRACE(run);
-    const nlohmann::json& args = extra["runs"][run]["args"];
-    GenerateParams p;
-    p.prompt = args["prompt"];
-    p.negative_prompt = args["negative_prompt"];
-    p.steps = args["num_inference_steps"];
-    p.guidance = args["guidance_scale"];
-    p.strength = args["strength"];
-    p.seed = 99;
-    p.scheduler = scheduler;
-    p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
-    const std::vector<float> want = tensors.get(std::string(run) + "/latents_per_step").to_f32();
-    const size_t n = want.size() / size_t(tensors.get(std::string(run) + "/latents_per_step").shape[0]);
-    int seen = 0;
-    float worst = 0;
-    GenerateCallbacks cb;
-    cb.on_latents = [&](int, int step, const std::vector<float>& got) {
-      seen = step;
-      worst = std::max(worst, test::max_abs_diff(got, {want.begin() + long(n) * (step - 1),
-                                                       want.begin() + long(n) * step}));
-    };
-    const auto images = sd->generate(p, cb);
-    EXPECT_EQ(size_t(seen) * n, want.size()) << "iterations run";
-    std::printf("  %-24s latents max abs error %.3g\n", run, worst);
-    EXPECT_LE(worst, 1e-3f);
-    const TensorView& want_img = tensors.get(std::string(run) + "/image_u8");
-    test::expect_image_matches(images.at(0).pixels.data(), images[0].pixels.size(),
-                               static_cast<const uint8_t*>(want_img.data), size_t(want_img.shape.numel()), run);
-  }
-}
-
-// Inpainting against diffusers' StableDiffusionInpaintPipeline (tiny-inpaint: a 9-channel UNet; strength 1.0,
-// 6 steps, seed 5, the fixture's image and mask): latents after every iteration and the final image.
-TEST(Inpainting, MatchesDiffusers) {
-  const nlohmann::json ref = Config::load(test::fixture("tiny-inpaint/reference.json")).json();
-  const SafetensorsFile tensors = SafetensorsFile::open(test::fixture("tiny-inpaint/reference.safetensors"));
-  auto sd = StableDiffusion::open(test::fixture("tiny-inpaint/model"), make_cpu_backend());
-  EXPECT_TRUE(sd->info().inpainting);
-  EXPECT_EQ(sd->info().family, "sd1-inpaint");
-  const TensorView& init = tensors.get("init_image");
-  for (const char* run : {"pndm", "euler_a"}) {
-    SCOPED_TRACE(run);
-    const nlohmann::json& args = ref["runs"][run]["args"];
-    GenerateParams p;
-    p.prompt = args["prompt"];
-    p.negative_prompt = args["negative_prompt"];
-    p.steps = args["num_inference_steps"];
-    p.guidance = args["guidance_scale"];
-    p.strength = args["strength"];
-    p.seed = 5;
-    p.scheduler = run;
-    p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
-    p.mask = tensors.get("mask").to_f32();
-    const TensorView& steps = tensors.get(std::string(run) + "/latents_per_step");
+// img2img and inpainting against diffusers' StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline
+// (image_runs.h: tiny-sd1 strength 0.6 of 10 steps, seed 99; tiny-inpaint's 9-channel UNet, strength 1, 6 steps,
+// seed 5, the fixture's mask): the latents after every iteration run (1e-3), and the final image within 2 levels.
+TEST(ImageRuns, MatchDiffusers) {
+  std::string open_model;
+  std::unique_ptr<StableDiffusion> sd;
+  for (const test::ImageRun& r : test::kImageRuns) {
+    const std::string what = std::string(r.model) + " " + r.run;
+    SCOPED_TRACE(what);
+    const std::string stem = test::fixture(std::string(r.model) + "/" + r.reference);
+    const nlohmann::json args = Config::load(stem + ".json").json()["runs"][r.run]["args"];
+    const SafetensorsFile tensors = SafetensorsFile::open(stem + ".safetensors");
+    if (open_model != r.model) {
+      open_model = r.model;
+      sd = StableDiffusion::open(test::fixture(open_model + "/model"), make_cpu_backend());
+    }
+    const TensorView& steps = tensors.get(std::string(r.run) + "/latents_per_step");
     const std::vector<float> want = steps.to_f32();
     const size_t n = want.size() / size_t(steps.shape[0]);
     int seen = 0;
@@ -265,15 +221,21 @@ TEST(Inpainting, MatchesDiffusers) {
       worst = std::max(worst, test::max_abs_diff(got, {want.begin() + long(n) * (step - 1),
                                                        want.begin() + long(n) * step}));
     };
-    const auto images = sd->generate(p, cb);
+    const auto images = sd->generate(test::image_run_params(r, args, tensors), cb);
     EXPECT_EQ(size_t(seen) * n, want.size()) << "iterations run";
-    std::printf("  tiny-inpaint %-8s latents max abs error %.3g\n", run, worst);
+    std::printf("  %-36s latents max abs error %.3g\n", what.c_str(), worst);
     EXPECT_LE(worst, 1e-3f);
-    const TensorView& want_img = tensors.get(std::string(run) + "/image_u8");
+    const TensorView& want_img = tensors.get(std::string(r.run) + "/image_u8");
     test::expect_image_matches(images.at(0).pixels.data(), images[0].pixels.size(),
-                               static_cast<const uint8_t*>(want_img.data), size_t(want_img.shape.numel()), run);
+                               static_cast<const uint8_t*>(want_img.data), size_t(want_img.shape.numel()), what);
   }
-  // It needs an image and a mask; a regular model takes no mask.
+}
+
+// An inpainting model is told by its UNet and needs an image and a mask; a regular model takes no mask.
+TEST(Inpainting, NeedsAnImageAndAMask) {
+  auto sd = StableDiffusion::open(test::fixture("tiny-inpaint/model"), make_cpu_backend());
+  EXPECT_TRUE(sd->info().inpainting);
+  EXPECT_EQ(sd->info().family, "sd1-inpaint");
   GenerateParams p;
   p.prompt = "a cat";
   try {

@@ -16,6 +16,7 @@
 #include "models/clip_text_encoder.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "image_runs.h"
 #include "pipeline/stable_diffusion.h"
 #include "wasm/host_channel.h"
 #include "websd/websd.h"
@@ -220,67 +221,30 @@ void check_family_runs(const std::string& fixtures, const std::string& filter, C
   websd_model_free(m);
 }
 
-// img2img on the GPU: diffusers' StableDiffusionImg2ImgPipeline runs of tiny-sd1 (strength 0.6 of 10 steps, seed
-// 99), through the engine's own API because their init image is float (the C API takes 8-bit images).
-void check_img2img(const std::string& fixtures, const std::string& filter, Checker& check) {
-  const std::string dir = fixtures + "/tiny-sd1";
+// img2img and inpainting on the GPU: diffusers' StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline
+// runs (image_runs.h), through the engine's own API because their init images are float (the C API takes 8-bit
+// images).
+void check_image_runs(const std::string& fixtures, const std::string& filter, Checker& check) {
+  std::string open_model;
   std::unique_ptr<StableDiffusion> sd;
-  for (const auto& [run, scheduler] : {std::pair{"img2img_ddim_like_pndm", "pndm"}, {"img2img_euler_a", "euler_a"}}) {
-    const std::string what = std::string("tiny-sd1 ") + run;
+  for (const test::ImageRun& r : test::kImageRuns) {
+    const std::string what = std::string(r.model) + " " + r.run, dir = fixtures + "/" + r.model;
     if (!filter.empty() && what.find(filter) == std::string::npos) continue;
-    try {
-      const nlohmann::json args = reference_json(dir + "/reference_extra.json")["runs"][run]["args"];
-      auto tensors = SafetensorsFile::open(dir + "/reference_extra.safetensors");
-      if (!sd) sd = StableDiffusion::open(dir + "/model", make_webgpu_backend());
-      const TensorView& init = tensors.get("init_image");
-      GenerateParams p;
-      p.prompt = args["prompt"];
-      p.negative_prompt = args["negative_prompt"];
-      p.steps = args["num_inference_steps"];
-      p.guidance = args["guidance_scale"];
-      p.strength = args["strength"];
-      p.seed = 99;
-      p.scheduler = scheduler;
-      p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
-      RgbImage out = sd->generate(p).at(0);
-      check.image(what, websd_image{out.width, out.height, 3, out.pixels.data()},
-                  tensors.get(std::string(run) + "/image_u8"));
-    } catch (const std::exception& e) {
-      check.record(false, what, e.what());
+    const std::string stem = dir + "/" + r.reference;
+    if (!std::ifstream(stem + ".json")) {  // a device bundle carries only some fixtures
+      std::printf("  skip %s (no %s here)\n", what.c_str(), r.model);
+      continue;
     }
-  }
-}
-
-// Inpainting on the GPU: diffusers' StableDiffusionInpaintPipeline runs of tiny-inpaint (strength 1, 6 steps,
-// seed 5, the fixture's image and mask).
-void check_inpainting(const std::string& fixtures, const std::string& filter, Checker& check) {
-  const std::string dir = fixtures + "/tiny-inpaint";
-  if (!std::ifstream(dir + "/reference.json")) {  // a device bundle carries only some fixtures
-    if (filter.empty() || filter.find("inpaint") != std::string::npos) std::printf("  skip tiny-inpaint (not here)\n");
-    return;
-  }
-  std::unique_ptr<StableDiffusion> sd;
-  for (const char* run : {"pndm", "euler_a"}) {
-    const std::string what = std::string("tiny-inpaint ") + run;
-    if (!filter.empty() && what.find(filter) == std::string::npos) continue;
     try {
-      const nlohmann::json args = reference_json(dir + "/reference.json")["runs"][run]["args"];
-      auto tensors = SafetensorsFile::open(dir + "/reference.safetensors");
-      if (!sd) sd = StableDiffusion::open(dir + "/model", make_webgpu_backend());
-      const TensorView& init = tensors.get("init_image");
-      GenerateParams p;
-      p.prompt = args["prompt"];
-      p.negative_prompt = args["negative_prompt"];
-      p.steps = args["num_inference_steps"];
-      p.guidance = args["guidance_scale"];
-      p.strength = args["strength"];
-      p.seed = 5;
-      p.scheduler = run;
-      p.init_image = {int(init.shape[1]), int(init.shape[0]), init.to_f32()};
-      p.mask = tensors.get("mask").to_f32();
-      RgbImage out = sd->generate(p).at(0);
+      const nlohmann::json args = reference_json(stem + ".json")["runs"][r.run]["args"];
+      auto tensors = SafetensorsFile::open(stem + ".safetensors");
+      if (open_model != r.model) {
+        open_model = r.model;
+        sd = StableDiffusion::open(dir + "/model", make_webgpu_backend());
+      }
+      RgbImage out = sd->generate(test::image_run_params(r, args, tensors)).at(0);
       check.image(what, websd_image{out.width, out.height, 3, out.pixels.data()},
-                  tensors.get(std::string(run) + "/image_u8"));
+                  tensors.get(std::string(r.run) + "/image_u8"));
     } catch (const std::exception& e) {
       check.record(false, what, e.what());
     }
@@ -298,8 +262,7 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
     check_images(dir, model, {"pndm", "euler_a", "dpmpp_2m"}, check);
   }
   check_family_runs(fixtures, filter, check);
-  check_img2img(fixtures, filter, check);
-  check_inpainting(fixtures, filter, check);
+  check_image_runs(fixtures, filter, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
   if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
   if (check.passed() + check.failed() == 0) {

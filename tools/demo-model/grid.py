@@ -13,23 +13,10 @@ import textwrap
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+import vocabulary as V
+
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.join(here, "..", "..")
-
-
-def verdict(image, case, spec):
-    """train.py's score(), without torch: is the named colour in the named cell, the background on the border?"""
-    names = list(spec["palette"])
-    pal = np.array([spec["palette"][n] for n in names], dtype=np.float32)
-    cls = np.argmin(((image[:, :, None, :].astype(np.float32) - pal[None, None]) ** 2).sum(-1), axis=-1)
-    h, w = cls.shape
-    bg = names.index(case["background"])
-    col, row = spec["grid"][case["position"]]
-    cell = cls[row * h // 3:(row + 1) * h // 3, col * w // 3:(col + 1) * w // 3]
-    fg = np.bincount(cell[cell != bg].ravel(), minlength=len(names))
-    border = np.concatenate([cls[:4].ravel(), cls[-4:].ravel(), cls[:, :4].ravel(), cls[:, -4:].ravel()])
-    return (fg.sum() > 0 and int(fg.argmax()) == names.index(case["colour"]),
-            int(np.bincount(border, minlength=len(names)).argmax()) == bg)
 
 
 def main():
@@ -52,7 +39,7 @@ def main():
             subprocess.run([a.websd, "generate", "--model", a.model, "--prompt", case["caption"],
                             "--seed", str(case["seed"]), "-o", out], check=True, capture_output=True)
             img = Image.open(out).convert("RGB")
-            ok = verdict(np.array(img), case, spec)
+            ok = V.score(np.array(img), case, spec)
             passed += all(ok)
             tiles.append((img, case["caption"], ok))
     w, h = tiles[0][0].size

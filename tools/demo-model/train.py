@@ -311,24 +311,6 @@ def export(args):
         raise SystemExit(f"the exported folder is {total} bytes, over the {BUDGET_BYTES} budget")
 
 
-def score(image, case, spec):
-    """What tests/test_demo_model.cpp checks: nearest-palette classes; the named colour dominates the named cell's
-    non-background pixels; the background colour dominates a border 4 pixels wide."""
-    import numpy as np
-    names = list(spec["palette"])
-    pal = np.array([spec["palette"][n] for n in names], dtype=np.float32)
-    h, w, _ = image.shape
-    cls = np.argmin(((image[:, :, None, :].astype(np.float32) - pal[None, None]) ** 2).sum(-1), axis=-1)
-    bg = names.index(case["background"])
-    col, row = spec["grid"][case["position"]]
-    cell = cls[row * h // 3:(row + 1) * h // 3, col * w // 3:(col + 1) * w // 3]
-    fg = np.bincount(cell[cell != bg].ravel(), minlength=len(names))
-    colour_ok = fg.sum() > 0 and int(fg.argmax()) == names.index(case["colour"])
-    border = np.concatenate([cls[:4].ravel(), cls[-4:].ravel(), cls[:, :4].ravel(), cls[:, -4:].ravel()])
-    background_ok = int(np.bincount(border, minlength=len(names)).argmax()) == bg
-    return colour_ok, background_ok
-
-
 def sample(args, dev):
     """Draws the spec's captions from the exported folder with diffusers (fixed seeds, the shipped sampler) and
     prints the acceptance rates; saves a contact sheet of the held-out ones."""
@@ -356,7 +338,7 @@ def sample(args, dev):
                     lat = sched.step(u + GUIDANCE * (c - u), t, lat).prev_sample
                 images.append(vae.decode(lat / vae.config.scaling_factor).sample)
         images = R.to_uint8(torch.cat(images))
-        results = [score(im, case, spec) for im, case in zip(images, cases)]
+        results = [V.score(im, case, spec) for im, case in zip(images, cases)]
         colour = sum(r[0] for r in results) / len(results)
         background = sum(r[1] for r in results) / len(results)
         log(f"{kind}: colour in cell {colour:.0%}, background {background:.0%} of {len(results)} (diffusers, {dev})")

@@ -3,7 +3,7 @@ colour x shape x position combinations are held out of training.
 
 One source of truth: `python3 vocabulary.py --write ../../models/websd-shapes/websd-shapes.json` writes the held-out
 and training evaluation captions with the palette and grid that the acceptance test (tests/test_demo_model.cpp)
-and evaluate.py check images against.
+and score() below check images against.
 """
 import argparse
 import json
@@ -122,6 +122,25 @@ def eval_cases(held_out, count, seed):
                       "colour": colour, "shape": shape, "position": pos, "size": size, "background": bg,
                       "seed": rng.randrange(1 << 31)})
     return cases
+
+
+def score(image, case, spec):
+    """The acceptance rule (tests/test_demo_model.cpp and the web e2e check the same), on a uint8 [H, W, 3] array:
+    nearest-palette classes; the named colour dominates the named cell's non-background pixels; the background
+    colour dominates a border 4 pixels wide. Returns (colour ok, background ok)."""
+    import numpy as np  # here, so that the rest of this file needs nothing beyond Python
+    names = list(spec["palette"])
+    pal = np.array([spec["palette"][n] for n in names], dtype=np.float32)
+    h, w, _ = image.shape
+    cls = np.argmin(((image[:, :, None, :].astype(np.float32) - pal[None, None]) ** 2).sum(-1), axis=-1)
+    bg = names.index(case["background"])
+    col, row = spec["grid"][case["position"]]
+    cell = cls[row * h // 3:(row + 1) * h // 3, col * w // 3:(col + 1) * w // 3]
+    fg = np.bincount(cell[cell != bg].ravel(), minlength=len(names))
+    colour_ok = fg.sum() > 0 and int(fg.argmax()) == names.index(case["colour"])
+    border = np.concatenate([cls[:4].ravel(), cls[-4:].ravel(), cls[:, :4].ravel(), cls[:, -4:].ravel()])
+    background_ok = int(np.bincount(border, minlength=len(names)).argmax()) == bg
+    return colour_ok, background_ok
 
 
 def spec():
