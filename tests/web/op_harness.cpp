@@ -19,8 +19,11 @@ namespace websd {
 namespace {
 
 // f32 arithmetic on both sides, in different orders, with WGSL's exp (a few ulp) and an erf approximation
-// (1.5e-7): errors stay near 1e-12.
-constexpr double kMaxNormalisedError = 1e-9;
+// (1.5e-7): errors stay near 1e-12. Winograd convolutions of f16 weights keep their transformed weights in f16,
+// one more rounding of each (about 1e-7 measured at SD's channel counts).
+double max_error(const std::string& name, const std::string& choice) {
+  return choice.find("winograd=1") != std::string::npos && name.ends_with("_F16") ? 1e-6 : 1e-9;
+}
 
 // The kernel choices a case runs under: every numbered variant of the family its op belongs to, so that each
 // variant is checked against the reference (webgpu/kernel_choice.h).
@@ -30,6 +33,8 @@ std::vector<std::string> choices_for(const std::string& name) {
     for (int v = 0; v < webgpu::kGemmVariants; ++v) out.push_back("gemm=" + std::to_string(v));
   if (name.starts_with("linear") || name.starts_with("conv2d"))  // split K, partial sums reduced
     for (const char* split : {"gemm=1,gemm_split=3", "gemm=4,gemm_split=2"}) out.push_back(split);
+  if (name.starts_with("conv2d"))  // Winograd (3x3 stride-1 cases; the others fall back to the direct kernels)
+    for (const char* w : {"winograd=1", "winograd=1,gemm=2", "winograd=1,gemm=4"}) out.push_back(w);
   if (name.starts_with("attention"))
     for (int v = 0; v < webgpu::kAttentionVariants; ++v) out.push_back("attention=" + std::to_string(v));
   if (name.starts_with("group_norm"))
@@ -55,7 +60,7 @@ int32_t run_cases(const std::string& filter, int repeats, std::string& message) 
     double err = test::normalised_error(got, want);
     for (float v : got)
       if (!std::isfinite(v)) err = INFINITY;
-    const bool ok = got.size() == want.size() && err <= kMaxNormalisedError;
+    const bool ok = got.size() == want.size() && err <= max_error(c.name, choice);
     failed += !ok;
     std::string timing;
     if (repeats > 0) {

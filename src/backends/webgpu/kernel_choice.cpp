@@ -33,11 +33,13 @@ void set_kernel_choice(const std::string& spec) {
     else if (family == "gemm_split" && v >= 0 && v <= 64) c.gemm_split = v;
     else if (family == "attention" && v < kAttentionVariants) c.attention = v;
     else if (family == "group_norm" && v < kGroupNormVariants) c.group_norm = v;
+    else if (family == "winograd" && v < kWinogradVariants) c.winograd = v;
     else
       throw Error(ErrorCode::kInvalidArgument, "kernel choice '" + item +
                                                    "': families are gemm=0.." + std::to_string(kGemmVariants - 1) +
                                                    ", gemm_split=0..64, attention=0.." + std::to_string(kAttentionVariants - 1) +
                                                    ", group_norm=0.." + std::to_string(kGroupNormVariants - 1) +
+                                                   ", winograd=0.." + std::to_string(kWinogradVariants - 1) +
                                                    " (or auto)");
   }
   current() = c;

@@ -24,14 +24,19 @@ constexpr int kAttentionVariants = 3;
 // GroupNorm: 0 one workgroup per group; 1 statistics as a wide two-level reduction, then a flat normalise.
 constexpr int kGroupNormVariants = 2;
 
+// 3×3 stride-1 convolutions: 0 direct (the GEMM family above); 1 Winograd F(2×2, 3×3) (kernels/winograd*.wgsl:
+// 16 multiplies per 2×2 outputs instead of 36, the weights transformed once at upload, f16 weights staying f16).
+constexpr int kWinogradVariants = 2;
+
 struct KernelChoice {
   int gemm = -1;  // -1: auto
   int gemm_split = 0;  // 0: auto (split K only where tiles alone underfill the GPU); N: N slices where K allows
   int attention = -1;
   int group_norm = -1;
+  int winograd = -1;
 };
 
-// The choice new executables use. Parsed from "gemm=2,gemm_split=3,attention=1" (unnamed families stay auto; "" = all auto);
+// The choice new executables use. Parsed from "gemm=2,gemm_split=3,attention=1,winograd=0" (unnamed families stay auto; "" = all auto);
 // throws Error(kInvalidArgument) naming what it does not know.
 void set_kernel_choice(const std::string& spec);
 const KernelChoice& kernel_choice();

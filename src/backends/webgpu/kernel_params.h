@@ -45,6 +45,13 @@ struct Conv2dGemmParams {  // kernels/conv2d_gemm.wgsl
 };
 static_assert(sizeof(Conv2dGemmParams) == 48);
 
+struct WinogradParams {  // kernels/winograd.wgsl
+  uint32_t channels, height, width, out_channels;
+  uint32_t tiles_w, tiles_image, tiles, tile_begin;
+  uint32_t chunk, chunk4, has_bias, pad0;
+};
+static_assert(sizeof(WinogradParams) == 48);
+
 struct GemmReduceParams {  // kernels/gemm_reduce.wgsl
   uint32_t m, n, slices, has_bias;
   uint32_t spatial, pad0, pad1, pad2;

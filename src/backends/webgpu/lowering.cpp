@@ -5,6 +5,7 @@
 #include "backends/webgpu/kernel_choice.h"
 #include "backends/webgpu/kernel_params.h"
 #include "core/error.h"
+#include "core/memory_plan.h"
 
 namespace websd::webgpu {
 namespace {
@@ -150,6 +151,58 @@ GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   return p;
 }
 
+// How a 3×3, stride-1, padding-1 convolution runs as Winograd F(2×2, 3×3) (kernels/winograd*.wgsl): the batch's
+// 2×2 output tiles in chunks whose transformed inputs V [16, C, chunk4] and products M [16, O, chunk4] fit the
+// scratch budget (and one binding each), and the GEMM core tile of the 16 products.
+struct WinogradPlan {
+  bool use = false;
+  uint32_t tiles_w = 0, tiles_image = 0, tiles = 0, chunk = 0, chunk4 = 0, chunks = 0;
+  uint64_t v_bytes = 0, m_bytes = 0;  // per chunk, each a whole number of the planner's alignment
+  int gemm = 1;
+};
+
+constexpr uint64_t kWinogradScratch = 128ull << 20;  // V and M of one chunk
+
+// Workgroups of the GEMM core for `batches` products of m × n each.
+uint64_t workgroups(const GemmTile& t, uint64_t m, uint64_t n, uint64_t batches) { return batches * tiles_of(t, m, n); }
+
+WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& info) {
+  WinogradPlan p;
+  if (n.op != Op::kConv2d) return p;
+  const Shape &xs = g.shape(n.inputs[0]), &ws = g.shape(n.inputs[1]);
+  const Node& w = g.node(n.inputs[1]);
+  if (ws[2] != 3 || ws[3] != 3 || n.p.stride != 1 || n.p.pad != 1 || n.p.pad_end != 1) return p;
+  // q8 weights stay on the direct kernels: their int8 values do not survive the transform.
+  if (w.op != Op::kWeight || g.weights()[size_t(w.weight)].dtype == DType::kI8) return p;
+  const uint64_t C = uint64_t(ws[1]), O = uint64_t(ws[0]), H = uint64_t(xs[2]), W = uint64_t(xs[3]);
+  const int v = kernel_choice().winograd;
+  // From the kernel lab on the H200 (docs/gpu-kernels.md): Winograd wins where there are enough tiles and
+  // channels for its 16 products to fill the GPU.
+  if (v == 0 || (v < 0 && !(C >= 64 && O >= 64 && H * W >= 32 * 32))) return p;
+  p.tiles_w = uint32_t((W + 1) / 2);
+  p.tiles_image = uint32_t((H + 1) / 2) * p.tiles_w;
+  p.tiles = uint32_t(uint64_t(xs[0]) * p.tiles_image);
+  const uint64_t per_tile = 16 * 4 * std::max(C, O);  // bytes of V or M per tile (the larger of the two)
+  const uint64_t budget = std::min<uint64_t>(kWinogradScratch / 2, info.max_storage_buffer_binding_size);
+  const uint64_t fit = std::max<uint64_t>(4, budget / per_tile / 4 * 4);
+  p.chunks = ceil_div(p.tiles, fit);
+  p.chunk = ceil_div(p.tiles, p.chunks);  // chunks of equal size
+  p.chunk4 = (p.chunk + 3) / 4 * 4;
+  const auto aligned = [](uint64_t b) { return (b + MemoryPlan::kAlignment - 1) / MemoryPlan::kAlignment * MemoryPlan::kAlignment; };
+  p.v_bytes = aligned(16 * 4 * C * p.chunk4);
+  p.m_bytes = aligned(16 * 4 * O * p.chunk4);
+  p.gemm = kernel_choice().gemm;
+  if (p.gemm <= 0) {  // the rules of auto_gemm_variant, counting the 16 products' workgroups
+    const auto waste = [&](const GemmTile& t) { return double(tiles_of(t, O, p.chunk4) * t.m * t.n) / double(O * p.chunk4) - 1.0; };
+    p.gemm = workgroups(kGemmTiles[2], O, p.chunk4, 16) >= 1024 && waste(kGemmTiles[2]) < 0.15 ? 2
+             : workgroups(kGemmTiles[4], O, p.chunk4, 16) >= 512                               ? 4
+                                                                                                : 1;
+  }
+  if (gemm_tile_bytes(kGemmTiles[p.gemm]) > info.max_compute_workgroup_storage_size) p.gemm = 1;
+  p.use = true;
+  return p;
+}
+
 // The GEMM core's stores (kernels/gemm_core.wgsl), unrolled: output (g, r, h) of the thread is acc[(g * 4 + r) *
 // column groups + h] at row m0 + (g * 16 + ty) * 4 + r, columns n0 + (h * 16 + tx) * 4 .. + 3.
 std::string gemm_epilogue(const GemmTile& t) {
@@ -203,6 +256,7 @@ class Lowerer {
 
   std::vector<Dispatch> gemm(bool conv) const;
   Dispatch gemm_core(bool conv, const GemmPlan& plan) const;
+  std::vector<Dispatch> winograd(const WinogradPlan& plan) const;
   Dispatch gemm_plain(bool conv) const;
   Dispatch norm() const;
   std::vector<Dispatch> group_norm_wide() const;
@@ -246,6 +300,41 @@ std::vector<Dispatch> Lowerer::gemm(bool conv) const {
               (x.variant.entry == "gemm_reduce" ? " reduce" : "");
   }
   return d;
+}
+
+std::vector<Dispatch> Lowerer::winograd(const WinogradPlan& plan) const {
+  bool has_bias = false;
+  const TensorRef x = in(0), u = in(1, WeightLayout::kWinograd), bias = optional(2, has_bias), s = scratch();
+  const TensorRef v{s.buffer, s.offset, plan.v_bytes, DType::kF32}, m{s.buffer, s.offset + plan.v_bytes, plan.m_bytes, DType::kF32};
+  const Shape& xs = in_shape(0);
+  const uint32_t C = u32(xs[1]), O = u32(n_.shape[1]);
+  const GemmTile tile = kGemmTiles[plan.gemm];
+  const std::string size = "M=" + std::to_string(O) + " N=" + std::to_string(plan.tiles) + "x16 K=" + std::to_string(C);
+  const double flops = g_.node_flops(n_);
+  std::vector<Dispatch> list;
+  for (uint32_t chunk = 0; chunk < plan.chunks; ++chunk) {
+    WinogradParams p{C, u32(xs[2]), u32(xs[3]), O, plan.tiles_w, plan.tiles_image, plan.tiles, chunk * plan.chunk,
+                     plan.chunk, plan.chunk4, has_bias, 0};
+    const uint32_t tiles = std::min(plan.chunk, plan.tiles - p.tile_begin);
+    Dispatch in_t = make("winograd_input", "winograd_input", p, {x, v}, flat_grid(uint64_t(C) * plan.chunk4, kFlatWorkgroup, info_));
+    std::array<uint32_t, 3> grid = grid_2d(ceil_div(plan.chunk4, tile.n), ceil_div(O, tile.m), info_, n_);
+    grid[2] = 16;
+    Dispatch product = make("winograd_gemm", "winograd_gemm", p, {u, v, m}, grid);
+    product.variant.constants = {{"TILE_M", std::to_string(tile.m)}, {"TILE_N", std::to_string(tile.n)},
+                                 {"TILE_K", std::to_string(tile.k)}, {"EPILOGUE", gemm_epilogue(tile)}};
+    product.variant.weights = {{"u", u.dtype}};
+    product.flops = flops * tiles / plan.tiles;
+    Dispatch out_t = make("winograd_output", "winograd_output", p, {m, bias, out()}, flat_grid(uint64_t(O) * plan.chunk, kFlatWorkgroup, info_));
+    out_t.variant.weights = {{"bias", bias.dtype}};
+    in_t.label = "conv2d 3x3 winograd input";
+    product.label = "conv2d 3x3 winograd v" + std::to_string(plan.gemm);
+    out_t.label = "conv2d 3x3 winograd output";
+    for (Dispatch* d : {&in_t, &product, &out_t}) {
+      d->shape = size;
+      list.push_back(std::move(*d));
+    }
+  }
+  return list;
 }
 
 Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
@@ -424,7 +513,10 @@ Dispatch Lowerer::embedding() const {
 std::vector<Dispatch> Lowerer::run() {
   switch (n_.op) {
     case Op::kLinear: return gemm(false);
-    case Op::kConv2d: return gemm(true);
+    case Op::kConv2d: {
+      const WinogradPlan w = plan_winograd(g_, n_, info_);
+      return w.use ? winograd(w) : gemm(true);
+    }
     case Op::kGroupNorm:
       if (wide_group_norm(n_)) return group_norm_wide();
       return {norm()};
@@ -456,6 +548,7 @@ std::vector<Dispatch> Lowerer::run() {
 }  // namespace
 
 size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info& info) {
+  if (const WinogradPlan w = plan_winograd(g, n, info); w.use) return size_t(w.v_bytes + w.m_bytes);
   if (n.op == Op::kLinear || n.op == Op::kConv2d) return size_t(plan_gemm(g, n, info).scratch);
   return wide_group_norm(n) ? size_t(wide_group_norm_scratch(wide_group_norm_params(n))) : 0;
 }
@@ -467,8 +560,11 @@ std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& w
     if (d.label.empty()) d.label = d.variant.entry;
     if (d.shape.empty()) d.shape = n.shape.str();
   }
-  // The node's arithmetic belongs to its first dispatch (the product; a split-K reduce or a norm's passes add none).
-  if (!out.empty()) out.front().flops = g.node_flops(n);
+  // The node's arithmetic belongs to its first dispatch (the product; a split-K reduce or a norm's passes add
+  // none), unless the lowering shared it out itself (Winograd: among the chunks' products).
+  bool shared = false;
+  for (const Dispatch& d : out) shared |= d.flops > 0;
+  if (!out.empty() && !shared) out.front().flops = g.node_flops(n);
   return out;
 }
 

@@ -19,9 +19,11 @@ struct TensorRef {
   DType dtype = DType::kF32;  // as the GPU holds it: F32, F16 or I32
 };
 
-// How a weight is laid out on the GPU: as stored ([N, K] row-major, q8 with its header), or K-major for the GEMM
-// core (wᵀ [K, N4], N padded to a multiple of 4; webgpu_backend.cpp, upload_kn).
-enum class WeightLayout { kAsStored, kKMajor };
+// How a weight is laid out on the GPU: as stored ([N, K] row-major, q8 with its header), K-major for the GEMM
+// core (wᵀ [K, N4], N padded to a multiple of 4; webgpu_backend.cpp, upload_kn), or a 3×3 convolution weight
+// transformed for Winograd F(2×2, 3×3) (U [16 · C, O4]; upload_winograd).
+enum class WeightLayout { kAsStored, kKMajor, kWinograd };
+constexpr size_t kWeightLayouts = 3;
 
 // Where the lowering finds a node's operands: any tensor of the graph (weights in the layout asked for), and the
 // node's scratch (as many bytes as scratch_bytes said).
@@ -35,7 +37,8 @@ struct Dispatch {
   std::vector<TensorRef> bindings;  // storage bindings 1, 2, ... in the kernel's order
   std::vector<uint8_t> uniforms;    // the kernel's Params block
   std::array<uint32_t, 3> groups{1, 1, 1};
-  // For profiles: what ran ("conv2d 3x3"), its problem size, and its share of the node's arithmetic.
+  // For profiles: what ran ("conv2d 3x3"), its problem size, and its share of the node's arithmetic (counted as
+  // the op's own flops, so that a Winograd convolution shows the rate a direct one would need to match it).
   std::string label, shape;
   double flops = 0;
 };

@@ -35,7 +35,11 @@ class WeightCache {
   }
 
   std::shared_ptr<const GpuWeight> get(const WeightData& w, WeightLayout layout) {
-    const auto make = [&] { return layout == WeightLayout::kKMajor ? upload_kn(resident(w)) : upload(resident(w)); };
+    const auto make = [&] {
+      return layout == WeightLayout::kKMajor    ? upload_kn(resident(w))
+             : layout == WeightLayout::kWinograd ? upload_winograd(resident(w))
+                                                 : upload(resident(w));
+    };
     if (!w.owner) return make();  // nothing tells when this memory changes hands: do not cache
     // Resident weights are told apart by their bytes; the others by their file (or token) and name.
     Entry& e = entries_[{w.data ? w.data : w.owner.get(), w.data ? std::string() : w.name, layout}];
@@ -73,6 +77,41 @@ class WeightCache {
       staging.assign(K * N4 * 4, 0);
       transpose(reinterpret_cast<float*>(staging.data()), f32.data(), 0);
     }
+    return write(std::move(gpu), w, staging.data(), staging.size());
+  }
+
+  // A 3×3 convolution weight g [O, C, 3, 3] as Winograd F(2×2, 3×3) reads it (kernels/winograd_gemm.wgsl): U[ξ] =
+  // G g Gᵀ at the 16 transformed positions ξ, laid out [16 · C, O4] like a K-major GEMM weight (O padded to a
+  // multiple of 4). Computed in double and rounded once: f16 weights stay f16 (half the bytes of f32; the rounding
+  // of U adds about 3e-4 RMS relative error to a convolution's output, as much as storing the weights in f16 did),
+  // everything else becomes f32 (q8 weights never come here: lowering.cpp, plan_winograd).
+  std::shared_ptr<const GpuWeight> upload_winograd(const WeightData& w) const {
+    const size_t O = size_t(w.shape[0]), C = size_t(w.shape[1]), O4 = (O + 3) / 4 * 4;
+    if (w.shape.rank() != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.dtype == DType::kI8)
+      throw Error(ErrorCode::kInternal, "webgpu: Winograd weight " + w.name + " " + w.shape.str() + " is not a 3x3 f16/f32 kernel");
+    std::vector<float> g(O * C * 9);
+    expand_weight(w, 0, g.size(), g.data());
+    auto gpu = std::make_shared<GpuWeight>();
+    const bool half = w.dtype == DType::kF16;
+    gpu->dtype = half ? DType::kF16 : DType::kF32;
+    std::vector<uint8_t> staging(16 * C * O4 * (half ? 2 : 4), 0);
+    static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    for (size_t o = 0; o < O; ++o)
+      for (size_t c = 0; c < C; ++c) {
+        const float* k = &g[(o * C + c) * 9];
+        double gk[4][3];  // G g
+        for (int a = 0; a < 4; ++a)
+          for (int j = 0; j < 3; ++j) gk[a][j] = G[a][0] * k[j] + G[a][1] * k[3 + j] + G[a][2] * k[6 + j];
+        for (int a = 0; a < 4; ++a)
+          for (int b = 0; b < 4; ++b) {
+            const float u = float(gk[a][0] * G[b][0] + gk[a][1] * G[b][1] + gk[a][2] * G[b][2]);
+            const size_t at = ((size_t(a) * 4 + size_t(b)) * C + c) * O4 + o;
+            if (half)
+              reinterpret_cast<uint16_t*>(staging.data())[at] = f32_to_f16(u);
+            else
+              reinterpret_cast<float*>(staging.data())[at] = u;
+          }
+      }
     return write(std::move(gpu), w, staging.data(), staging.size());
   }
 
@@ -273,7 +312,7 @@ class WebGpuExecutable final : public Executable {
   MemoryPlan plan_;
   WeightCache& cache_;
   // per node; set for weights, in each layout a kernel reads them
-  std::vector<std::array<std::shared_ptr<const GpuWeight>, 2>> weights_;
+  std::vector<std::array<std::shared_ptr<const GpuWeight>, kWeightLayouts>> weights_;
   Buffer arena_;
   wsd_gpu_program program_ = 0;
   std::vector<ProfiledStep> steps_;  // per dispatch, for profile()
