@@ -22,7 +22,7 @@ export async function launchChromium({ webgpu = true } = {}) {
 }
 
 // Resolves to { status, message } of the suite; `print` receives every line the page logs.
-export async function runSuite({ suite, filter = '', repeats = 0, dtype = 'f16', fixtures, print = console.log,
+export async function runSuite({ suite, filter = '', repeats = 0, dtype = 'f16', choices = '', fixtures, print = console.log,
   timeoutMs = 30 * 60 * 1000 }) {
   const server = await startServer({ root: repoRoot, fixtures });
   const browser = await launchChromium();
@@ -30,7 +30,7 @@ export async function runSuite({ suite, filter = '', repeats = 0, dtype = 'f16',
     const page = await browser.newPage();
     page.on('console', (m) => print(m.text()));
     page.on('pageerror', (e) => print(`page error: ${e.message}`));
-    const q = new URLSearchParams({ suite, filter, repeats: String(repeats), dtype });
+    const q = new URLSearchParams({ suite, filter, repeats: String(repeats), dtype, choices });
     await page.goto(`${server.url}/js/browser/harness.html?${q}`);
     await page.waitForFunction(() => window.websdResult !== undefined, null, { timeout: timeoutMs, polling: 500 });
     return await page.evaluate(() => window.websdResult);

@@ -35,7 +35,8 @@ async function main() {
   if (suite === 'ops') {
     start = () => module._websd_webtest_ops(a.string(filter), repeats);
   } else if (suite === 'lab') {
-    start = () => module._websd_webtest_lab(a.string(filter), a.string(q.get('dtype') || 'f16'), repeats || 3);
+    start = () => module._websd_webtest_lab(a.string(filter), a.string(q.get('dtype') || 'f16'), repeats || 3,
+      a.string(q.get('choices') || ''));
   } else if (suite === 'lost') {
     // A device lost before the engine asks for it: the job must end with a status and a message, not hang.
     host.device.destroy();

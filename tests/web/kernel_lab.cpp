@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "backends/cpu/cpu_backend.h"
@@ -158,7 +159,9 @@ std::vector<float> output_of(Executable& exe, const Graph& g) {
   return y;
 }
 
-int32_t run_lab(const std::string& filter, const std::string& dtype, int runs, std::string& message) {
+// `only`: the choices to run, '|' between them ("" = every one of choices_of).
+int32_t run_lab(const std::string& filter, const std::string& dtype, int runs, const std::string& only,
+                std::string& message) {
   auto reference = make_cpu_backend(CpuOptions{0, false});
   auto gpu = make_webgpu_backend();
   RandomWeights weights(dtype == "q8" ? DType::kI8 : DType::kF16);
@@ -178,7 +181,14 @@ int32_t run_lab(const std::string& filter, const std::string& dtype, int runs, s
     const double flops = full->flops();
     double best_ms = 1e30;
     std::string best;
-    for (const std::string& choice : choices_of(c)) {
+    std::vector<std::string> choices = choices_of(c);
+    if (!only.empty()) {
+      choices.clear();
+      std::istringstream items(only);
+      for (std::string item; std::getline(items, item, '|');)
+        if (!item.empty()) choices.push_back(item);
+    }
+    for (const std::string& choice : choices) {
       ++ran;
       webgpu::set_kernel_choice(choice);
       const bool automatic = choice.ends_with("=auto");
@@ -233,10 +243,11 @@ int32_t run_lab(const std::string& filter, const std::string& dtype, int runs, s
 
 extern "C" {
 
-// Job: the lab cases whose "family name" contains `filter`; status = number of failed checks.
-EMSCRIPTEN_KEEPALIVE void websd_webtest_lab(const char* filter, const char* dtype, int runs) {
-  const std::string f = filter ? filter : "", d = dtype ? dtype : "f16";
-  websd::wasm::start_job([f, d, runs](std::string& message) { return websd::run_lab(f, d, runs, message); });
+// Job: the lab cases whose "family name" contains `filter`, under the '|'-separated `choices` ("" = all);
+// status = number of failed checks.
+EMSCRIPTEN_KEEPALIVE void websd_webtest_lab(const char* filter, const char* dtype, int runs, const char* choices) {
+  const std::string f = filter ? filter : "", d = dtype ? dtype : "f16", only = choices ? choices : "";
+  websd::wasm::start_job([f, d, runs, only](std::string& message) { return websd::run_lab(f, d, runs, only, message); });
 }
 
 }  // extern "C"

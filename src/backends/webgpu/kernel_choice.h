@@ -34,6 +34,7 @@ struct KernelChoice {
   int attention = -1;
   int group_norm = -1;
   int winograd = -1;
+  int winograd_tiles = 0;  // 0: auto (chunks fill the scratch budget); N: at most N (rounded up to 4) tiles a chunk
 };
 
 // The choice new executables use. Parsed from "gemm=2,gemm_split=3,attention=1,winograd=0" (unnamed families stay auto; "" = all auto);

@@ -184,7 +184,8 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   p.tiles = uint32_t(uint64_t(xs[0]) * p.tiles_image);
   const uint64_t per_tile = 16 * 4 * std::max(C, O);  // bytes of V or M per tile (the larger of the two)
   const uint64_t budget = std::min<uint64_t>(kWinogradScratch / 2, info.max_storage_buffer_binding_size);
-  const uint64_t fit = std::max<uint64_t>(4, budget / per_tile / 4 * 4);
+  const uint64_t forced = uint64_t(kernel_choice().winograd_tiles);
+  const uint64_t fit = forced ? (forced + 3) / 4 * 4 : std::max<uint64_t>(4, budget / per_tile / 4 * 4);
   p.chunks = ceil_div(p.tiles, fit);
   p.chunk = ceil_div(p.tiles, p.chunks);  // chunks of equal size
   p.chunk4 = (p.chunk + 3) / 4 * 4;
