@@ -19,8 +19,9 @@ constexpr GemmTile kGemmTiles[] = {{0, 0, 0},     {64, 64, 16},   {128, 128, 8},
 constexpr int kGemmVariants = int(sizeof(kGemmTiles) / sizeof(kGemmTiles[0]));
 
 // Attention: 0 one thread per query row (kernels/attention.wgsl); 1 flash attention in workgroup tiles of up to
-// 32 keys (kernels/flash_attention.wgsl); 2 the same with 16-key tiles (16 fewer score registers per thread).
-constexpr int kAttentionVariants = 3;
+// 32 keys (kernels/flash_attention.wgsl); 2 the same with 16-key tiles (16 fewer score registers per thread); 3 as 2
+// with two query rows per thread; 4 as 3 with twice the lanes per row.
+constexpr int kAttentionVariants = 5;
 // GroupNorm: 0 one workgroup per group; 1 statistics as a wide two-level reduction, then a flat normalise.
 constexpr int kGroupNormVariants = 2;
 

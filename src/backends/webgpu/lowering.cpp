@@ -53,15 +53,17 @@ struct FlashShape {
   uint32_t lanes = 1, keys = 0;
 };
 
-FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info, uint32_t max_keys) {
+FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info, uint32_t max_keys, uint32_t rows,
+                       uint32_t lane_factor) {
   FlashShape f;
   // About 40 dimensions per lane keeps a row's query, accumulator and 32 scores in registers.
   while (f.lanes < 16 && head_dim > 48 * f.lanes) f.lanes *= 2;
+  f.lanes = std::min<uint32_t>(16, f.lanes * lane_factor);
   while (f.lanes > 1 && head_dim % (4 * f.lanes)) f.lanes /= 2;
   if (head_dim % (4 * f.lanes)) return f;  // vec4 chunks per lane
   const uint32_t subgroup = info.subgroup_min_size ? info.subgroup_min_size : 4;  // unknown: the smallest in use
   if (f.lanes > 1 && (!info.has_subgroups || f.lanes > subgroup)) return f;
-  if (head_dim / f.lanes > 64) return f;  // too many registers per lane
+  if (head_dim / f.lanes * rows > 80) return f;  // too many registers per lane
   // K and V tiles in workgroup memory: 2 · keys · head_dim floats.
   f.keys = std::min<uint32_t>(max_keys, info.max_compute_workgroup_storage_size / (8 * head_dim));
   f.ok = f.keys >= 1;
@@ -448,16 +450,25 @@ Dispatch Lowerer::attention() const {
   // 16-key tiles (fewer registers, more workgroups per multiprocessor) won on the H200 lab's long self-attention
   // at narrow heads (d40, L=4096: 2.03 against 2.18 ms); 32-key tiles everywhere else.
   if (v < 0) v = head_dim <= 64 && p.lk >= 1024 ? 2 : 1;
-  const FlashShape flash = flash_shape(head_dim, info_, v == 2 ? 16 : 32);
+  // Variants 3 and 4: two query rows per thread (each key chunk read from workgroup memory feeds both), 4 with
+  // twice the lanes per row (half the registers per lane).
+  const uint32_t rows = v >= 3 ? 2 : 1;
+  FlashShape flash = flash_shape(head_dim, info_, v == 1 ? 32 : 16, rows, v == 4 ? 2 : 1);
+  if (!flash.ok && v >= 3) {
+    v = 2;
+    flash = flash_shape(head_dim, info_, 16, 1, 1);
+  }
   if (!flash.ok) v = 0;
   Dispatch d;
   if (v >= 1) {
+    const uint32_t row_count = v >= 3 ? rows : 1;
     d = make("flash_attention", "flash_attention", p, {in(0), in(1), in(2), out()},
-             grid_2d(ceil_div(p.lq, 256 / flash.lanes), p.batch * p.heads, info_, n_));
+             grid_2d(ceil_div(p.lq, 256 / flash.lanes * row_count), p.batch * p.heads, info_, n_));
     std::string row_sum;
     for (uint32_t x = 1; x < flash.lanes; x *= 2) row_sum += "s += subgroupShuffleXor(s, " + std::to_string(x) + "u);";
     d.variant.constants = {{"HEAD_DIM", std::to_string(head_dim)}, {"LANES", std::to_string(flash.lanes)},
-                           {"KEYS", std::to_string(flash.keys)}, {"ROW_SUM", row_sum},
+                           {"KEYS", std::to_string(flash.keys)}, {"ROWS", std::to_string(row_count)},
+                           {"ROW_SUM", row_sum},
                            {"ENABLE", flash.lanes > 1 ? "enable subgroups;" : ""}};
   } else {
     d = make("attention", "attention", p, {in(0), in(1), in(2), out()},
