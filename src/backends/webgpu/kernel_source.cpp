@@ -94,6 +94,7 @@ std::string KernelVariant::expand(const std::string& stem, int depth) const {
                                : kn_weight_declaration(name, binding, it->second);
     } else if (first == "include") {
       words >> name;
+      if (auto it = constants.find(name); it != constants.end()) name = it->second;  // {{include CONSTANT}}
       out += "// ---- kernels/" + name + ".wgsl\n" + expand(name, depth + 1);
     } else {
       auto it = constants.find(first);

@@ -5,7 +5,8 @@
 //                            with unpack2x16float, so shader-f16 is not needed) as the variant says;
 //   {{weight_kn NAME BINDING}}  a matrix weight laid out K-major for the GEMM core (wᵀ, rows padded to 4):
 //                            `fn load_NAME4(k, n, npad) -> vec4f` and `fn scale_NAME(n) -> f32` (kernel_source.cpp);
-//   {{include FILE}}         the text of kernels/FILE.wgsl, expanded with the same variant;
+//   {{include FILE}}         the text of kernels/FILE.wgsl, expanded with the same variant (FILE may name a
+//                            constant of the variant, whose value is then the file);
 //   {{NAME}}                 a constant of the variant (attention's head width, say).
 // kernels/common.wgsl is prepended to every kernel.
 #pragma once

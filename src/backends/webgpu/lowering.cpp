@@ -178,9 +178,10 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   if (w.op != Op::kWeight || g.weights()[size_t(w.weight)].dtype == DType::kI8) return p;
   const uint64_t C = uint64_t(ws[1]), O = uint64_t(ws[0]), H = uint64_t(xs[2]), W = uint64_t(xs[3]);
   const int v = kernel_choice().winograd;
-  // From the kernel lab on the H200 (docs/gpu-kernels.md): Winograd wins where there are enough tiles and
-  // channels for its 16 products to fill the GPU.
-  if (v == 0 || (v < 0 && !(C >= 64 && O >= 64 && H * W >= 32 * 32))) return p;
+  // From the kernel lab on the H200 (docs/gpu-kernels.md): Winograd won from 16x16 images up (SD 1.5's 1280
+  // channels at 16x16: 0.348 against 0.644 ms; the VAE's 512 channels at 256x256: 5.0 against 11.1), and broke
+  // even at 8x8 (0.194 against 0.210 ms: not worth 16/9 of the weight bytes).
+  if (v == 0 || (v < 0 && !(C >= 64 && O >= 64 && H * W >= 16 * 16))) return p;
   p.tiles_w = uint32_t((W + 1) / 2);
   p.tiles_image = uint32_t((H + 1) / 2) * p.tiles_w;
   p.tiles = uint32_t(uint64_t(xs[0]) * p.tiles_image);
@@ -195,10 +196,12 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   p.v_bytes = aligned(16 * 4 * C * p.chunk4);
   p.m_bytes = aligned(16 * 4 * O * p.chunk4);
   p.gemm = kernel_choice().gemm;
-  if (p.gemm <= 0) {  // the rules of auto_gemm_variant, counting the 16 products' workgroups
+  if (p.gemm <= 0) {
+    // The products' tiles by the lab: 128x128 where they alone make 512 workgroups (the VAE), 64x128 from 1024
+    // (SD 1.5 at 64x64), else 64x64 (its 32x32 and 16x16 levels).
     const auto waste = [&](const GemmTile& t) { return double(tiles_of(t, O, p.chunk4) * t.m * t.n) / double(O * p.chunk4) - 1.0; };
-    p.gemm = workgroups(kGemmTiles[2], O, p.chunk4, 16) >= 1024 && waste(kGemmTiles[2]) < 0.15 ? 2
-             : workgroups(kGemmTiles[4], O, p.chunk4, 16) >= 512                               ? 4
+    p.gemm = workgroups(kGemmTiles[2], O, p.chunk4, 16) >= 512 && waste(kGemmTiles[2]) < 0.15 ? 2
+             : workgroups(kGemmTiles[4], O, p.chunk4, 16) >= 1024                             ? 4
                                                                                                 : 1;
   }
   if (gemm_tile_bytes(kGemmTiles[p.gemm]) > info.max_compute_workgroup_storage_size) p.gemm = 1;
@@ -355,8 +358,12 @@ Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
     Conv2dGemmParams p{u32(xs[0]), u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(plan.m), u32(ys[2]), u32(ys[3]),
                        u32(n_.p.pad), u32(plan.n), u32(plan.k), has_bias, plan.k_slice};
     d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out(), partial}, grid);
+    // 1x1, stride 1, no padding, whole vectors of pixels per image: B loads are vectors of x.
+    const bool pointwise = ws[2] == 1 && ws[3] == 1 && n_.p.stride == 1 && n_.p.pad == 0 && n_.p.pad_end == 0 &&
+                           (ys[2] * ys[3]) % 4 == 0;
     d.variant.constants = {{"KH", std::to_string(ws[2])}, {"KW", std::to_string(ws[3])},
-                           {"STRIDE", std::to_string(n_.p.stride)}};
+                           {"STRIDE", std::to_string(n_.p.stride)},
+                           {"B_LOADS", pointwise ? "conv2d_pointwise" : "conv2d_im2col"}};
   } else {
     LinearParams p{u32(plan.m), u32(plan.n), u32(plan.k), has_bias, plan.k_slice, 0, 0, 0};
     d = make("linear", "linear", p, {x, w, bias, out(), partial}, grid);
