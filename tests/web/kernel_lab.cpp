@@ -117,6 +117,8 @@ std::vector<std::string> choices_of(const LabCase& c) {
   if (family == "gemm")
     for (const char* s : {"gemm=1,gemm_split=4", "gemm=2,gemm_split=4", "gemm=4,gemm_split=2", "gemm=4,gemm_split=4"})
       out.push_back(s + direct);
+  if (c.name.starts_with("linear"))
+    for (const char* s : {"gemm=1,linear_a=0", "gemm=2,linear_a=0", "gemm=4,linear_a=0"}) out.push_back(s);
   if (conv)
     for (const char* s : {"winograd=1,gemm=1", "winograd=1,gemm=2", "winograd=1,gemm=4", "winograd=1,gemm=5"})
       out.push_back(s);

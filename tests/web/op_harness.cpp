@@ -33,6 +33,8 @@ std::vector<std::string> choices_for(const std::string& name) {
     for (int v = 0; v < webgpu::kGemmVariants; ++v) out.push_back("gemm=" + std::to_string(v));
   if (name.starts_with("linear") || name.starts_with("conv2d"))  // split K, partial sums reduced
     for (const char* split : {"gemm=1,gemm_split=3", "gemm=4,gemm_split=2"}) out.push_back(split);
+  if (name.starts_with("linear"))  // x rows gathered four at a time (the default loads vectors along K where K allows)
+    for (const char* a : {"gemm=1,linear_a=0", "gemm=2,linear_a=0"}) out.push_back(a);
   if (name.starts_with("conv2d"))  // Winograd (3x3 stride-1 cases; the others fall back to the direct kernels)
     for (const char* w : {"winograd=1", "winograd=1,gemm=2", "winograd=1,gemm=4", "winograd=1,winograd_tiles=8"})
       out.push_back(w);  // the last in chunks of 8 tiles (most cases need several, the last one partial)

@@ -35,13 +35,14 @@ void set_kernel_choice(const std::string& spec) {
     else if (family == "group_norm" && v < kGroupNormVariants) c.group_norm = v;
     else if (family == "winograd" && v < kWinogradVariants) c.winograd = v;
     else if (family == "winograd_tiles" && v >= 0) c.winograd_tiles = v;
+    else if (family == "linear_a" && v < 2) c.linear_a = v;
     else
       throw Error(ErrorCode::kInvalidArgument, "kernel choice '" + item +
                                                    "': families are gemm=0.." + std::to_string(kGemmVariants - 1) +
                                                    ", gemm_split=0..64, attention=0.." + std::to_string(kAttentionVariants - 1) +
                                                    ", group_norm=0.." + std::to_string(kGroupNormVariants - 1) +
                                                    ", winograd=0.." + std::to_string(kWinogradVariants - 1) +
-                                                   ", winograd_tiles=0..N" +
+                                                   ", winograd_tiles=0..N, linear_a=0..1" +
                                                    " (or auto)");
   }
   current() = c;

@@ -35,6 +35,7 @@ struct KernelChoice {
   int attention = -1;
   int group_norm = -1;
   int winograd = -1;
+  int linear_a = -1;       // linear's x loads: 0 four rows gathered per vector; 1 vectors along K (K % 4 == 0); -1 auto
   int winograd_tiles = 0;  // 0: auto (chunks fill the scratch budget); N: at most N (rounded up to 4) tiles a chunk
 };
 

@@ -367,6 +367,8 @@ Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
   } else {
     LinearParams p{u32(plan.m), u32(plan.n), u32(plan.k), has_bias, plan.k_slice, 0, 0, 0};
     d = make("linear", "linear", p, {x, w, bias, out(), partial}, grid);
+    const bool rows4 = plan.k % 4 == 0 && kernel_choice().linear_a != 0;
+    d.variant.constants["X_LOADS"] = rows4 ? "linear_x4" : "linear_x";
   }
   d.variant.constants["TILE_M"] = std::to_string(tile.m);
   d.variant.constants["TILE_N"] = std::to_string(tile.n);

@@ -31,6 +31,8 @@ const kKernelH = {{KH}}u;
 const kKernelW = {{KW}}u;
 const kStride = {{STRIDE}}u;
 const kAKFast = false;
+const kAAlongK = false;
+fn load_a_k4(m: u32, k: u32) -> vec4f { return vec4f(0.0); }
 const kSplit = {{SPLIT}};
 var<private> slice_index: u32;
 

@@ -14,7 +14,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+// x (binding 1): scalars, or vectors where every row is a whole number of them (X_LOADS).
+{{include X_LOADS}}
 {{weight_kn w 2}}
 {{weight bias 3}}
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -32,10 +33,15 @@ fn load_a4(m: u32, k: u32, i: u32) -> vec4f {
   var v = vec4f(0.0);
   if (k < p.k) {
     for (var r = 0u; r < 4u; r++) {
-      if (m + r < p.m) { v[r] = x[(m + r) * p.k + k]; }
+      if (m + r < p.m) { v[r] = x_at((m + r) * p.k + k); }
     }
   }
   return v;
+}
+
+fn load_a_k4(m: u32, k: u32) -> vec4f {
+  if (m >= p.m || k >= p.k) { return vec4f(0.0); }
+  return x_row4(m * p.k + k);
 }
 
 fn load_b4(k: u32, n: u32, i: u32) -> vec4f {
