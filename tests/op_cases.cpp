@@ -84,6 +84,28 @@ std::vector<OpCase> all_op_cases() {
             g.mark_output(ops::conv2d(g, x, w, b, cv.stride, cv.pad, cv.pad_end), "y");
           });
 
+  // Residual connections fused into linear and conv2d (graph.h), with and without a bias: 3x3 (Winograd where the
+  // choice allows), 1x1 (pointwise loads) and a linear whose K is not a multiple of 4.
+  for (auto [m, k, n, bias] : {std::tuple{7, 40, 33, true}, {130, 33, 70, false}, {77, 320, 64, true}})
+    add("linear_" + dims({m, k, n}) + (bias ? "_bias" : "") + "_residual",
+        [m = m, k = k, n = n, bias = bias](Graph& g, auto& keep) {
+          TensorId x = g.input("x", Shape{1, m, k});
+          TensorId r = g.input("r", Shape{1, m, n});
+          TensorId w = random_weight(g, keep, "w", Shape{n, k}, DType::kF16);
+          TensorId b = bias ? random_weight(g, keep, "b", Shape{n}, DType::kF16) : -1;
+          g.mark_output(ops::linear(g, x, w, b, r), "y");
+        });
+  for (auto [c, h, w, o, k, bias] : {std::tuple{5, 9, 7, 6, 3, true}, {16, 4, 6, 12, 1, false}, {8, 6, 5, 16, 3, false}})
+    add("conv2d_2x" + dims({c, h, w}) + "_o" + std::to_string(o) + "_k" + std::to_string(k) + (bias ? "_bias" : "") +
+            "_residual_F32",
+        [c = c, h = h, w = w, o = o, k = k, bias = bias](Graph& g, auto& keep) {
+          TensorId x = g.input("x", Shape{2, c, h, w});
+          TensorId r = g.input("r", Shape{2, o, h, w});
+          TensorId wt = random_weight(g, keep, "w", Shape{o, c, k, k}, DType::kF32);
+          TensorId b = bias ? random_weight(g, keep, "b", Shape{o}, DType::kF32) : -1;
+          g.mark_output(ops::conv2d(g, x, wt, b, 1, k / 2, -1, r), "y");
+        });
+
   // 5x7 images take the one-workgroup-per-group kernel only; the others (H·W a multiple of 4) every variant, the
   // 90x90 one with groups of several 4096-element chunks, the last one partial.
   for (auto [groups, c, silu, h, w] : {std::tuple{32, 64, true, 5, 7}, {32, 32, false, 5, 7}, {8, 48, true, 5, 7},

@@ -129,9 +129,18 @@ namespace {
   throw Error(ErrorCode::kShapeMismatch, std::string(op) + ": " + what);
 }
 
+// The residual input of linear or conv2d, checked against the output shape.
+void add_residual(Graph& g, const char* op, TensorId residual, const Shape& out, std::vector<TensorId>& in,
+                  OpParams& p) {
+  if (residual < 0) return;
+  if (g.shape(residual) != out) bad(op, "residual " + g.shape(residual).str() + " for output " + out.str());
+  in.push_back(residual);
+  p.residual = true;
+}
+
 }  // namespace
 
-TensorId linear(Graph& g, TensorId x, TensorId w, TensorId b) {
+TensorId linear(Graph& g, TensorId x, TensorId w, TensorId b, TensorId residual) {
   const Shape& xs = g.shape(x);
   const Shape& ws = g.shape(w);
   if (ws.rank() != 2 || xs.rank() < 1 || xs.dims.back() != ws[1])
@@ -141,10 +150,12 @@ TensorId linear(Graph& g, TensorId x, TensorId w, TensorId b) {
   out.dims.back() = ws[0];
   std::vector<TensorId> in{x, w};
   if (b >= 0) in.push_back(b);
-  return g.add_node(Op::kLinear, in, out);
+  OpParams p;
+  add_residual(g, "linear", residual, out, in, p);
+  return g.add_node(Op::kLinear, in, out, p);
 }
 
-TensorId conv2d(Graph& g, TensorId x, TensorId w, TensorId b, int stride, int pad, int pad_end) {
+TensorId conv2d(Graph& g, TensorId x, TensorId w, TensorId b, int stride, int pad, int pad_end, TensorId residual) {
   if (pad_end < 0) pad_end = pad;
   const Shape& xs = g.shape(x);
   const Shape& ws = g.shape(w);
@@ -160,7 +171,9 @@ TensorId conv2d(Graph& g, TensorId x, TensorId w, TensorId b, int stride, int pa
   p.pad_end = pad_end;
   std::vector<TensorId> in{x, w};
   if (b >= 0) in.push_back(b);
-  return g.add_node(Op::kConv2d, in, Shape{xs[0], ws[0], ho, wo}, p);
+  const Shape out{xs[0], ws[0], ho, wo};
+  add_residual(g, "conv2d", residual, out, in, p);
+  return g.add_node(Op::kConv2d, in, out, p);
 }
 
 TensorId group_norm(Graph& g, TensorId x, TensorId gamma, TensorId beta, int groups, float eps, Act act) {

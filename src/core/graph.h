@@ -16,8 +16,10 @@ namespace websd {
 enum class Op : uint8_t {
   kInput,      // filled by the caller before each run
   kWeight,     // a stored tensor (f32/f16/bf16), read-only
-  kLinear,     // x[..., K] · w[N, K]ᵀ (+ b[N])                          -> [..., N]
-  kConv2d,     // x[B,C,H,W] ⊛ w[O,C,kh,kw] (+ b[O]); stride; zero padding pad (top/left), pad_end  -> [B,O,H',W']
+  kLinear,     // x[..., K] · w[N, K]ᵀ (+ b[N]) (+ r)                    -> [..., N]
+  kConv2d,     // x[B,C,H,W] ⊛ w[O,C,kh,kw] (+ b[O]) (+ r); stride; zero padding pad (top/left), pad_end  -> [B,O,H',W']
+               // r (p.residual): a tensor of the output's shape added at the end (a residual connection, fused
+               // so that no backend spends a pass on it); the last input, after the bias if there is one
   kGroupNorm,  // x[B,C,...], gamma[C], beta[C]; groups, eps, optional fused SiLU
   kLayerNorm,  // x[..., C], gamma[C], beta[C]; eps
   kAdd,        // a + b; b has a's shape or a trailing suffix of it (repeated over the leading dims)
@@ -48,6 +50,7 @@ struct OpParams {
   int64_t begin = 0, end = 0;
   float eps = 0, scale = 1;
   bool causal = false;
+  bool residual = false;  // linear, conv2d: the last input is added to the output
   Act act = Act::kNone;
 };
 
@@ -87,6 +90,10 @@ struct Node {
   std::string name;     // inputs, weights and outputs are named
 };
 
+// linear, conv2d: whether input 2 is a bias (and not the residual), and the residual's input (-1 if none).
+inline bool has_bias(const Node& n) { return n.inputs.size() > (n.p.residual ? 3u : 2u); }
+inline TensorId residual_of(const Node& n) { return n.p.residual ? n.inputs.back() : -1; }
+
 class Graph {
  public:
   TensorId input(const std::string& name, Shape shape, DType dtype = DType::kF32);
@@ -116,8 +123,10 @@ class Graph {
 
 // Shape-checked builders for every op; the models use these and never call add_node directly.
 namespace ops {
-TensorId linear(Graph& g, TensorId x, TensorId w, TensorId b = -1);
-TensorId conv2d(Graph& g, TensorId x, TensorId w, TensorId b, int stride, int pad, int pad_end = -1);
+// `residual` (-1: none) is added to the output: y = x·wᵀ + b + residual, conv2d likewise.
+TensorId linear(Graph& g, TensorId x, TensorId w, TensorId b = -1, TensorId residual = -1);
+TensorId conv2d(Graph& g, TensorId x, TensorId w, TensorId b, int stride, int pad, int pad_end = -1,
+                TensorId residual = -1);
 TensorId group_norm(Graph& g, TensorId x, TensorId gamma, TensorId beta, int groups, float eps, Act act = Act::kNone);
 TensorId layer_norm(Graph& g, TensorId x, TensorId gamma, TensorId beta, float eps);
 TensorId add(Graph& g, TensorId a, TensorId b);

@@ -53,11 +53,11 @@ ClipTextGraph build_clip_text_encoder(const ClipTextConfig& cfg, const WeightSou
     TensorId k = m.linear(p + "self_attn.k_proj", h, D);
     TensorId v = m.linear(p + "self_attn.v_proj", h, D);
     TensorId a = ops::attention(g, q, k, v, cfg.num_heads, scale, /*causal=*/true);
-    x = ops::add(g, x, m.linear(p + "self_attn.out_proj", a, D));
+    x = m.linear(p + "self_attn.out_proj", a, D, true, x);
     h = m.layer_norm(p + "layer_norm2", x, cfg.eps);
     h = m.linear(p + "mlp.fc1", h, cfg.intermediate_size);
     h = cfg.act == "gelu" ? ops::gelu(g, h) : ops::quick_gelu(g, h);
-    x = ops::add(g, x, m.linear(p + "mlp.fc2", h, D));
+    x = m.linear(p + "mlp.fc2", h, D, true, x);
   }
   out.last_hidden = m.layer_norm("final_layer_norm", x, cfg.eps);
   g.mark_output(out.last_hidden, "last_hidden_state");

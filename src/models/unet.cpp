@@ -113,18 +113,18 @@ struct UNetBuilder {
     h = m.conv(p + ".conv1", h, out, 3);
     h = ops::add_channel(g(), h, m.linear(p + ".time_emb_proj", temb_act, out));
     h = m.group_norm(p + ".norm2", h, groups, eps, Act::kSilu);
-    h = m.conv(p + ".conv2", h, out, 3);
     TensorId skip = m.channels(x) != out ? m.conv(p + ".conv_shortcut", x, out, 1) : x;
-    return ops::add(g(), skip, h);
+    return m.conv_residual(p + ".conv2", h, out, 3, skip);
   }
 
-  TensorId attention(const std::string& p, TensorId x, TensorId ctx, int heads) {
+  // Multi-head attention of x over ctx, its output projection added to `residual`.
+  TensorId attention(const std::string& p, TensorId x, TensorId ctx, int heads, TensorId residual) {
     const int64_t C = m.last_dim(x);
     TensorId q = m.linear(p + ".to_q", x, C, false);
     TensorId k = m.linear(p + ".to_k", ctx, C, false);
     TensorId v = m.linear(p + ".to_v", ctx, C, false);
     TensorId a = ops::attention(g(), q, k, v, heads, 1.0f / std::sqrt(float(C / heads)), false);
-    return m.linear(p + ".to_out.0", a, C);
+    return m.linear(p + ".to_out.0", a, C, true, residual);
   }
 
   TensorId transformer(const std::string& p, TensorId x, int heads, int layers) {
@@ -138,19 +138,16 @@ struct UNetBuilder {
     for (int l = 0; l < layers; ++l) {
       const std::string b = p + ".transformer_blocks." + std::to_string(l);
       TensorId n1 = m.layer_norm(b + ".norm1", h, 1e-5f);
-      h = ops::add(g(), h, attention(b + ".attn1", n1, n1, heads));
+      h = attention(b + ".attn1", n1, n1, heads, h);
       TensorId n2 = m.layer_norm(b + ".norm2", h, 1e-5f);
-      h = ops::add(g(), h, attention(b + ".attn2", n2, context, heads));
+      h = attention(b + ".attn2", n2, context, heads, h);
       TensorId n3 = m.layer_norm(b + ".norm3", h, 1e-5f);
       TensorId ff = ops::geglu(g(), m.linear(b + ".ff.net.0.proj", n3, C * 8));
-      h = ops::add(g(), h, m.linear(b + ".ff.net.2", ff, C));
+      h = m.linear(b + ".ff.net.2", ff, C, true, h);
     }
-    if (cfg.use_linear_projection) {
-      h = ops::to_image(g(), m.linear(p + ".proj_out", h, C), int(H), int(W));
-    } else {
-      h = m.conv(p + ".proj_out", ops::to_image(g(), h, int(H), int(W)), C, 1);
-    }
-    return ops::add(g(), h, x);
+    if (cfg.use_linear_projection)
+      return ops::add(g(), ops::to_image(g(), m.linear(p + ".proj_out", h, C), int(H), int(W)), x);
+    return m.conv_residual(p + ".proj_out", ops::to_image(g(), h, int(H), int(W)), C, 1, x);
   }
 };
 

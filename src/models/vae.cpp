@@ -43,9 +43,8 @@ struct VaeBuilder {
     TensorId h = m.group_norm(p + ".norm1", x, cfg.norm_num_groups, 1e-6f, Act::kSilu);
     h = m.conv(p + ".conv1", h, out, 3);
     h = m.group_norm(p + ".norm2", h, cfg.norm_num_groups, 1e-6f, Act::kSilu);
-    h = m.conv(p + ".conv2", h, out, 3);
     TensorId skip = m.channels(x) != out ? m.conv(p + ".conv_shortcut", x, out, 1) : x;
-    return ops::add(m.g, skip, h);
+    return m.conv_residual(p + ".conv2", h, out, 3, skip);
   }
 
   // Single-head self-attention over all pixels. Older diffusers checkpoints name the projections

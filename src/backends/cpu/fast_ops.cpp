@@ -83,13 +83,23 @@ void add_bias_rows(const KernelArgs& a, float* y, int64_t rows, int64_t cols, co
   }, std::max<int64_t>(1, kElementGrain / cols));
 }
 
+// y += r for linear and conv2d with a residual input (graph.h), in one threaded pass after the product.
+void add_residual(const KernelArgs& a) {
+  if (!a.n.p.residual) return;
+  const float* r = static_cast<const float*>(a.in.back());
+  float* y = a.out_f32();
+  a.pool.parallel_for(a.n.shape.numel(), [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) y[i] += r[i];
+  }, kElementGrain);
+}
+
 void linear(const KernelArgs& a) {
   const Shape& ws = a.input_shape(1);
   const int64_t N = ws[0], K = ws[1], M = a.n.shape.numel() / N;
   float* scratch = static_cast<float*>(a.scratch);
   const float* w = weight_f32(a, 1, scratch);
   a.gemm(Trans::kNo, Trans::kYes, M, N, K, a.in_f32(0), K, w, K, a.out_f32(), N, false);
-  if (a.has_input(2)) add_bias_rows(a, a.out_f32(), M, N, small_param_f32(a, 2));
+  if (has_bias(a.n)) add_bias_rows(a, a.out_f32(), M, N, small_param_f32(a, 2));
 }
 
 struct ConvGeometry {
@@ -144,7 +154,7 @@ void conv3x3_shifted(const KernelArgs& a) {
         for (int k = 0; k < 9; ++k) wk[(k * O + o) * C + c] = tmp[k];
       }
   });
-  const std::vector<float> bias = a.has_input(2) ? small_param_f32(a, 2) : std::vector<float>(size_t(O), 0.0f);
+  const std::vector<float> bias = has_bias(a.n) ? small_param_f32(a, 2) : std::vector<float>(size_t(O), 0.0f);
   for (int64_t b = 0; b < B; ++b) {
     const float* xb = a.in_f32(0) + b * C * H * W;
     float* yb = a.out_f32() + b * O * H * W;
@@ -191,7 +201,7 @@ void conv2d(const KernelArgs& a) {
   const float* w = weight_f32(a, 1, scratch);
   const float* x = a.in_f32(0);
   float* y = a.out_f32();
-  const std::vector<float> bias = a.has_input(2) ? small_param_f32(a, 2) : std::vector<float>(size_t(O), 0.0f);
+  const std::vector<float> bias = has_bias(a.n) ? small_param_f32(a, 2) : std::vector<float>(size_t(O), 0.0f);
   const int64_t group = conv_batch_group(a.n, ws);
   if (group > 1) {
     // Small images: several batch entries side by side in one column matrix, so that sgemm sees a wide N; the
@@ -228,7 +238,7 @@ void conv2d(const KernelArgs& a) {
       a.gemm(Trans::kNo, Trans::kNo, O, pc, K, w, K, scratch, pc, yb + oy0 * geo.WO, P, false);
     }
   }
-  if (a.has_input(2)) {
+  if (has_bias(a.n)) {
     a.pool.parallel_for(B * O, [&](int64_t lo, int64_t hi, int) {
       for (int64_t r = lo; r < hi; ++r) {
         const float bv = bias[size_t(r % O)];
@@ -453,8 +463,8 @@ size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads) {
 
 bool run_fast(const KernelArgs& a) {
   switch (a.n.op) {
-    case Op::kLinear: linear(a); return true;
-    case Op::kConv2d: conv2d(a); return true;
+    case Op::kLinear: linear(a); add_residual(a); return true;
+    case Op::kConv2d: conv2d(a); add_residual(a); return true;
     case Op::kAttention: attention(a); return true;
     case Op::kGroupNorm: group_norm(a); return true;
     case Op::kLayerNorm: layer_norm(a); return true;

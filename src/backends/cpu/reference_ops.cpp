@@ -23,11 +23,19 @@ std::vector<float> param(const KernelArgs& a, size_t i) {
 float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2))); }
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+// y += r for linear and conv2d with a residual input (graph.h).
+void add_residual(const KernelArgs& a) {
+  if (!a.n.p.residual) return;
+  const float* r = static_cast<const float*>(a.in.back());
+  float* y = a.out_f32();
+  for (int64_t i = 0; i < a.n.shape.numel(); ++i) y[i] += r[i];
+}
+
 void linear(const KernelArgs& a) {
   const Shape& ws = a.input_shape(1);
   const int64_t N = ws[0], K = ws[1], M = a.n.shape.numel() / N;
   std::vector<float> w = param(a, 1);
-  std::vector<float> b = a.has_input(2) ? param(a, 2) : std::vector<float>(size_t(N), 0.0f);
+  std::vector<float> b = has_bias(a.n) ? param(a, 2) : std::vector<float>(size_t(N), 0.0f);
   const float* x = a.in_f32(0);
   float* y = a.out_f32();
   for (int64_t m = 0; m < M; ++m)
@@ -46,7 +54,7 @@ void conv2d(const KernelArgs& a) {
   const int64_t O = ws[0], KH = ws[2], KW = ws[3], HO = ys[2], WO = ys[3];
   const int stride = a.n.p.stride, pad = a.n.p.pad;
   std::vector<float> w = param(a, 1);
-  std::vector<float> b = a.has_input(2) ? param(a, 2) : std::vector<float>(size_t(O), 0.0f);
+  std::vector<float> b = has_bias(a.n) ? param(a, 2) : std::vector<float>(size_t(O), 0.0f);
   const float* x = a.in_f32(0);
   float* y = a.out_f32();
   for (int64_t bi = 0; bi < B; ++bi)
@@ -259,8 +267,8 @@ void run_reference(const KernelArgs& a) {
   switch (a.n.op) {
     case Op::kInput:
     case Op::kWeight: return;
-    case Op::kLinear: return linear(a);
-    case Op::kConv2d: return conv2d(a);
+    case Op::kLinear: linear(a); return add_residual(a);
+    case Op::kConv2d: conv2d(a); return add_residual(a);
     case Op::kGroupNorm: return group_norm(a);
     case Op::kLayerNorm: return layer_norm(a);
     case Op::kAttention: return attention(a);

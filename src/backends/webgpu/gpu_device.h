@@ -51,7 +51,7 @@ class Device {
   // Zero bytes to bind where a kernel's optional operands (a bias, split-K partial sums) are absent: 16 bytes at
   // each multiple of kPlaceholderStride below kPlaceholderSlots of them, so that two absent operands of one
   // dispatch never alias (WebGPU forbids aliasing writable bindings).
-  static constexpr uint64_t kPlaceholderStride = 256, kPlaceholderSlots = 2;
+  static constexpr uint64_t kPlaceholderStride = 256, kPlaceholderSlots = 3;
   const Buffer& placeholder() const { return placeholder_; }
 
  private:

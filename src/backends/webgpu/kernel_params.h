@@ -34,12 +34,12 @@ static_assert(sizeof(Conv2dParams) == 64);
 
 struct LinearParams {  // kernels/linear.wgsl
   uint32_t m, n, k, has_bias;
-  uint32_t k_slice, pad0, pad1, pad2;
+  uint32_t k_slice, has_residual, pad1, pad2;
 };
 static_assert(sizeof(LinearParams) == 32);
 
 struct Conv2dGemmParams {  // kernels/conv2d_gemm.wgsl
-  uint32_t batch, channels, height, width;
+  uint32_t has_residual, channels, height, width;
   uint32_t out_channels, out_h, out_w, pad;
   uint32_t n, k, has_bias, k_slice;
 };
@@ -48,13 +48,13 @@ static_assert(sizeof(Conv2dGemmParams) == 48);
 struct WinogradParams {  // kernels/winograd.wgsl
   uint32_t channels, height, width, out_channels;
   uint32_t tiles_w, tiles_image, tiles, tile_begin;
-  uint32_t chunk, chunk4, has_bias, pad0;
+  uint32_t chunk, chunk4, has_bias, has_residual;
 };
 static_assert(sizeof(WinogradParams) == 48);
 
 struct GemmReduceParams {  // kernels/gemm_reduce.wgsl
   uint32_t m, n, slices, has_bias;
-  uint32_t spatial, pad0, pad1, pad2;
+  uint32_t spatial, has_residual, pad1, pad2;
 };
 static_assert(sizeof(GemmReduceParams) == 32);
 

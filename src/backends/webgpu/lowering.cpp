@@ -118,10 +118,13 @@ uint32_t auto_slices(const GemmTile& t, uint64_t m, uint64_t n, uint64_t k) {
                                                              k / (kMinSliceSteps * t.k), 16})));
 }
 
-int auto_gemm_variant(bool conv, uint64_t m, uint64_t n) {
+// `plain`: a linear or a pointwise convolution (vector loads of both operands), where 64x128 tiles won from 256
+// of them (SD 1.5's 64x64 level: attention projections 0.078 against 0.084 ms, feed-forward 0.438 against
+// 0.471, 1x1 convolutions 0.076 against 0.083).
+int auto_gemm_variant(bool conv, bool plain, uint64_t m, uint64_t n) {
   const auto waste = [&](const GemmTile& t) { return double(tiles_of(t, m, n) * t.m * t.n) / double(m * n) - 1.0; };
-  if (conv && tiles_of(kGemmTiles[2], m, n) >= 1024 && waste(kGemmTiles[2]) < 0.15) return 2;
-  if (conv && tiles_of(kGemmTiles[4], m, n) >= 512) return 4;
+  if (conv && !plain && tiles_of(kGemmTiles[2], m, n) >= 1024 && waste(kGemmTiles[2]) < 0.15) return 2;
+  if (tiles_of(kGemmTiles[4], m, n) >= (plain ? 256u : 512u) && (conv || plain)) return 4;
   return 1;
 }
 
@@ -137,7 +140,8 @@ GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   p.n = conv ? uint64_t(n.shape.numel() / ws[0]) : uint64_t(ws[0]);
   p.variant = kernel_choice().gemm;
   const bool automatic = p.variant < 0;
-  if (automatic) p.variant = auto_gemm_variant(conv, p.m, p.n);
+  const bool pointwise = conv && ws[2] == 1 && ws[3] == 1 && n.p.stride == 1 && n.p.pad == 0 && n.p.pad_end == 0;
+  if (automatic) p.variant = auto_gemm_variant(conv, !conv || pointwise, p.m, p.n);
   if (p.variant > 0 && gemm_tile_bytes(kGemmTiles[p.variant]) > info.max_compute_workgroup_storage_size)
     p.variant = 1;  // the smallest tile fits every device (8.5 KB; WebGPU guarantees 16 KB)
   if (p.variant == 0) return p;
@@ -179,9 +183,10 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   const uint64_t C = uint64_t(ws[1]), O = uint64_t(ws[0]), H = uint64_t(xs[2]), W = uint64_t(xs[3]);
   const int v = kernel_choice().winograd;
   // From the kernel lab on the H200 (docs/gpu-kernels.md): Winograd won from 16x16 images up (SD 1.5's 1280
-  // channels at 16x16: 0.348 against 0.644 ms; the VAE's 512 channels at 256x256: 5.0 against 11.1), and broke
-  // even at 8x8 (0.194 against 0.210 ms: not worth 16/9 of the weight bytes).
-  if (v == 0 || (v < 0 && !(C >= 64 && O >= 64 && H * W >= 16 * 16))) return p;
+  // channels at 16x16: 0.348 against 0.644 ms; the VAE's 512 channels at 256x256: 5.0 against 11.1), also for
+  // few outputs (the VAE's conv_out, 128 -> 3 channels: 1.08 against 1.41 ms), and broke even at 8x8 (0.194
+  // against 0.210 ms: not worth 16/9 of the weight bytes).
+  if (v == 0 || (v < 0 && !(C >= 64 && H * W >= 16 * 16))) return p;
   p.tiles_w = uint32_t((W + 1) / 2);
   p.tiles_image = uint32_t((H + 1) / 2) * p.tiles_w;
   p.tiles = uint32_t(uint64_t(xs[0]) * p.tiles_image);
@@ -236,11 +241,12 @@ class Lowerer {
   TensorRef out() const { return where_.tensor(id_, WeightLayout::kAsStored); }
   TensorRef scratch() const { return where_.scratch(id_); }
   const Shape& in_shape(size_t i) const { return g_.shape(n_.inputs[i]); }
-  // An optional operand: its tensor, or the placeholder (dtype F32, has = false).
-  TensorRef optional(size_t i, bool& has) const {
-    has = n_.inputs.size() > i;
-    return has ? in(i) : placeholder();
+  // linear and conv2d: the bias (or the placeholder, has = false) and the residual (placeholder slot 2 if none).
+  TensorRef bias_ref(bool& has) const {
+    has = has_bias(n_);
+    return has ? in(2) : placeholder();
   }
+  TensorRef residual() const { return n_.p.residual ? in(n_.inputs.size() - 1) : placeholder(2); }
   // 16 zero bytes bound where a kernel's operand is absent; another slot for a second absent operand.
   TensorRef placeholder(uint64_t slot = 0) const {
     return TensorRef{device_.placeholder().handle(), slot * Device::kPlaceholderStride, 16, DType::kF32};
@@ -285,12 +291,16 @@ std::vector<Dispatch> Lowerer::gemm(bool conv) const {
   const GemmPlan plan = plan_gemm(g_, n_, info_);
   std::vector<Dispatch> d;
   d.push_back(plan.variant == 0 ? gemm_plain(conv) : gemm_core(conv, plan));
+  if (plan.variant == 0 && n_.p.residual) {  // the plain kernels have no epilogue for it
+    ElementwiseParams p{u32(n_.shape.numel()), 0, 1.0f, 0};
+    d.push_back(make("elementwise", "accumulate", p, {residual(), out()}, flat_grid(p.n, kFlatWorkgroup, info_)));
+  }
   if (plan.slices > 1) {
     bool has_bias = false;
-    const TensorRef bias = optional(2, has_bias);
+    const TensorRef bias = bias_ref(has_bias);
     const uint32_t spatial = conv ? u32(n_.shape[2] * n_.shape[3]) : 0;
-    GemmReduceParams p{u32(plan.m), u32(plan.n), plan.slices, has_bias, spatial, 0, 0, 0};
-    Dispatch r = make("gemm_reduce", "gemm_reduce", p, {scratch(), bias, out()},
+    GemmReduceParams p{u32(plan.m), u32(plan.n), plan.slices, has_bias, spatial, n_.p.residual, 0, 0};
+    Dispatch r = make("gemm_reduce", "gemm_reduce", p, {scratch(), bias, out(), residual()},
                       flat_grid(plan.m * plan.n, kFlatWorkgroup, info_));
     r.variant.weights = {{"bias", bias.dtype}};
     d.push_back(std::move(r));
@@ -303,14 +313,14 @@ std::vector<Dispatch> Lowerer::gemm(bool conv) const {
                     : std::string("linear")) +
               " v" + std::to_string(plan.variant) +
               (plan.slices > 1 ? " split" + std::to_string(plan.slices) : "") +
-              (x.variant.entry == "gemm_reduce" ? " reduce" : "");
+              (x.variant.entry == "gemm_reduce" ? " reduce" : x.variant.entry == "accumulate" ? " residual" : "");
   }
   return d;
 }
 
 std::vector<Dispatch> Lowerer::winograd(const WinogradPlan& plan) const {
   bool has_bias = false;
-  const TensorRef x = in(0), u = in(1, WeightLayout::kWinograd), bias = optional(2, has_bias), s = scratch();
+  const TensorRef x = in(0), u = in(1, WeightLayout::kWinograd), bias = bias_ref(has_bias), s = scratch();
   const TensorRef v{s.buffer, s.offset, plan.v_bytes, DType::kF32}, m{s.buffer, s.offset + plan.v_bytes, plan.m_bytes, DType::kF32};
   const Shape& xs = in_shape(0);
   const uint32_t C = u32(xs[1]), O = u32(n_.shape[1]);
@@ -320,17 +330,18 @@ std::vector<Dispatch> Lowerer::winograd(const WinogradPlan& plan) const {
   std::vector<Dispatch> list;
   for (uint32_t chunk = 0; chunk < plan.chunks; ++chunk) {
     WinogradParams p{C, u32(xs[2]), u32(xs[3]), O, plan.tiles_w, plan.tiles_image, plan.tiles, chunk * plan.chunk,
-                     plan.chunk, plan.chunk4, has_bias, 0};
+                     plan.chunk, plan.chunk4, has_bias, n_.p.residual};
     const uint32_t tiles = std::min(plan.chunk, plan.tiles - p.tile_begin);
     Dispatch in_t = make("winograd_input", "winograd_input", p, {x, v}, flat_grid(uint64_t(C) * plan.chunk4, kFlatWorkgroup, info_));
     std::array<uint32_t, 3> grid = grid_2d(ceil_div(plan.chunk4, tile.n), ceil_div(O, tile.m), info_, n_);
     grid[2] = 16;
     Dispatch product = make("winograd_gemm", "winograd_gemm", p, {u, v, m}, grid);
     product.variant.constants = {{"TILE_M", std::to_string(tile.m)}, {"TILE_N", std::to_string(tile.n)},
-                                 {"TILE_K", std::to_string(tile.k)}, {"EPILOGUE", gemm_epilogue(tile)}};
+                                 {"TILE_K", std::to_string(tile.k)}, {"EPILOGUE", gemm_epilogue(tile)},
+                                 {"A_TILE", "gemm_a_rows"}};
     product.variant.weights = {{"u", u.dtype}};
     product.flops = flops * tiles / plan.tiles;
-    Dispatch out_t = make("winograd_output", "winograd_output", p, {m, bias, out()}, flat_grid(uint64_t(O) * plan.chunk, kFlatWorkgroup, info_));
+    Dispatch out_t = make("winograd_output", "winograd_output", p, {m, bias, out(), residual()}, flat_grid(uint64_t(O) * plan.chunk, kFlatWorkgroup, info_));
     out_t.variant.weights = {{"bias", bias.dtype}};
     in_t.label = "conv2d 3x3 winograd input";
     product.label = "conv2d 3x3 winograd v" + std::to_string(plan.gemm);
@@ -345,30 +356,35 @@ std::vector<Dispatch> Lowerer::winograd(const WinogradPlan& plan) const {
 
 Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
   bool has_bias = false;
-  const TensorRef x = in(0), w = in(1, WeightLayout::kKMajor), bias = optional(2, has_bias);
+  const TensorRef x = in(0), w = in(1, WeightLayout::kKMajor), bias = bias_ref(has_bias);
   const GemmTile tile = kGemmTiles[plan.variant];
   const bool split = plan.slices > 1;
   const TensorRef partial = split ? scratch() : placeholder(1);
+  // The residual is added where the output is written: here, or in the reduce of a split product.
+  const uint32_t fuse_residual = n_.p.residual && !split;
+  const TensorRef res = fuse_residual ? residual() : placeholder(2);
   // Both kernels: workgroups along x over N tiles, y over M tiles, z over K slices.
   std::array<uint32_t, 3> grid = grid_2d(ceil_div(plan.n, tile.n), ceil_div(plan.m, tile.m), info_, n_);
   grid[2] = plan.slices;
   Dispatch d;
   if (conv) {
     const Shape &xs = in_shape(0), &ws = in_shape(1), &ys = n_.shape;
-    Conv2dGemmParams p{u32(xs[0]), u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(plan.m), u32(ys[2]), u32(ys[3]),
+    Conv2dGemmParams p{fuse_residual, u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(plan.m), u32(ys[2]), u32(ys[3]),
                        u32(n_.p.pad), u32(plan.n), u32(plan.k), has_bias, plan.k_slice};
-    d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out(), partial}, grid);
+    d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out(), partial, res}, grid);
     // 1x1, stride 1, no padding, whole vectors of pixels per image: B loads are vectors of x.
     const bool pointwise = ws[2] == 1 && ws[3] == 1 && n_.p.stride == 1 && n_.p.pad == 0 && n_.p.pad_end == 0 &&
                            (ys[2] * ys[3]) % 4 == 0;
     d.variant.constants = {{"KH", std::to_string(ws[2])}, {"KW", std::to_string(ws[3])},
                            {"STRIDE", std::to_string(n_.p.stride)},
-                           {"B_LOADS", pointwise ? "conv2d_pointwise" : "conv2d_im2col"}};
+                           {"B_LOADS", pointwise ? "conv2d_pointwise" : "conv2d_im2col"},
+                           {"A_TILE", "gemm_a_rows"}};
   } else {
-    LinearParams p{u32(plan.m), u32(plan.n), u32(plan.k), has_bias, plan.k_slice, 0, 0, 0};
-    d = make("linear", "linear", p, {x, w, bias, out(), partial}, grid);
+    LinearParams p{u32(plan.m), u32(plan.n), u32(plan.k), has_bias, plan.k_slice, fuse_residual, 0, 0};
+    d = make("linear", "linear", p, {x, w, bias, out(), partial, res}, grid);
     const bool rows4 = plan.k % 4 == 0 && kernel_choice().linear_a != 0;
     d.variant.constants["X_LOADS"] = rows4 ? "linear_x4" : "linear_x";
+    d.variant.constants["A_TILE"] = rows4 ? "gemm_a_k" : "gemm_a_rows";
   }
   d.variant.constants["TILE_M"] = std::to_string(tile.m);
   d.variant.constants["TILE_N"] = std::to_string(tile.n);
@@ -382,7 +398,7 @@ Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
 // The plain first GEMM kernels (variant 0).
 Dispatch Lowerer::gemm_plain(bool conv) const {
   bool has_bias = false;
-  const TensorRef x = in(0), w = in(1), bias = optional(2, has_bias);
+  const TensorRef x = in(0), w = in(1), bias = bias_ref(has_bias);
   std::vector<TensorRef> bindings{x, w, bias, out()};
   Dispatch d;
   if (conv) {
@@ -456,11 +472,13 @@ Dispatch Lowerer::attention() const {
   AttentionParams p{u32(qs[0]), u32(qs[1]), u32(ks[1]), u32(qs[2]), u32(n_.p.heads), n_.p.causal, n_.p.scale, 0};
   const uint32_t head_dim = p.channels / p.heads;
   int v = kernel_choice().attention;
-  // 16-key tiles (fewer registers, more workgroups per multiprocessor) won on the H200 lab's long self-attention
-  // at narrow heads (d40, L=4096: 2.03 against 2.18 ms); 32-key tiles everywhere else.
-  if (v < 0) v = head_dim <= 64 && p.lk >= 1024 ? 2 : 1;
   // Variants 3 and 4: two query rows per thread (each key chunk read from workgroup memory feeds both), 4 with
-  // twice the lanes per row (half the registers per lane).
+  // twice the lanes per row (half the registers per lane). From the H200 lab: 3 for long self-attention at
+  // narrow heads (SD 1.5's d40 at L=4096: 1.48 against 2.01 ms for 2) and for the VAE's d512 (2.61 against
+  // 4.54); 1 for SDXL's d64 at L=4096 (4.11 against 4.38 for 4); 4 everywhere else (cross-attention 0.066
+  // against 0.095 ms, d80 and d160 self-attention, the text encoder).
+  if (v < 0)
+    v = (head_dim <= 48 && p.lk >= 1024) || head_dim >= 256 ? 3 : head_dim == 64 && p.lk >= 1024 ? 1 : 4;
   const uint32_t rows = v >= 3 ? 2 : 1;
   FlashShape flash = flash_shape(head_dim, info_, v == 1 ? 32 : 16, rows, v == 4 ? 2 : 1);
   if (!flash.ok && v >= 3) {

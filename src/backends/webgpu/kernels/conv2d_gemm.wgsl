@@ -6,7 +6,7 @@
 // constants of the variant: the index arithmetic divides by constants only.
 
 struct Params {
-  batch: u32,
+  has_residual: u32,  // 1: y += r (binding 6, res) after the bias
   channels: u32,
   height: u32,
   width: u32,
@@ -26,13 +26,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 // SPLIT: each K slice writes its scaled partial sums here ([slices, M, N]); gemm_reduce.wgsl adds them and the bias.
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(6) var<storage, read_write> res: array<f32>;
 
 const kKernelH = {{KH}}u;
 const kKernelW = {{KW}}u;
 const kStride = {{STRIDE}}u;
 const kAKFast = false;
-const kAAlongK = false;
-fn load_a_k4(m: u32, k: u32) -> vec4f { return vec4f(0.0); }
 const kSplit = {{SPLIT}};
 var<private> slice_index: u32;
 
@@ -57,7 +56,10 @@ fn store4(m: u32, n: u32, v: vec4f) {
     if (kSplit && nj < p.n) {
       partial[(slice_index * p.out_channels + m) * p.n + nj] = v[j] * scale;
     } else if (nj < p.n) {
-      y[((nj / spatial) * p.out_channels + m) * spatial + nj % spatial] = v[j] * scale + bias;
+      let at = ((nj / spatial) * p.out_channels + m) * spatial + nj % spatial;
+      var o = v[j] * scale + bias;
+      if (p.has_residual != 0u) { o += res[at]; }
+      y[at] = o;
     }
   }
 }

@@ -51,3 +51,11 @@ fn geglu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     y[i] = x[base + col] * gelu_erf(x[base + p.d + col]);
   }
 }
+
+// y += x: the residual of a linear or conv2d whose kernel has no epilogue for it (the plain variant 0).
+@compute @workgroup_size(256)
+fn accumulate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i < p.n) { y[i] += x[i]; }
+}

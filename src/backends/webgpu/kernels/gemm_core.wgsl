@@ -8,9 +8,9 @@
 //                                          (whose m, resp. n, stays the same for every K step): per-thread
 //                                          index arithmetic done once instead of every step
 //   fn store4(m: u32, n: u32, v: vec4f)   C[m, n .. n+3] (the epilogue: bias, bounds, layout)
-// and the constants kAKFast (true when A is K-contiguous in memory, so that neighbouring threads load
-// neighbouring k; else they load neighbouring m) and kAAlongK (A's loads are vectors along k instead:
-//   fn load_a_k4(m: u32, k: u32) -> vec4f  A[m, k .. k+3] (zero outside; k a multiple of 4)).
+// and the constant kAKFast (true when A is K-contiguous in memory, so that neighbouring threads load
+// neighbouring k; else they load neighbouring m). With A_TILE = gemm_a_k instead of load_a4:
+//   fn load_a_k4(m: u32, k: u32) -> vec4f  A[m, k .. k+3] (zero outside; K a multiple of 4).
 //
 // Per K step of TILE_K: every thread loads its share of the next A and B tiles into registers while it computes
 // on the current ones from workgroup memory (a register prefetch: global loads overlap the FMAs), then stores
@@ -31,39 +31,11 @@ const kLoadsB = kTileK * kTileN / 1024u;
 var<workgroup> tile_a: array<vec4f, kTileK * kStrideA>;
 var<workgroup> tile_b: array<vec4f, kTileK * kStrideB>;
 
-// Which (k, m4) element of the A tile load `i` of thread `t` fetches (the includer's load_a4: a vector along m).
-fn a_slot(t: u32, i: u32) -> vec2u {
-  let e = t + i * 256u;
-  if (kAKFast) { return vec2u(e % kTileK, e / kTileK); }
-  return vec2u(e / (kTileM / 4u), e % (kTileM / 4u));
-}
-
-// kAAlongK: the includer's A is K-contiguous with K a multiple of 4 and loads vectors along k instead
-// (load_a_k4(m, k) = A[m, k .. k+3]: one aligned load where load_a4 gathers four rows); load `i` of thread `t`
-// fetches row m (y) at k offset x, staged in the tile as four scalars.
-fn a_slot_k(t: u32, i: u32) -> vec2u {
-  let e = t + i * 256u;
-  return vec2u((e % (kTileK / 4u)) * 4u, e / (kTileK / 4u));
-}
-
-fn fetch_a(m0: u32, k0: u32, t: u32, i: u32) -> vec4f {
-  if (kAAlongK) {
-    let s = a_slot_k(t, i);
-    return load_a_k4(m0 + s.y, k0 + s.x);
-  }
-  let s = a_slot(t, i);
-  return load_a4(m0 + s.y * 4u, k0 + s.x, i);
-}
-
-fn stage_a(t: u32, i: u32, v: vec4f) {
-  if (kAAlongK) {
-    let s = a_slot_k(t, i);
-    for (var j = 0u; j < 4u; j++) { tile_a[(s.x + j) * kStrideA + s.y / 4u][s.y % 4u] = v[j]; }
-    return;
-  }
-  let s = a_slot(t, i);
-  tile_a[s.x * kStrideA + s.y] = v;
-}
+// How A reaches the tile (A_TILE: gemm_a_rows.wgsl, vectors along m; gemm_a_k.wgsl, vectors along k):
+//   fn a_row(t, i) -> u32                 the tile row offset (m - m0) of load i of thread t, for prepare_a
+//   fn fetch_a(m0, k0, t, i) -> vec4f     load i of thread t for the K step at k0
+//   fn stage_a(t, i, v)                   ... stored into tile_a
+{{include A_TILE}}
 
 fn b_slot(t: u32, i: u32) -> vec2u {
   let e = t + i * 256u;
@@ -80,7 +52,7 @@ fn gemm_tile(m0: u32, n0: u32, k_begin: u32, k_end: u32, t: u32) {
   var next_a: array<vec4f, kLoadsA>;
   var next_b: array<vec4f, kLoadsB>;
   for (var i = 0u; i < kLoadsA; i++) {
-    prepare_a(m0 + a_slot(t, i).y * 4u, i);
+    prepare_a(m0 + a_row(t, i), i);
     next_a[i] = fetch_a(m0, k_begin, t, i);
   }
   for (var i = 0u; i < kLoadsB; i++) {

@@ -8,7 +8,7 @@ struct Params {
   slices: u32,
   has_bias: u32,
   spatial: u32,  // conv2d: out_h · out_w; 0 for linear
-  _pad0: u32,
+  has_residual: u32,  // 1: y += r (binding 4, res) after the bias
   _pad1: u32,
   _pad2: u32,
 }
@@ -17,6 +17,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 {{weight bias 2}}
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> res: array<f32>;
 
 @compute @workgroup_size(256)
 fn gemm_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -29,9 +30,12 @@ fn gemm_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   let n = i % p.n;
   if (p.spatial == 0u) {
     if (p.has_bias != 0u) { s += load_bias(n); }
+    if (p.has_residual != 0u) { s += res[i]; }
     y[i] = s;
   } else {
     if (p.has_bias != 0u) { s += load_bias(m); }
-    y[((n / p.spatial) * p.m + m) * p.spatial + n % p.spatial] = s;
+    let at = ((n / p.spatial) * p.m + m) * p.spatial + n % p.spatial;
+    if (p.has_residual != 0u) { s += res[at]; }
+    y[at] = s;
   }
 }

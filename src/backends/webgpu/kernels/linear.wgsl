@@ -8,7 +8,7 @@ struct Params {
   k: u32,
   has_bias: u32,  // 0: the bias binding is a placeholder
   k_slice: u32,   // K per workgroup slice (all of K unless split)
-  _pad0: u32,
+  has_residual: u32,  // 1: y += r (binding 6, res) after the bias
   _pad1: u32,
   _pad2: u32,
 }
@@ -21,6 +21,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 // SPLIT: each K slice writes its scaled partial sums here ([slices, M, N]); gemm_reduce.wgsl adds them and the bias.
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(6) var<storage, read_write> res: array<f32>;
 
 const kAKFast = true;
 const kSplit = {{SPLIT}};
@@ -57,6 +58,7 @@ fn store4(m: u32, n: u32, v: vec4f) {
     } else if (n + c < p.n) {
       var o = v[c] * scale_w(n + c);
       if (p.has_bias != 0u) { o += load_bias(n + c); }
+      if (p.has_residual != 0u) { o += res[m * p.n + n + c]; }
       y[m * p.n + n + c] = o;
     }
   }

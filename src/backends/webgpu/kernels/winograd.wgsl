@@ -21,7 +21,7 @@ struct Params {
   chunk: u32,       // tiles in the chunk (the last may have fewer: tile_begin + chunk > tiles)
   chunk4: u32,      // chunk rounded up to a multiple of 4 (the row length of V and M)
   has_bias: u32,
-  _pad0: u32,
+  has_residual: u32,  // winograd_output: y += r (binding 4, res) after the bias
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -11,8 +11,6 @@
 @group(0) @binding(3) var<storage, read_write> prod: array<vec4f>;
 
 const kAKFast = false;
-const kAAlongK = false;
-fn load_a_k4(m: u32, k: u32) -> vec4f { return vec4f(0.0); }
 var<private> component: u32;
 
 fn prepare_a(m: u32, i: u32) {}

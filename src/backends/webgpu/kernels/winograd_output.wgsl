@@ -7,6 +7,7 @@
 @group(0) @binding(1) var<storage, read_write> m: array<f32>;
 {{weight bias 2}}
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> res: array<f32>;
 
 // Aᵀ z for the four entries of z:  (z0 + z1 + z2, z1 - z2 - z3).
 fn at2(z: vec4f) -> vec2f { return vec2f(z.x + z.y + z.z, z.y - z.z - z.w); }
@@ -35,11 +36,15 @@ fn winograd_output(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   let origin = tile_origin(p.tile_begin + t);
   let base = (origin.x * p.out_channels + o) * p.height * p.width;
   let left = origin.z;
-  let right_ok = left + 1u < p.width;
-  y[base + origin.y * p.width + left] = top.x + bias;
-  if (right_ok) { y[base + origin.y * p.width + left + 1u] = top.y + bias; }
-  if (origin.y + 1u < p.height) {
-    y[base + (origin.y + 1u) * p.width + left] = bottom.x + bias;
-    if (right_ok) { y[base + (origin.y + 1u) * p.width + left + 1u] = bottom.y + bias; }
+  var values = array<f32, 4>(top.x, top.y, bottom.x, bottom.y);
+  for (var e = 0u; e < 4u; e++) {
+    let row = origin.y + e / 2u;
+    let col = left + e % 2u;
+    if (row < p.height && col < p.width) {
+      let at = base + row * p.width + col;
+      var value = values[e] + bias;
+      if (p.has_residual != 0u) { value += res[at]; }
+      y[at] = value;
+    }
   }
 }
