@@ -72,7 +72,8 @@ std::vector<OpCase> all_op_cases() {
   };
   for (Conv cv : {Conv{1, 4, 8, 8, 32, 3, 1, 1, 1}, Conv{2, 5, 9, 7, 6, 3, 1, 1, 1}, Conv{1, 8, 9, 9, 8, 3, 2, 1, 1},
                   Conv{1, 8, 8, 10, 8, 3, 2, 0, 1}, Conv{2, 16, 5, 6, 12, 1, 1, 0, 0}, Conv{2, 16, 4, 6, 12, 1, 1, 0, 0}, Conv{1, 3, 33, 17, 4, 3, 1, 1, 1},
-                  Conv{1, 64, 70, 64, 8, 3, 1, 1, 1}, Conv{2, 8, 45, 100, 5, 3, 1, 1, 1}, Conv{5, 8, 6, 5, 16, 3, 1, 1, 1}, Conv{3, 16, 9, 9, 8, 3, 2, 0, 1}})
+                  Conv{1, 64, 70, 64, 8, 3, 1, 1, 1}, Conv{2, 8, 45, 100, 5, 3, 1, 1, 1}, Conv{5, 8, 6, 5, 16, 3, 1, 1, 1},
+                  Conv{1, 272, 4, 4, 272, 3, 1, 1, 1}, Conv{3, 16, 9, 9, 8, 3, 2, 0, 1}})
     for (DType dt : {DType::kF32, DType::kF16, DType::kI8})
       add("conv2d_" + dims({cv.b, cv.c, cv.h, cv.w}) + "_o" + std::to_string(cv.o) + "_k" + std::to_string(cv.k) +
               "_s" + std::to_string(cv.stride) + "_p" + std::to_string(cv.pad) + std::to_string(cv.pad_end) + "_" +

@@ -82,9 +82,11 @@ class WeightCache {
 
   // A 3×3 convolution weight g [O, C, 3, 3] as Winograd F(2×2, 3×3) reads it (kernels/winograd_gemm.wgsl): U[ξ] =
   // G g Gᵀ at the 16 transformed positions ξ, laid out [16 · C, O4] like a K-major GEMM weight (O padded to a
-  // multiple of 4). Computed in double and rounded once: f16 weights stay f16 (half the bytes of f32; the rounding
-  // of U adds about 3e-4 RMS relative error to a convolution's output, as much as storing the weights in f16 did),
-  // everything else becomes f32 (q8 weights never come here: lowering.cpp, plan_winograd).
+  // multiple of 4). Computed in double and rounded once: large f16 weights stay f16 (half the bytes of f32; the
+  // rounding of U adds about 3e-4 RMS relative error to a convolution's output, as much as storing the weights in
+  // f16 did); small ones (U under kExactWinogradBytes as f32: the VAE's last 128- and 256-channel layers, tiny
+  // models) and everything else become f32, exact (q8 weights never come here: lowering.cpp, plan_winograd).
+  static constexpr size_t kExactWinogradBytes = 4u << 20;
   std::shared_ptr<const GpuWeight> upload_winograd(const WeightData& w) const {
     const size_t O = size_t(w.shape[0]), C = size_t(w.shape[1]), O4 = (O + 3) / 4 * 4;
     if (w.shape.rank() != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.dtype == DType::kI8)
@@ -92,7 +94,7 @@ class WeightCache {
     std::vector<float> g(O * C * 9);
     expand_weight(w, 0, g.size(), g.data());
     auto gpu = std::make_shared<GpuWeight>();
-    const bool half = w.dtype == DType::kF16;
+    const bool half = w.dtype == DType::kF16 && 16 * C * O4 * 4 > kExactWinogradBytes;
     gpu->dtype = half ? DType::kF16 : DType::kF32;
     std::vector<uint8_t> staging(16 * C * O4 * (half ? 2 : 4), 0);
     static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
