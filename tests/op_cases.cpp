@@ -108,9 +108,11 @@ std::vector<OpCase> all_op_cases() {
         });
 
   // 5x7 images take the one-workgroup-per-group kernel only; the others (H·W a multiple of 4) every variant, the
-  // 90x90 one with groups of several 4096-element chunks, the last one partial.
+  // 90x90 one with groups of several 4096-element chunks, the last one partial (combined in the apply pass, as the
+  // 32x32 one's single chunks), the 130x130 one with more chunks than that pass combines (a separate finish).
   for (auto [groups, c, silu, h, w] : {std::tuple{32, 64, true, 5, 7}, {32, 32, false, 5, 7}, {8, 48, true, 5, 7},
-                                       {32, 64, true, 8, 8}, {8, 32, false, 90, 90}})
+                                       {32, 64, true, 8, 8}, {8, 32, false, 90, 90}, {32, 64, true, 32, 32},
+                                       {1, 16, false, 130, 130}})
     add("group_norm_g" + std::to_string(groups) + "_c" + std::to_string(c) + "_" + dims({h, w}) + (silu ? "_silu" : ""),
         [groups = groups, c = c, silu = silu, h = h, w = w](Graph& g, auto& keep) {
           TensorId x = g.input("x", Shape{2, c, h, w});

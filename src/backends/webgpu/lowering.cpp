@@ -70,7 +70,8 @@ FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info, uint32_t max
   return f;
 }
 
-constexpr uint32_t kGroupNormChunk = 4096;  // kernels/group_norm.wgsl
+constexpr uint32_t kGroupNormChunk = 4096;      // kernels/group_norm.wgsl
+constexpr uint32_t kGroupNormFoldChunks = 64;  // kernels/group_norm.wgsl, kMaxFoldChunks
 
 // GroupNorm variant 1 (group_norm.wgsl) where it applies: H·W a multiple of 4 (its vector stores).
 bool wide_group_norm(const Node& n) {
@@ -441,10 +442,15 @@ std::vector<Dispatch> Lowerer::group_norm_wide() const {
   const GroupNormParams p = wide_group_norm_params(n_);
   const TensorRef gamma = in(1), beta = in(2);
   std::vector<TensorRef> bindings{in(0), gamma, beta, out(), scratch()};
-  std::vector<Dispatch> d{
-      make("group_norm", "group_norm_partial", p, bindings, grid_2d(p.chunks, p.sets, info_, n_)),
-      make("group_norm", "group_norm_finish", p, bindings, flat_grid(p.sets, kFlatWorkgroup, info_)),
-      make("group_norm", "group_norm_apply", p, bindings, flat_grid(s.numel() / 4, kFlatWorkgroup, info_))};
+  std::vector<Dispatch> d{make("group_norm", "group_norm_partial", p, bindings, grid_2d(p.chunks, p.sets, info_, n_))};
+  // Few chunks a set: the apply pass combines them itself (kernels/group_norm.wgsl, kMaxFoldChunks), one
+  // dispatch fewer; the VAE's largest images keep the separate finish.
+  if (p.chunks <= kGroupNormFoldChunks && p.set_size >= 1024) {
+    d.push_back(make("group_norm", "group_norm_apply_folded", p, bindings, flat_grid(s.numel() / 4, kFlatWorkgroup, info_)));
+  } else {
+    d.push_back(make("group_norm", "group_norm_finish", p, bindings, flat_grid(p.sets, kFlatWorkgroup, info_)));
+    d.push_back(make("group_norm", "group_norm_apply", p, bindings, flat_grid(s.numel() / 4, kFlatWorkgroup, info_)));
+  }
   for (Dispatch& x : d) {
     x.variant.weights = {{"gamma", gamma.dtype}, {"beta", beta.dtype}};
     x.label = x.variant.entry + " v1";
