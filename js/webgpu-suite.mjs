@@ -4,7 +4,8 @@
 // checked and timed: tests/web/kernel_lab.cpp), in headless Chromium (default) or in Node on Dawn (--in node,
 // e.g. on a machine with a real GPU).
 //
-//   node js/webgpu-suite.mjs ops [--filter conv2d] [--repeats 20]
+//   node js/webgpu-suite.mjs ops [--filter conv2d] [--repeats 20] [--choices auto]   (auto: each case under the
+//        automatic kernel choice only; otherwise under every variant of its family)
 //   node js/webgpu-suite.mjs models [--filter tiny-sd1] [--in node] [--dawn-flag enable-dawn-features=disable_robustness]
 //   node js/webgpu-suite.mjs lab [--filter gemm|attention|group_norm|"conv vae"] [--repeats 5] [--dtype q8] --in node
 //        [--choices "gemm=auto|winograd=0|winograd=1,gemm=2"]   (only these kernel choices, '|' between them)
@@ -36,7 +37,7 @@ async function inNode() {
   const engine = new Engine(module, host);
   const a = engine.allocator();
   const start = {
-    ops: () => module._websd_webtest_ops(a.string(o.filter), Number(o.repeats)),
+    ops: () => module._websd_webtest_ops(a.string(o.filter), Number(o.repeats), a.string(o.choices)),
     models: () => module._websd_webtest_models(a.string(inModule(fixturesDir)), a.string(o.filter)),
     lab: () => module._websd_webtest_lab(a.string(o.filter), a.string(o.dtype), Number(o.repeats) || 5,
       a.string(o.choices)),

@@ -33,7 +33,7 @@ async function main() {
   const a = engine.allocator();
   let start;
   if (suite === 'ops') {
-    start = () => module._websd_webtest_ops(a.string(filter), repeats);
+    start = () => module._websd_webtest_ops(a.string(filter), repeats, a.string(q.get('choices') || ''));
   } else if (suite === 'lab') {
     start = () => module._websd_webtest_lab(a.string(filter), a.string(q.get('dtype') || 'f16'), repeats || 3,
       a.string(q.get('choices') || ''));
@@ -41,7 +41,7 @@ async function main() {
     // A device lost before the engine asks for it: the job must end with a status and a message, not hang.
     host.device.destroy();
     await host.device.lost;
-    start = () => module._websd_webtest_ops(a.string(filter), 0);
+    start = () => module._websd_webtest_ops(a.string(filter), 0, a.string(''));
   } else if (suite === 'models') {
     // The filter names a model or one run ('tiny-sdxl euler'): copy only the fixtures it needs.
     for (const m of MODELS.filter((m) => !filter || filter.includes(m) || m.includes(filter))) await copyFixtures(module, m);

@@ -24,8 +24,9 @@ if (!process.env.VK_DRIVER_FILES && fs.existsSync(swiftshader)) {
 }
 const run = (args) => promisify(execFile)(process.execPath, args, { cwd: js, env, maxBuffer: 64 << 20 });
 
+// Every op case through the Node host, under the kernels auto picks (Chromium's run checks every variant).
 test('webgpu ops on Dawn in Node', { timeout: 20 * 60 * 1000 }, async () => {
-  const { stdout } = await run(['webgpu-suite.mjs', 'ops', '--in', 'node']);
+  const { stdout } = await run(['webgpu-suite.mjs', 'ops', '--in', 'node', '--choices', 'auto']);
   const summary = stdout.split('\n').find((l) => l.startsWith('op harness:'));
   console.log(`  ${summary}`);
   assert.match(summary, /0 failed/);

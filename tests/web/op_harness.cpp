@@ -1,7 +1,7 @@
 // The op-by-op harness on the webgpu backend: every case of tests/op_cases.cpp on the GPU against the cpu
 // reference kernels, printed as one line per case with its normalised error; with repeats > 0 it also times each
-// case on the GPU (the same cases as a micro-benchmark). Run from js/test/browser.test.mjs (Chromium) and
-// js/bench-ops.mjs.
+// case on the GPU (the same cases as a micro-benchmark). Run from js/test/browser.test.mjs (Chromium, every
+// variant), js/test/dawn.test.mjs (Node, the automatic choice) and js/webgpu-suite.mjs ops.
 #include <emscripten/emscripten.h>
 
 #include <chrono>
@@ -48,7 +48,8 @@ std::vector<std::string> choices_for(const std::string& name) {
   return out;
 }
 
-int32_t run_cases(const std::string& filter, int repeats, std::string& message) {
+// choices: "auto" runs each case under the automatic kernel choice only; "" under every variant of its family.
+int32_t run_cases(const std::string& filter, int repeats, const std::string& choices, std::string& message) {
   auto reference = make_cpu_backend(CpuOptions{1, true});
   auto gpu = make_webgpu_backend();
   std::printf("op harness on %s\n", gpu->name().c_str());
@@ -56,7 +57,7 @@ int32_t run_cases(const std::string& filter, int repeats, std::string& message) 
   for (const auto& c : test::all_op_cases()) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
     const std::vector<float> want = test::run_op_case(*reference, c);
-    for (const std::string& choice : choices_for(c.name)) {
+    for (const std::string& choice : choices == "auto" ? std::vector<std::string>{""} : choices_for(c.name)) {
     ++ran;
     webgpu::set_kernel_choice(choice);
     test::PreparedCase p = test::prepare_case(*gpu, c);
@@ -96,10 +97,11 @@ int32_t run_cases(const std::string& filter, int repeats, std::string& message) 
 
 extern "C" {
 
-// Job: runs the cases whose name contains `filter` ("" = all); status = number of failures.
-EMSCRIPTEN_KEEPALIVE void websd_webtest_ops(const char* filter, int repeats) {
-  const std::string f = filter ? filter : "";
-  websd::wasm::start_job([f, repeats](std::string& message) { return websd::run_cases(f, repeats, message); });
+// Job: runs the cases whose name contains `filter` ("" = all), under every variant or (choices "auto") the
+// automatic choice; status = number of failures.
+EMSCRIPTEN_KEEPALIVE void websd_webtest_ops(const char* filter, int repeats, const char* choices) {
+  const std::string f = filter ? filter : "", c = choices ? choices : "";
+  websd::wasm::start_job([f, repeats, c](std::string& message) { return websd::run_cases(f, repeats, c, message); });
 }
 
 }  // extern "C"
