@@ -13,8 +13,6 @@ struct Buffer {
   int64_t offset = -1;
 };
 
-size_t align_up(size_t n) { return (n + MemoryPlan::kAlignment - 1) / MemoryPlan::kAlignment * MemoryPlan::kAlignment; }
-
 }  // namespace
 
 MemoryPlan plan_memory(const Graph& g, const std::function<size_t(const Node&)>& scratch) {
@@ -32,11 +30,11 @@ MemoryPlan plan_memory(const Graph& g, const std::function<size_t(const Node&)>&
   for (int i = 0; i < n; ++i) {
     const Node& node = nodes[size_t(i)];
     if (node.op == Op::kWeight) continue;
-    size_t bytes = align_up(size_t(node.shape.numel()) * dtype_size(node.dtype));
+    size_t bytes = MemoryPlan::align_up(size_t(node.shape.numel()) * dtype_size(node.dtype));
     // Inputs are written before the run starts, so they are alive from the first node on.
     int first = node.op == Op::kInput ? 0 : i;
     buffers.push_back({bytes, first, std::max(last_use[size_t(i)], i), i, false});
-    if (size_t s = scratch(node); s > 0) buffers.push_back({align_up(s), i, i, i, true});
+    if (size_t s = scratch(node); s > 0) buffers.push_back({MemoryPlan::align_up(s), i, i, i, true});
   }
 
   MemoryPlan plan;

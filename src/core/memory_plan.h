@@ -13,6 +13,7 @@ namespace websd {
 
 struct MemoryPlan {
   static constexpr size_t kAlignment = 256;  // also satisfies WebGPU's minStorageBufferOffsetAlignment
+  static constexpr size_t align_up(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
   std::vector<int64_t> offset;          // per node: byte offset of its output in the arena; -1 for weights
   std::vector<int64_t> scratch_offset;  // per node: byte offset of its scratch; -1 if none
   std::vector<size_t> scratch_size;

@@ -97,12 +97,15 @@ uint64_t wide_group_norm_scratch(const GroupNormParams& p) { return uint64_t(p.s
 // would leave most of the GPU idle, K split into slices whose partial sums gemm_reduce.wgsl adds.
 struct GemmPlan {
   int variant = 1;
+  bool pointwise = false;  // a 1x1 stride-1 unpadded conv2d with whole vectors of pixels per image
   uint64_t m = 0, n = 0, k = 0;
   uint32_t slices = 1, k_slice = 0;
   uint64_t scratch = 0;  // bytes of partial sums
 };
 
 uint64_t tiles_of(const GemmTile& t, uint64_t m, uint64_t n) { return ((m + t.m - 1) / t.m) * ((n + t.n - 1) / t.n); }
+// The share of a tiling's outputs beyond the m × n product.
+double tile_waste(const GemmTile& t, uint64_t m, uint64_t n) { return double(tiles_of(t, m, n) * t.m * t.n) / double(m * n) - 1.0; }
 
 // The rules below come from the kernel lab on the H200 (js/webgpu-suite.mjs lab; every variant at SD 1.5, VAE and
 // SDXL shapes): what matters most is enough workgroups in flight (about 4 per multiprocessor hide the latency of
@@ -123,8 +126,7 @@ uint32_t auto_slices(const GemmTile& t, uint64_t m, uint64_t n, uint64_t k) {
 // of them (SD 1.5's 64x64 level: attention projections 0.078 against 0.084 ms, feed-forward 0.438 against
 // 0.471, 1x1 convolutions 0.076 against 0.083).
 int auto_gemm_variant(bool conv, bool plain, uint64_t m, uint64_t n) {
-  const auto waste = [&](const GemmTile& t) { return double(tiles_of(t, m, n) * t.m * t.n) / double(m * n) - 1.0; };
-  if (conv && !plain && tiles_of(kGemmTiles[2], m, n) >= 1024 && waste(kGemmTiles[2]) < 0.15) return 2;
+  if (conv && !plain && tiles_of(kGemmTiles[2], m, n) >= 1024 && tile_waste(kGemmTiles[2], m, n) < 0.15) return 2;
   if (tiles_of(kGemmTiles[4], m, n) >= (plain ? 256u : 512u) && (conv || plain)) return 4;
   return 1;
 }
@@ -141,8 +143,9 @@ GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   p.n = conv ? uint64_t(n.shape.numel() / ws[0]) : uint64_t(ws[0]);
   p.variant = kernel_choice().gemm;
   const bool automatic = p.variant < 0;
-  const bool pointwise = conv && ws[2] == 1 && ws[3] == 1 && n.p.stride == 1 && n.p.pad == 0 && n.p.pad_end == 0;
-  if (automatic) p.variant = auto_gemm_variant(conv, !conv || pointwise, p.m, p.n);
+  p.pointwise = conv && ws[2] == 1 && ws[3] == 1 && n.p.stride == 1 && n.p.pad == 0 && n.p.pad_end == 0 &&
+                (n.shape[2] * n.shape[3]) % 4 == 0;
+  if (automatic) p.variant = auto_gemm_variant(conv, !conv || p.pointwise, p.m, p.n);
   if (p.variant > 0 && gemm_tile_bytes(kGemmTiles[p.variant]) > info.max_compute_workgroup_storage_size)
     p.variant = 1;  // the smallest tile fits every device (8.5 KB; WebGPU guarantees 16 KB)
   if (p.variant == 0) return p;
@@ -170,9 +173,6 @@ struct WinogradPlan {
 
 constexpr uint64_t kWinogradScratch = 128ull << 20;  // V and M of one chunk
 
-// Workgroups of the GEMM core for `batches` products of m × n each.
-uint64_t workgroups(const GemmTile& t, uint64_t m, uint64_t n, uint64_t batches) { return batches * tiles_of(t, m, n); }
-
 WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   WinogradPlan p;
   if (n.op != Op::kConv2d) return p;
@@ -198,17 +198,16 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   p.chunks = ceil_div(p.tiles, fit);
   p.chunk = ceil_div(p.tiles, p.chunks);  // chunks of equal size
   p.chunk4 = (p.chunk + 3) / 4 * 4;
-  const auto aligned = [](uint64_t b) { return (b + MemoryPlan::kAlignment - 1) / MemoryPlan::kAlignment * MemoryPlan::kAlignment; };
-  p.v_bytes = aligned(16 * 4 * C * p.chunk4);
-  p.m_bytes = aligned(16 * 4 * O * p.chunk4);
+  p.v_bytes = MemoryPlan::align_up(16 * 4 * C * p.chunk4);
+  p.m_bytes = MemoryPlan::align_up(16 * 4 * O * p.chunk4);
   p.gemm = kernel_choice().gemm;
   if (p.gemm <= 0) {
     // The products' tiles by the lab: 128x128 where they alone make 512 workgroups (the VAE), 64x128 from 1024
     // (SD 1.5 at 64x64), else 64x64 (its 32x32 and 16x16 levels).
-    const auto waste = [&](const GemmTile& t) { return double(tiles_of(t, O, p.chunk4) * t.m * t.n) / double(O * p.chunk4) - 1.0; };
-    p.gemm = workgroups(kGemmTiles[2], O, p.chunk4, 16) >= 512 && waste(kGemmTiles[2]) < 0.15 ? 2
-             : workgroups(kGemmTiles[4], O, p.chunk4, 16) >= 1024                             ? 4
-                                                                                                : 1;
+    const uint64_t n4 = p.chunk4;
+    p.gemm = 16 * tiles_of(kGemmTiles[2], O, n4) >= 512 && tile_waste(kGemmTiles[2], O, n4) < 0.15 ? 2
+             : 16 * tiles_of(kGemmTiles[4], O, n4) >= 1024                                        ? 4
+                                                                                                    : 1;
   }
   if (gemm_tile_bytes(kGemmTiles[p.gemm]) > info.max_compute_workgroup_storage_size) p.gemm = 1;
   p.use = true;
@@ -373,12 +372,9 @@ Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
     Conv2dGemmParams p{fuse_residual, u32(xs[1]), u32(xs[2]), u32(xs[3]), u32(plan.m), u32(ys[2]), u32(ys[3]),
                        u32(n_.p.pad), u32(plan.n), u32(plan.k), has_bias, plan.k_slice};
     d = make("conv2d_gemm", "conv2d", p, {x, w, bias, out(), partial, res}, grid);
-    // 1x1, stride 1, no padding, whole vectors of pixels per image: B loads are vectors of x.
-    const bool pointwise = ws[2] == 1 && ws[3] == 1 && n_.p.stride == 1 && n_.p.pad == 0 && n_.p.pad_end == 0 &&
-                           (ys[2] * ys[3]) % 4 == 0;
     d.variant.constants = {{"KH", std::to_string(ws[2])}, {"KW", std::to_string(ws[3])},
                            {"STRIDE", std::to_string(n_.p.stride)},
-                           {"B_LOADS", pointwise ? "conv2d_pointwise" : "conv2d_im2col"},
+                           {"B_LOADS", plan.pointwise ? "conv2d_pointwise" : "conv2d_im2col"},  // vector B loads
                            {"A_TILE", "gemm_a_rows"}};
   } else {
     LinearParams p{u32(plan.m), u32(plan.n), u32(plan.k), has_bias, plan.k_slice, fuse_residual, 0, 0};
@@ -485,22 +481,21 @@ Dispatch Lowerer::attention() const {
   // against 0.095 ms, d80 and d160 self-attention, the text encoder).
   if (v < 0)
     v = (head_dim <= 48 && p.lk >= 1024) || head_dim >= 256 ? 3 : head_dim == 64 && p.lk >= 1024 ? 1 : 4;
-  const uint32_t rows = v >= 3 ? 2 : 1;
-  FlashShape flash = flash_shape(head_dim, info_, v == 1 ? 32 : 16, rows, v == 4 ? 2 : 1);
+  FlashShape flash = flash_shape(head_dim, info_, v == 1 ? 32 : 16, v >= 3 ? 2 : 1, v == 4 ? 2 : 1);
   if (!flash.ok && v >= 3) {
     v = 2;
     flash = flash_shape(head_dim, info_, 16, 1, 1);
   }
   if (!flash.ok) v = 0;
+  const uint32_t rows = v >= 3 ? 2 : 1;  // query rows per thread
   Dispatch d;
   if (v >= 1) {
-    const uint32_t row_count = v >= 3 ? rows : 1;
     d = make("flash_attention", "flash_attention", p, {in(0), in(1), in(2), out()},
-             grid_2d(ceil_div(p.lq, 256 / flash.lanes * row_count), p.batch * p.heads, info_, n_));
+             grid_2d(ceil_div(p.lq, 256 / flash.lanes * rows), p.batch * p.heads, info_, n_));
     std::string row_sum;
     for (uint32_t x = 1; x < flash.lanes; x *= 2) row_sum += "s += subgroupShuffleXor(s, " + std::to_string(x) + "u);";
     d.variant.constants = {{"HEAD_DIM", std::to_string(head_dim)}, {"LANES", std::to_string(flash.lanes)},
-                           {"KEYS", std::to_string(flash.keys)}, {"ROWS", std::to_string(row_count)},
+                           {"KEYS", std::to_string(flash.keys)}, {"ROWS", std::to_string(rows)},
                            {"ROW_SUM", row_sum},
                            {"ENABLE", flash.lanes > 1 ? "enable subgroups;" : ""}};
   } else {
