@@ -111,7 +111,13 @@ std::vector<uint8_t> to_f16(const WeightData& w, const std::vector<float>& f) {
   return b;
 }
 
-// Symmetric int8 per output channel: scale = max|w| / 127 over the row.
+nlohmann::json file_entry(const std::string& path) {
+  return {{"bytes", fs::file_size(path)}, {"sha256", sha256_file_hex(path)}};
+}
+
+}  // namespace
+
+// pack.h: symmetric int8 per output channel.
 void quantize_q8(const std::vector<float>& f, int64_t rows, std::vector<uint8_t>& q, std::vector<float>& scales) {
   const size_t row = f.size() / size_t(rows);
   q.resize(f.size());
@@ -127,12 +133,6 @@ void quantize_q8(const std::vector<float>& f, int64_t rows, std::vector<uint8_t>
     }
   }
 }
-
-nlohmann::json file_entry(const std::string& path) {
-  return {{"bytes", fs::file_size(path)}, {"sha256", sha256_file_hex(path)}};
-}
-
-}  // namespace
 
 PackReport write_pack(const ModelSource& source, const std::string& outdir, PackDType dtype,
                       const std::function<void(int, uint64_t)>& on_shard) {

@@ -75,6 +75,7 @@ class SdxlConditioner final : public PromptConditioner {
   }
   int context_dim() const override { return text_[0].cfg.hidden_size + text_[1].cfg.hidden_size; }
   int context_length() const override { return text_[0].cfg.max_positions; }
+  std::vector<ClipTextComponent*> text_components() override { return {&text_[0], &text_[1]}; }
 
  private:
   std::shared_ptr<Backend> backend_;

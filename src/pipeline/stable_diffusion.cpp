@@ -1,6 +1,7 @@
 #include "pipeline/stable_diffusion.h"
 
 #include <cmath>
+#include <map>
 
 #include "core/error.h"
 #include "core/memory_plan.h"
@@ -30,7 +31,25 @@ struct StableDiffusion::Impl {
   Config scheduler_cfg;
   std::shared_ptr<WeightSource> unet_weights, vae_weights;
   std::atomic<bool> cancelled{false};
+  // The UNet's and text encoders' own weights, and which LoRAs are merged into those in use now.
+  std::map<std::string, std::shared_ptr<WeightSource>> base_weights;
+  std::string lora_signature;
+
+  void use_loras(const std::vector<LoraRequest>& requests);
 };
+
+void StableDiffusion::Impl::use_loras(const std::vector<LoraRequest>& requests) {
+  std::string signature;
+  for (const LoraRequest& r : requests)
+    signature += r.path + '\n' + std::to_string(r.text_scale) + ' ' + std::to_string(r.unet_scale) + '\n';
+  if (signature == lora_signature) return;
+  std::vector<LoraUse> uses;
+  for (const LoraRequest& r : requests) uses.push_back({LoraFile::open(r.path), r.text_scale, r.unet_scale});
+  const auto weights = apply_loras(base_weights, unet_cfg, uses);
+  unet_weights = weights.at("unet");
+  for (ClipTextComponent* c : conditioner->text_components()) c->weights = weights.at(c->name);
+  lora_signature = signature;
+}
 
 StableDiffusion::StableDiffusion() : impl_(std::make_unique<Impl>()) {}
 StableDiffusion::~StableDiffusion() = default;
@@ -80,6 +99,8 @@ std::unique_ptr<StableDiffusion> StableDiffusion::open(std::unique_ptr<ModelSour
   m.info.prediction_type = m.scheduler_cfg.get_string("prediction_type", "epsilon");
   m.info.default_scheduler = scheduler_name_for_class(m.scheduler_cfg.get_string("_class_name", ""));
   if (m.info.default_scheduler.empty()) m.info.default_scheduler = "pndm";
+  m.base_weights["unet"] = m.unet_weights;
+  for (ClipTextComponent* c : m.conditioner->text_components()) m.base_weights[c->name] = c->weights;
   const int native = unet_config.get_int("sample_size", 64) * m.vae_cfg.downscale();
   m.info.native_width = m.info.native_height = native;
   return sd;
@@ -195,7 +216,16 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   const bool guided = params.guidance > 1.0f && m.unet_cfg.time_cond_proj_dim == 0;
   const int lh = height / scale, lw = width / scale, latent_c = m.vae_cfg.latent_channels;
 
-  UNetConditioning cond = m.conditioner->encode(params.prompt, params.negative_prompt, guided, width, height);
+  // The prompt's LoRA tags join the LoRAs asked for; the prompt is encoded without them.
+  std::string prompt = params.prompt;
+  std::vector<LoraRequest> loras = params.loras;
+  for (LoraRequest& tag : take_lora_tags(prompt)) {
+    tag.path = find_lora(params.lora_dir, tag.path);
+    loras.push_back(std::move(tag));
+  }
+  m.use_loras(loras);
+
+  UNetConditioning cond = m.conditioner->encode(prompt, params.negative_prompt, guided, width, height);
   if (m.unet_cfg.time_cond_proj_dim > 0) {
     // The pipelines embed w = guidance_scale - 1 (Imagen's formulation of the LCM guidance).
     cond.timestep_cond.resize(size_t(m.unet_cfg.time_cond_proj_dim));

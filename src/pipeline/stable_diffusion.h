@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/lora.h"
 #include "backends/backend.h"
 #include "io/model_source.h"
 #include "pipeline/image.h"
@@ -40,6 +41,11 @@ struct GenerateParams {
   // Inpainting (inpainting models only, StableDiffusionInpaintPipeline): which pixels of init_image to repaint,
   // init_image.width x init_image.height values, >= 0.5 = repaint (white in a mask picture), < 0.5 = keep.
   std::vector<float> mask;
+  // LoRAs merged into the UNet and text encoder(s) for this call, with the prompt's <lora:NAME:SCALE> tags
+  // (cut out of the prompt; NAME is looked up in lora_dir). Weights the LoRAs do not touch are not re-read or
+  // re-uploaded when the set changes; the same set as the last call reuses its merged weights.
+  std::vector<LoraRequest> loras;
+  std::string lora_dir;
 };
 
 struct GenerateCallbacks {

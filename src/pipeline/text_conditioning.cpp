@@ -67,6 +67,7 @@ class ClipConditioner final : public PromptConditioner {
   }
   int context_dim() const override { return text_.cfg.hidden_size; }
   int context_length() const override { return text_.cfg.max_positions; }
+  std::vector<ClipTextComponent*> text_components() override { return {&text_}; }
 
  private:
   std::shared_ptr<Backend> backend_;

@@ -49,6 +49,8 @@ class PromptConditioner {
   // Width of the text features (the UNet's cross_attention_dim must match) and their length.
   virtual int context_dim() const = 0;
   virtual int context_length() const = 0;
+  // The encoders it runs, whose weights a LoRA may replace between calls.
+  virtual std::vector<ClipTextComponent*> text_components() = 0;
 };
 
 // StableDiffusionPipeline and LatentConsistencyModelPipeline: the last hidden state of `text`.

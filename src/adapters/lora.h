@@ -1,0 +1,101 @@
+// LoRA: low-rank weight deltas W' = W + scale · (alpha / rank) · up · down, read from the two naming schemes in
+// the wild — kohya/A1111 (`lora_unet_<module>.lora_down.weight` / `.lora_up.weight` / `.alpha`, `lora_te_…`,
+// SDXL's `lora_te1_`/`lora_te2_` and its original `input_blocks_…` UNet names, conv LoRA) and diffusers/PEFT
+// (`unet.<module>.lora_A.weight` / `.lora_B.weight`, `text_encoder.…`, also the older `.lora.down`/`.lora.up`
+// and attention-processor names) — and merged into the weights when a network is built.
+//
+// Merged, not applied at run time: a merged network runs exactly as fast as the plain one (a run-time LoRA adds
+// two small GEMMs per adapted layer, several hundred dispatches per SD 1.5 UNet call), and switching LoRAs
+// recomputes and re-uploads only the weights they touch (docs/lora.md has the measurements).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "io/weight_source.h"
+
+namespace websd {
+
+struct UNetConfig;
+
+// One adapted layer of a LoRA file.
+struct LoraModule {
+  std::string component;  // "unet", "text_encoder", "text_encoder_2"
+  std::string key;        // the stored key without its suffixes, for messages
+  std::string module;     // the layer's name: dotted (diffusers) or with '_' for '.' (kohya)
+  bool underscored = false;
+  TensorView down, up;    // down [rank, in...], up [out, rank(, 1, 1)]
+  float alpha = 0;        // alpha / rank, folded in
+};
+
+class LoraFile {
+ public:
+  // Reads `path` (.safetensors; pickled files are refused). Throws Error(kCorruptFile / kUnsupported) naming the
+  // file: LyCORIS variants (LoHa, LoKr, DoRA, Tucker "lora_mid") are named as not supported.
+  static std::shared_ptr<const LoraFile> open(const std::string& path);
+  const std::string& path() const { return path_; }
+  const std::vector<LoraModule>& modules() const { return modules_; }
+
+ private:
+  std::string path_;
+  std::vector<LoraModule> modules_;
+};
+
+// A LoRA in use and its strengths: for the text encoder(s) and for the UNet (the same unless the prompt's
+// `<lora:NAME:TE:UNET>` gives two).
+struct LoraUse {
+  std::shared_ptr<const LoraFile> file;
+  float text_scale = 1.0f, unet_scale = 1.0f;
+};
+
+// A LoRA asked for by path: GenerateParams::loras, `--lora FILE[:SCALE]`, a prompt's `<lora:NAME:SCALE>`.
+struct LoraRequest {
+  std::string path;
+  float text_scale = 1.0f, unet_scale = 1.0f;
+};
+
+// Cuts every `<lora:NAME>`, `<lora:NAME:SCALE>` and `<lora:NAME:TE:UNET>` (also `te=`/`unet=` named, as the
+// widely used web UI writes them) out of `prompt` and returns them with NAME as their path. A malformed tag
+// (an empty name, a scale that is not a number) is an Error(kInvalidArgument) quoting it.
+std::vector<LoraRequest> take_lora_tags(std::string& prompt);
+
+// The file a prompt's LoRA NAME stands for in `dir`: dir/NAME.safetensors (or dir/NAME when it has that
+// extension). Error(kNotFound) naming the tag and the folder.
+std::string find_lora(const std::string& dir, const std::string& name);
+
+// The weights of one component with the LoRAs merged into those they adapt: every other tensor is the base's
+// own WeightData (so its GPU copy is reused); a merged one is computed on first use and kept while this lives.
+// Merged weights are f32 where that is under 4 MiB (exact: tiny models, small layers), else in the base's
+// storage type (f16 rounded once, q8 re-quantised per row): the size of one more rounding of the weights.
+class LoraWeights final : public WeightSource {
+ public:
+  struct Term {
+    const LoraModule* module;  // kept alive by `files`
+    float scale;               // the use's scale × alpha / rank
+  };
+  LoraWeights(std::shared_ptr<WeightSource> base, std::map<std::string, std::vector<Term>> terms,
+              std::vector<std::shared_ptr<const LoraFile>> files);
+  WeightData get(const std::string& name, const Shape& shape) const override;
+  bool contains(const std::string& name) const override { return base_->contains(name); }
+  std::string where() const override { return base_->where() + " with LoRA"; }
+  std::vector<TensorInfo> list() const override { return base_->list(); }
+  size_t adapted() const { return terms_.size(); }
+
+ private:
+  std::shared_ptr<WeightSource> base_;
+  std::map<std::string, std::vector<Term>> terms_;  // by weight name
+  std::vector<std::shared_ptr<const LoraFile>> files_;
+  mutable std::map<std::string, WeightData> merged_;
+};
+
+// The model's component weights, each wrapped with the LoRAs that adapt it (components no LoRA touches are
+// returned as they are). `unet` resolves SDXL's original UNet names. Throws Error(kInvalidArgument) when a
+// LoRA's layer matches no weight of the model, naming the file and the first keys, or when shapes disagree.
+std::map<std::string, std::shared_ptr<WeightSource>> apply_loras(
+    const std::map<std::string, std::shared_ptr<WeightSource>>& components, const UNetConfig& unet,
+    const std::vector<LoraUse>& loras);
+
+}  // namespace websd
