@@ -27,6 +27,8 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --init-image FILE         img2img: a PNG to start from (the size defaults to its size)
   --strength S              img2img: the share of the schedule run over it, (0, 1] (default 0.8; 1 inpainting)
   --mask FILE               inpainting (inpainting models): a PNG of the init image's size, white = repaint
+  --lora FILE[:SCALE]       a LoRA .safetensors to apply (repeatable; kohya/A1111 or diffusers naming; SCALE 1)
+  --lora-dir DIR            folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors
   --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
@@ -57,6 +59,7 @@ function parseOptions(argv) {
       height: { type: 'string', short: 'H' }, 'batch-count': { type: 'string' },
       'init-image': { type: 'string' }, strength: { type: 'string' }, mask: { type: 'string' },
       'scheduler-option': { type: 'string', multiple: true, default: [] },
+      lora: { type: 'string', multiple: true, default: [] }, 'lora-dir': { type: 'string', default: '' },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
@@ -107,6 +110,14 @@ function parseOptions(argv) {
       o.schedulerConfig[kv.slice(0, eq)] = value;
     }
   }
+  // FILE[:SCALE], as the native tool reads it (adapters/lora.cpp, parse_lora_argument).
+  o.loras = parsed.lora.map((arg) => {
+    const colon = arg.lastIndexOf(':');
+    if (colon <= 0) return { file: arg, scale: 1 };
+    const scale = Number(arg.slice(colon + 1));
+    if (arg.slice(colon + 1) === '' || !Number.isFinite(scale)) fail(`--lora ${arg}: expected FILE or FILE:SCALE`);
+    return { file: arg.slice(0, colon), scale };
+  });
   if (o.width % 8 || o.height % 8) fail(`--width/--height must be multiples of 8 (got ${o.width}x${o.height})`);
   if (parsed.scheduler && !SAMPLER_NAMES[parsed.scheduler]) {
     fail(`--scheduler must be one of ${Object.keys(SAMPLER_NAMES).join(', ')} (got ${parsed.scheduler})`);
@@ -158,7 +169,9 @@ async function main() {
   const images = await model.txt2img({ prompt: o.prompt, negativePrompt: o['negative-prompt'], width: o.width,
     height: o.height, steps: o.steps, guidance: o.guidance, seed: o.seed, scheduler: o.scheduler, count: o.count,
     schedulerConfig: o.schedulerConfig, initImage: o.initImage ?? null, strength: o.strength,
-    mask: o.maskImage ?? null, onProgress: progressBar(!o.quiet && process.stderr.isTTY) });
+    mask: o.maskImage ?? null, onProgress: progressBar(!o.quiet && process.stderr.isTTY),
+    loras: o.loras.map(({ file, scale }) => ({ path: inModule(file), scale })),
+    loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '' });
   const t2 = performance.now();
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));
@@ -166,7 +179,9 @@ async function main() {
     fs.writeFileSync(file, encodePng(img, { parameters: parametersText({ prompt: o.prompt,
       negativePrompt: o['negative-prompt'], steps: o.steps, scheduler, guidance: o.guidance, seed, width: w, height: h,
       model: path.basename(path.resolve(o.model)), schedulerConfig: o.schedulerConfig,
-      strength: o.initImage ? o.strength || (o.maskImage ? 1 : 0.8) : undefined }), Software: 'websd' }));
+      strength: o.initImage ? o.strength || (o.maskImage ? 1 : 0.8) : undefined,
+      loras: o.loras.map(({ file, scale }) => ({ name: path.basename(file, path.extname(file)), scale })) }),
+      Software: 'websd' }));
     if (!o.quiet) console.log(`${file}  (seed ${seed})`);
   }
   if (!o.quiet) {

@@ -14,69 +14,29 @@
 #include "fixtures.h"
 #include "image_parity.h"
 #include "io/config.h"
-#include "io/model_source.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
-#include "models/clip_text_encoder.h"
-#include "models/unet.h"
+#include "lora_runs.h"
 #include "pipeline/stable_diffusion.h"
-#include "pipeline/text_conditioning.h"
 
 namespace websd {
 namespace {
 
 constexpr float kNetworkTolerance = 1e-4f;
 
-struct LoraRun {
-  const char* run;
-  const char* file;
-  float scale;
-  const char* scheduler;
-};
-constexpr LoraRun kRuns[] = {{"lora_kohya_s08", "lora_kohya.safetensors", 0.8f, "euler_a"},
-                             {"lora_diffusers_s08", "lora_diffusers.safetensors", 0.8f, "pndm"},
-                             {"lora_kohya_s10", "lora_kohya.safetensors", 1.0f, "pndm"}};
-// The LoRA runs' seed. The fixtures README gives none; the runs' first latents correlate 0.84-0.95 with
-// randn(2468) and with no other seed below 200000 (those of ti_dpmpp_2m with 1357, the ControlNet runs' with 97531).
-constexpr uint64_t kSeed = 2468;
-
 std::string creative(const std::string& rel) { return test::fixture("tiny-sd1-creative/" + rel); }
 
-float worst(const std::vector<float>& got, const std::vector<float>& want) { return test::max_abs_diff(got, want); }
-
 TEST(Lora, NetworksMatchDiffusersFusedLora) {
-  const auto folder = open_model_source(test::fixture("tiny-sd1/model"));
   const SafetensorsFile ref = SafetensorsFile::open(creative("reference.safetensors"));
-  const nlohmann::json info = Config::load(creative("reference.json")).json();
   auto backend = make_cpu_backend();
-  const std::map<std::string, std::shared_ptr<WeightSource>> base = {{"unet", folder->weights("unet")},
-                                                                      {"text_encoder", folder->weights("text_encoder")}};
-  const UNetConfig ucfg = UNetConfig::from(folder->config("unet"));
-  ClipTextComponent text = ClipTextComponent::load(*folder, "text_encoder", "tokenizer");
-  for (const LoraRun& r : kRuns) {
+  for (const test::LoraRun& r : test::kLoraRuns) {
     SCOPED_TRACE(r.run);
-    const auto w = apply_loras(base, ucfg, {{LoraFile::open(creative(r.file)), r.scale, r.scale}});
-    ASSERT_NE(w.at("unet"), base.at("unet"));
-    ASSERT_NE(w.at("text_encoder"), base.at("text_encoder"));
-    text.weights = w.at("text_encoder");
-    const ClipTextOutputs t = encode_text(*backend, text, {info["negative_prompt"], info["prompt"]});
+    const test::LoraNetworkOutputs got = test::lora_network_outputs(*backend, test::fixtures_dir(), r);
     const TensorView& ids = ref.get("lora_ids");
-    EXPECT_EQ(t.ids, std::vector<int32_t>(static_cast<const int32_t*>(ids.data),
-                                          static_cast<const int32_t*>(ids.data) + ids.shape.numel()));
-    const float text_err = worst(t.last_hidden, ref.get(std::string(r.run) + "/text_ctx").to_f32());
-
-    const Shape in = ref.get("lora_unet_in").shape;
-    auto net = build_unet(ucfg, *w.at("unet"), int(in[0]), int(in[2]), int(in[3]));
-    auto exe = backend->compile(net.graph);
-    std::vector<float> tp(size_t(in[0]) * size_t(ucfg.block_out_channels[0]));
-    for (int64_t b = 0; b < in[0]; ++b) unet_time_features(ucfg, 981.0f, tp.data() + b * ucfg.block_out_channels[0]);
-    exe->set_input(net.sample, ref.get("lora_unet_in").to_f32().data());
-    exe->set_input(net.time_proj, tp.data());
-    exe->set_input(net.context, ref.get(std::string(r.run) + "/text_ctx").to_f32().data());
-    exe->run();
-    std::vector<float> out(size_t(net.graph->shape(net.out).numel()));
-    exe->read(net.out, out.data());
-    const float unet_err = worst(out, ref.get(std::string(r.run) + "/unet_out").to_f32());
+    EXPECT_EQ(got.ids, std::vector<int32_t>(static_cast<const int32_t*>(ids.data),
+                                            static_cast<const int32_t*>(ids.data) + ids.shape.numel()));
+    const float text_err = test::max_abs_diff(got.text_ctx, ref.get(std::string(r.run) + "/text_ctx").to_f32());
+    const float unet_err = test::max_abs_diff(got.unet_out, ref.get(std::string(r.run) + "/unet_out").to_f32());
     std::printf("  %-20s text_ctx max abs error %.3g, unet_out %.3g (tolerance %.0e)\n", r.run, text_err, unet_err,
                 kNetworkTolerance);
     EXPECT_LE(text_err, kNetworkTolerance);
@@ -84,33 +44,16 @@ TEST(Lora, NetworksMatchDiffusersFusedLora) {
   }
 }
 
-// The run's arguments and its scheduler's timestep spacing (diffusers kept "leading" from the model's config
-// for euler_a here, where from_config on a fresh pipeline takes euler_a's own "linspace").
-GenerateParams run_params(const nlohmann::json& run, const LoraRun& r) {
-  const nlohmann::json& args = run["args"];
-  GenerateParams p;
-  p.scheduler_overrides = {{"timestep_spacing", run["scheduler"]["timestep_spacing"]}};
-  p.prompt = args["prompt"];
-  p.negative_prompt = args["negative_prompt"];
-  p.width = args["width"];
-  p.height = args["height"];
-  p.steps = args["num_inference_steps"];
-  p.guidance = args["guidance_scale"];
-  p.seed = kSeed;
-  p.scheduler = r.scheduler;
-  return p;
-}
-
 // Whole runs, one model: LoRAs switched between calls, and back to none (the plain model's image again).
 TEST(Lora, RunsMatchDiffusersAndSwitch) {
   const nlohmann::json info = Config::load(creative("reference.json")).json();
   const SafetensorsFile ref = SafetensorsFile::open(creative("reference.safetensors"));
   auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
-  GenerateParams plain = run_params(info["runs"]["lora_kohya_s10"], kRuns[2]);
+  GenerateParams plain = test::lora_run_params(info["runs"]["lora_kohya_s10"], test::kLoraRuns[2], creative(""));
+  plain.loras.clear();
   const std::vector<uint8_t> before = sd->generate(plain).at(0).pixels;
-  for (const LoraRun& r : kRuns) {
-    GenerateParams p = run_params(info["runs"][r.run], r);
-    p.loras = {{creative(r.file), r.scale, r.scale}};
+  for (const test::LoraRun& r : test::kLoraRuns) {
+    const GenerateParams p = test::lora_run_params(info["runs"][r.run], r, creative(""));
     const RgbImage img = sd->generate(p).at(0);
     const TensorView& want = ref.get(std::string(r.run) + "/image_u8");
     test::expect_image_matches(img.pixels.data(), img.pixels.size(), static_cast<const uint8_t*>(want.data),
@@ -124,7 +67,8 @@ TEST(Lora, PromptTagsNameFilesInTheLoraFolder) {
   const nlohmann::json info = Config::load(creative("reference.json")).json();
   const SafetensorsFile ref = SafetensorsFile::open(creative("reference.safetensors"));
   auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
-  GenerateParams p = run_params(info["runs"]["lora_kohya_s08"], kRuns[0]);
+  GenerateParams p = test::lora_run_params(info["runs"]["lora_kohya_s08"], test::kLoraRuns[0], creative(""));
+  p.loras.clear();
   p.prompt = "<lora:lora_kohya:0.8>" + p.prompt;
   p.lora_dir = creative("");
   const RgbImage img = sd->generate(p).at(0);

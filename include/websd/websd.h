@@ -77,6 +77,13 @@ typedef int (*websd_progress_fn)(void* user, int image, int step, int steps);
 /* Called every preview_every iterations with a cheap RGB preview at latent resolution (width x height x 3). */
 typedef void (*websd_preview_fn)(void* user, int image, int step, const uint8_t* rgb, int width, int height);
 
+/* A LoRA to merge into the model for one call: a .safetensors file (kohya/A1111 or diffusers naming) and its
+   strength (1 = as trained). */
+typedef struct websd_lora {
+  const char* path;
+  float scale;
+} websd_lora;
+
 typedef struct websd_txt2img_params {
   const char* prompt;          /* UTF-8; NULL = "" */
   const char* negative_prompt; /* UTF-8; NULL = "". SDXL: empty gives all-zero unconditional embeddings
@@ -106,6 +113,12 @@ typedef struct websd_txt2img_params {
   /* Inpainting models only (websd_model_family ends in "-inpaint"): which pixels of init_image to repaint, an
      image of its size with channels 1 (grey) or 3 (RGB, its luminance counts); white (>= 128) = repaint. */
   const struct websd_image* mask;
+  /* LoRAs for this call (lora_count of them), besides the prompt's <lora:NAME:SCALE> tags, which name
+     NAME.safetensors in lora_dir (NULL: a tag is WEBSD_ERROR_INVALID_ARGUMENT). The same set as the previous
+     call reuses its merged weights; weights no LoRA touches are never re-read or re-uploaded. */
+  const websd_lora* loras;
+  int lora_count;
+  const char* lora_dir;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

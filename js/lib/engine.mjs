@@ -167,17 +167,20 @@ export class Model {
   // latent-resolution RGB preview every `previewEvery` steps (0 = none). schedulerConfig overrides the model's
   // scheduler config values ({ timestep_spacing: 'trailing' }); initImage ({ width, height, rgb }, 8-bit RGB)
   // makes it image to image, running the last steps * strength steps over it (strength 0: the pipeline's default);
-  // mask (the same, white = repaint) inpaints it with an inpainting model.
+  // mask (the same, white = repaint) inpaints it with an inpainting model. loras ([{ path, scale }], paths as the
+  // module sees them) are merged into the model for this call, and the prompt's <lora:NAME:SCALE> tags find
+  // NAME.safetensors in loraDir.
   /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
    *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
    *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number,
    *   mask?: { width: number, height: number, rgb: Uint8Array } | null, previewEvery?: number,
+   *   loras?: { path: string, scale?: number }[], loraDir?: string,
    *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
    *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
    * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
     scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0, mask = null, onProgress = null,
-    previewEvery = 0, onPreview = null } = {}) {
+    previewEvery = 0, onPreview = null, loras = [], loraDir = '' } = {}) {
     const e = this.engine;
     const a = e.allocator();
     const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
@@ -185,7 +188,8 @@ export class Model {
     // websd_txt2img_params under its C names, as src/wasm/websd_exports.cpp reads them.
     const params = JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
       seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
-      preview_every: onPreview ? previewEvery : 0 });
+      preview_every: onPreview ? previewEvery : 0, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })),
+      lora_dir: loraDir });
     // An RGB image as a websd_image in the heap (0 for none).
     const image = (img, what) => {
       if (!img) return 0;

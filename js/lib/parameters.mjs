@@ -10,10 +10,12 @@ export const SAMPLER_NAMES = { pndm: 'PLMS', ddim: 'DDIM', euler: 'Euler', euler
 // Model: sd15, Scheduler: euler_a"
 /** @param {{ prompt: string, negativePrompt?: string, steps: number, scheduler: string, guidance: number,
  *   seed: string | bigint, width: number, height: number, model: string, schedulerConfig?: Record<string, unknown>,
- *   strength?: number }} p */
+ *   strength?: number, loras?: { name: string, scale: number }[] }} p */
 export function parametersText({ prompt, negativePrompt = '', steps, scheduler, guidance, seed, width, height, model,
-  schedulerConfig = {}, strength = undefined }) {
-  let s = `${prompt}\n`;
+  schedulerConfig = {}, strength = undefined, loras = [] }) {
+  // LoRAs given as options are recorded as the prompt tags that ask for them, as the native tool does.
+  let s = prompt + loras.map(({ name, scale }) => ` <lora:${name}:${scale}>`).join('');
+  s += '\n';
   if (negativePrompt) s += `Negative prompt: ${negativePrompt}\n`;
   s += `Steps: ${steps}, Sampler: ${SAMPLER_NAMES[scheduler] || scheduler}, CFG scale: ${guidance}, ` +
     `Seed: ${seed}, Size: ${width}x${height}, Model: ${model}, Scheduler: ${scheduler}`;

@@ -6,7 +6,6 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "io/pack.h"
 #include "models/unet.h"
 
 namespace websd {
@@ -355,6 +354,18 @@ std::vector<LoraRequest> take_lora_tags(std::string& prompt) {
   }
   prompt = rest + prompt.substr(at);
   return tags;
+}
+
+LoraRequest parse_lora_argument(const std::string& arg) {
+  const size_t colon = arg.rfind(':');
+  if (colon == std::string::npos || colon == 0) return {arg};
+  const std::string scale = arg.substr(colon + 1);
+  char* end = nullptr;
+  const float s = std::strtof(scale.c_str(), &end);
+  if (scale.empty() || *end != '\0' || !std::isfinite(s))
+    throw Error(ErrorCode::kInvalidArgument, "--lora " + arg + ": expected FILE or FILE:SCALE, and '" + scale +
+                                                 "' is not a number");
+  return {arg.substr(0, colon), s, s};
 }
 
 std::string find_lora(const std::string& dir, const std::string& name) {

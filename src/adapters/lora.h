@@ -62,6 +62,10 @@ struct LoraRequest {
 // (an empty name, a scale that is not a number) is an Error(kInvalidArgument) quoting it.
 std::vector<LoraRequest> take_lora_tags(std::string& prompt);
 
+// `FILE[:SCALE]` as the command line and the Node runner take it (SCALE defaults to 1). Error(kInvalidArgument)
+// when SCALE is not a number.
+LoraRequest parse_lora_argument(const std::string& arg);
+
 // The file a prompt's LoRA NAME stands for in `dir`: dir/NAME.safetensors (or dir/NAME when it has that
 // extension). Error(kNotFound) naming the tag and the folder.
 std::string find_lora(const std::string& dir, const std::string& name);

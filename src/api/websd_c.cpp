@@ -1,5 +1,6 @@
 // The C API: a thin shell around the C++ pipeline that turns every exception into a status and a message.
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <string>
@@ -165,6 +166,15 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
         throw websd::Error(websd::ErrorCode::kInvalidArgument, "the mask must have the init image's size");
       g.mask = websd::mask_values(mask->data, mask->width, mask->height, mask->channels);
     }
+    if (params->lora_count < 0 || (params->lora_count > 0 && !params->loras))
+      throw websd::Error(websd::ErrorCode::kInvalidArgument, "loras must hold lora_count entries");
+    for (int i = 0; i < params->lora_count; ++i) {
+      const websd_lora& l = params->loras[i];
+      if (!l.path || !std::isfinite(l.scale))
+        throw websd::Error(websd::ErrorCode::kInvalidArgument, "loras[" + std::to_string(i) + "] needs a path and a finite scale");
+      g.loras.push_back({l.path, l.scale, l.scale});
+    }
+    g.lora_dir = params->lora_dir ? params->lora_dir : "";
     websd::GenerateCallbacks cb;
     if (params->progress)
       cb.on_progress = [params](int image, int step, int steps) {

@@ -53,7 +53,11 @@ std::string format_guidance(float g) {
 // scheduler overrides follow as "Scheduler config: timestep_spacing=trailing".
 std::string parameters_text(const GenerateParams& p, const std::string& scheduler, uint64_t seed, int w, int h,
                             const std::string& model) {
-  std::string s = p.prompt + "\n";
+  // LoRAs given as options are recorded as the prompt tags that ask for them (what the web UI writes).
+  std::string s = p.prompt;
+  for (const LoraRequest& l : p.loras)
+    s += " <lora:" + std::filesystem::path(l.path).stem().string() + ":" + format_guidance(l.unet_scale) + ">";
+  s += "\n";
   if (!p.negative_prompt.empty()) s += "Negative prompt: " + p.negative_prompt + "\n";
   s += "Steps: " + std::to_string(p.steps) + ", Sampler: " + display_sampler(scheduler) +
        ", CFG scale: " + format_guidance(p.guidance) + ", Seed: " + std::to_string(seed) + ", Size: " +
@@ -200,6 +204,16 @@ void add_generate_command(CLI::App& app, int& exit_code) {
                   "inpainting (inpainting models): a PNG of the init image's size, white = repaint, black = keep")
       ->check(CLI::ExistingFile)
       ->needs("--init-image");
+  cmd->add_option_function<std::vector<std::string>>(
+         "--lora",
+         [o](const std::vector<std::string>& v) {
+           for (const auto& arg : v) o->params.loras.push_back(parse_lora_argument(arg));
+         },
+         "A LoRA .safetensors to apply, FILE[:SCALE] (repeatable; kohya/A1111 or diffusers naming; SCALE "
+         "default 1)");
+  cmd->add_option("--lora-dir", o->params.lora_dir,
+                  "Folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")

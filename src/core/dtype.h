@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace websd {
 
@@ -45,6 +46,9 @@ inline float f16_to_f32(uint16_t h16) {
 
 // binary32 -> binary16 with round-to-nearest-even.
 uint16_t f32_to_f16(float f);
+
+// q8 (I8 weights, graph.h): symmetric int8 per output channel (row of dim 0), scale = max|w| / 127 over the row.
+void quantize_q8(const std::vector<float>& f, int64_t rows, std::vector<uint8_t>& q, std::vector<float>& scales);
 
 // Converts n stored elements of type t to f32 (t must be F32, F16 or BF16).
 void convert_to_f32(DType t, const void* src, float* dst, size_t n);

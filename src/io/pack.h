@@ -14,7 +14,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "core/shape.h"
 
@@ -32,9 +31,6 @@ inline constexpr int64_t kQ8MinElements = 1024;
 inline bool q8_quantizable(const std::string& name, const Shape& shape) {
   return shape.rank() >= 2 && shape.numel() >= kQ8MinElements && name.find("embedding") == std::string::npos;
 }
-
-// q8's quantisation: symmetric int8 per output channel (row of dim 0), scale = max|w| / 127 over the row.
-void quantize_q8(const std::vector<float>& f, int64_t rows, std::vector<uint8_t>& q, std::vector<float>& scales);
 
 const char* pack_dtype_name(PackDType t);
 bool parse_pack_dtype(const std::string& s, PackDType* out);

@@ -117,23 +117,6 @@ nlohmann::json file_entry(const std::string& path) {
 
 }  // namespace
 
-// pack.h: symmetric int8 per output channel.
-void quantize_q8(const std::vector<float>& f, int64_t rows, std::vector<uint8_t>& q, std::vector<float>& scales) {
-  const size_t row = f.size() / size_t(rows);
-  q.resize(f.size());
-  scales.resize(size_t(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    float mx = 0;
-    for (size_t i = 0; i < row; ++i) mx = std::max(mx, std::fabs(f[size_t(r) * row + i]));
-    const float scale = mx > 0 ? mx / 127.0f : 1.0f;
-    scales[size_t(r)] = scale;
-    for (size_t i = 0; i < row; ++i) {
-      const float v = std::nearbyint(f[size_t(r) * row + i] / scale);
-      q[size_t(r) * row + i] = uint8_t(int8_t(std::clamp(v, -127.0f, 127.0f)));
-    }
-  }
-}
-
 PackReport write_pack(const ModelSource& source, const std::string& outdir, PackDType dtype,
                       const std::function<void(int, uint64_t)>& on_shard) {
   std::error_code ec;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "wasm/host_channel.h"
 #include "websd/websd.h"
@@ -49,7 +50,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // Generates `count` images into images[0..count) (websd_image is 4 words: width, height, channels, data).
 // Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
-// scheduler, scheduler_config (an object), strength, preview_every. An unknown key is an invalid argument.
+// scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
+// file system) and lora_dir. An unknown key is an invalid argument.
 // `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
 // websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a
 // latent-resolution RGB preview goes to it too. The host owns the JSON and the images until the job ends.
@@ -62,7 +64,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       return int(WEBSD_ERROR_INVALID_ARGUMENT);
     }
     static const char* kKeys[] = {"prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed",
-                                  "scheduler", "scheduler_config", "strength", "preview_every"};
+                                  "scheduler", "scheduler_config", "strength", "preview_every", "loras", "lora_dir"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
@@ -70,7 +72,9 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
         return int(WEBSD_ERROR_INVALID_ARGUMENT);
       }
     }
-    std::string prompt, negative, scheduler, overrides;
+    std::string prompt, negative, scheduler, overrides, lora_dir;
+    std::vector<std::string> lora_paths;
+    std::vector<websd_lora> loras;
     websd_txt2img_params p = websd_txt2img_params_default();
     try {  // a value of the wrong type is the caller's error, named
       prompt = j.value("prompt", "");
@@ -91,6 +95,15 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       p.strength = j.value("strength", p.strength);
       p.progress = report_progress;
       p.preview_every = j.value("preview_every", 0);
+      for (const auto& l : j.value("loras", nlohmann::json::array())) {
+        lora_paths.push_back(l.at("path").get<std::string>());
+        loras.push_back({nullptr, l.value("scale", 1.0f)});
+      }
+      for (size_t i = 0; i < loras.size(); ++i) loras[i].path = lora_paths[i].c_str();
+      p.loras = loras.data();
+      p.lora_count = int(loras.size());
+      lora_dir = j.value("lora_dir", "");
+      p.lora_dir = lora_dir.empty() ? nullptr : lora_dir.c_str();
     } catch (const nlohmann::json::exception& e) {
       message = std::string("websd_wasm_txt2img: a parameter has the wrong type (") + e.what() + ")";
       return int(WEBSD_ERROR_INVALID_ARGUMENT);

@@ -17,6 +17,7 @@
 #include "models/unet.h"
 #include "models/vae.h"
 #include "image_runs.h"
+#include "lora_runs.h"
 #include "pipeline/stable_diffusion.h"
 #include "wasm/host_channel.h"
 #include "websd/websd.h"
@@ -251,6 +252,35 @@ void check_image_runs(const std::string& fixtures, const std::string& filter, Ch
   }
 }
 
+// LoRA (tiny-sd1-creative): the networks with each run's LoRA merged (both namings, two scales), and the first
+// run whole (the others differ from it only in what the networks check; a whole run costs minutes on SwiftShader).
+void check_lora_runs(const std::string& fixtures, const std::string& filter, Backend& gpu, Checker& check) {
+  const std::string creative = fixtures + "/tiny-sd1-creative";
+  if (!std::ifstream(creative + "/reference.json")) {  // a device bundle carries only some fixtures
+    std::printf("  skip LoRA runs (no tiny-sd1-creative here)\n");
+    return;
+  }
+  std::unique_ptr<StableDiffusion> sd;
+  for (const test::LoraRun& r : test::kLoraRuns) {
+    const std::string what = std::string("tiny-sd1 ") + r.run;
+    if (!filter.empty() && what.find(filter) == std::string::npos) continue;
+    try {
+      const auto ref = SafetensorsFile::open(creative + "/reference.safetensors");
+      const test::LoraNetworkOutputs got = test::lora_network_outputs(gpu, fixtures, r);
+      check.network(what + " text_ctx", got.text_ctx, ref.get(std::string(r.run) + "/text_ctx").to_f32());
+      check.network(what + " unet_out", got.unet_out, ref.get(std::string(r.run) + "/unet_out").to_f32());
+      if (&r != &test::kLoraRuns[0]) continue;
+      if (!sd) sd = StableDiffusion::open(fixtures + "/tiny-sd1/model", make_webgpu_backend());
+      const nlohmann::json run = reference_json(creative + "/reference.json")["runs"][r.run];
+      RgbImage out = sd->generate(test::lora_run_params(run, r, creative)).at(0);
+      check.image(what, websd_image{out.width, out.height, 3, out.pixels.data()},
+                  ref.get(std::string(r.run) + "/image_u8"));
+    } catch (const std::exception& e) {
+      check.record(false, what, e.what());
+    }
+  }
+}
+
 int32_t run_models(const std::string& fixtures, const std::string& filter, std::string& message) {
   auto gpu = make_webgpu_backend();
   std::printf("model parity on %s\n", gpu->name().c_str());
@@ -263,6 +293,7 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
   }
   check_family_runs(fixtures, filter, check);
   check_image_runs(fixtures, filter, check);
+  check_lora_runs(fixtures, filter, *gpu, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
   if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
   if (check.passed() + check.failed() == 0) {
