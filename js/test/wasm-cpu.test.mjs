@@ -68,3 +68,23 @@ test('scheduler config and img2img reach the engine through the Node runner', as
   assert.match(fs.readFileSync(wasmOut).toString('latin1'), /Denoising strength: 0\.5/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+// LoRA through the Node runner: a prompt tag found in --lora-dir, on the wasm cpu backend, against diffusers'
+// lora_kohya_s08 image (seed 2468 and leading spacing: tests/lora_runs.h), recorded as the tag in the PNG.
+test('a LoRA tag in the prompt draws diffusers\' fused-LoRA image', async () => {
+  const creative = readReferenceJson('tiny-sd1-creative');
+  const run0 = creative.runs.lora_kohya_s08;
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'websd-')), 'lora.png');
+  await run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'),
+    '-p', `<lora:lora_kohya:0.8>${run0.args.prompt}`, '-n', run0.args.negative_prompt,
+    '--lora-dir', fixture('tiny-sd1-creative'), '--steps', '6', '--seed', '2468', '--scheduler', 'euler_a',
+    '--scheduler-option', 'timestep_spacing=leading', '-W', '64', '-H', '64', '-q', '-o', out]);
+  const want = readSafetensors(fixture('tiny-sd1-creative/reference.safetensors')).get('lora_kohya_s08/image_u8');
+  const r = compareImages(decodePng(fs.readFileSync(out)).rgb, want.data);
+  console.log(`  wasm cpu tiny-sd1 lora_kohya_s08 (prompt tag): ${r.summary}`);
+  assert.ok(r.ok, r.summary);
+  assert.match(fs.readFileSync(out).toString('latin1'), /<lora:lora_kohya:0\.8>a photo/);
+  await assert.rejects(run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'), '-p', 'x',
+    '--lora', fixture('tiny-sd1-creative/tiny-style.safetensors'), '-W', '64', '-H', '64', '--steps', '1']),
+  (e) => /not LoRA layers/.test(e.stderr));
+});
