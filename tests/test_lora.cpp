@@ -44,6 +44,11 @@ TEST(Lora, NetworksMatchDiffusersFusedLora) {
   }
 }
 
+void expect_image(const RgbImage& img, const TensorView& want, const std::string& what) {
+  test::expect_image_matches(img.pixels.data(), img.pixels.size(), static_cast<const uint8_t*>(want.data),
+                             size_t(want.shape.numel()), what);
+}
+
 // Whole runs, one model: LoRAs switched between calls, and back to none (the plain model's image again).
 TEST(Lora, RunsMatchDiffusersAndSwitch) {
   const nlohmann::json info = Config::load(creative("reference.json")).json();
@@ -55,9 +60,7 @@ TEST(Lora, RunsMatchDiffusersAndSwitch) {
   for (const test::LoraRun& r : test::kLoraRuns) {
     const GenerateParams p = test::lora_run_params(info["runs"][r.run], r, creative(""));
     const RgbImage img = sd->generate(p).at(0);
-    const TensorView& want = ref.get(std::string(r.run) + "/image_u8");
-    test::expect_image_matches(img.pixels.data(), img.pixels.size(), static_cast<const uint8_t*>(want.data),
-                               size_t(want.shape.numel()), r.run);
+    expect_image(img, ref.get(std::string(r.run) + "/image_u8"), r.run);
   }
   EXPECT_EQ(sd->generate(plain).at(0).pixels, before) << "no LoRA after LoRAs: the model's own weights";
 }
@@ -72,9 +75,7 @@ TEST(Lora, PromptTagsNameFilesInTheLoraFolder) {
   p.prompt = "<lora:lora_kohya:0.8>" + p.prompt;
   p.lora_dir = creative("");
   const RgbImage img = sd->generate(p).at(0);
-  const TensorView& want = ref.get("lora_kohya_s08/image_u8");
-  test::expect_image_matches(img.pixels.data(), img.pixels.size(), static_cast<const uint8_t*>(want.data),
-                             size_t(want.shape.numel()), "lora_kohya_s08 from a tag");
+  expect_image(img, ref.get("lora_kohya_s08/image_u8"), "lora_kohya_s08 from a tag");
 
   p.prompt = "a <lora:missing:1> cat";
   try {
