@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Times a real Stable Diffusion architecture's networks (synthesized f16 weights) on websd.wasm's webgpu backend
 // (Dawn) or cpu backend in Node:
-//   node js/bench-node.mjs [--arch sd15|sd21|sdxl] [--backend webgpu|cpu] [--width W --height H] [--runs N]
+//   node js/bench-node.mjs [--arch sd15|sd21|sdxl|MODEL_PATH] [--backend webgpu|cpu] [--width W --height H] [--runs N]
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
 //                          [--generate N --tokenizer DIR [--guidance G]] [--limit NAME=VALUE ...]
 //                          [--only unet,vae,text] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
@@ -41,6 +41,8 @@ const limits = Object.fromEntries(o.limit.map((l) => { const [k, v] = l.split('=
 const gpuHost = o.backend === 'webgpu' ? await GpuHost.create(await nodeGpu(o['dawn-flag']), { limits }) : null;
 if (gpuHost) console.log(`adapter: ${gpuHost.description}; Dawn flags: ${o['dawn-flag'].join(' ') || 'none'}`);
 const engine = new Engine(module, gpuHost);
+// --arch PATH: the architecture of a model on disk (its configs; weights still synthesized), e.g. a tiny test model.
+const arch = o.arch.includes('/') ? inModule(o.arch) : o.arch;
 const a = engine.allocator();
 const mib = (b) => (b / 1048576).toFixed(0);
 
@@ -51,7 +53,7 @@ if (Number(o.generate) > 0) {
   }
   const n = Number(o.generate);
   const out = a.zeroed(8 * 4 * n);
-  const r = await engine.run(() => module._websd_wasm_bench_generate(a.string(o.arch), a.string(o.backend),
+  const r = await engine.run(() => module._websd_wasm_bench_generate(a.string(arch), a.string(o.backend),
     a.string(inModule(o.tokenizer)), Number(o.width), Number(o.height), Number(o.steps), Number(o.guidance), n,
     a.string(o.kernels), out));
   if (r.status !== 0) {
@@ -82,7 +84,7 @@ if (Number(o.generate) > 0) {
 
 const FIELDS = 7, NETWORKS = ['text encoder', 'text encoder 2', 'unet (batch 2)', 'vae decoder'];
 const results = a.zeroed(8 * FIELDS * NETWORKS.length);
-const r = await engine.run(() => module._websd_wasm_bench(a.string(o.arch), a.string(o.backend), Number(o.width),
+const r = await engine.run(() => module._websd_wasm_bench(a.string(arch), a.string(o.backend), Number(o.width),
   Number(o.height), Number(o.runs), a.string(o.only), a.string(o.dtype), a.string(o.profile ? inModule(o.profile) : ''),
   a.string(o.kernels), results));
 if (r.status !== 0) {

@@ -62,6 +62,10 @@ export class GpuHost {
     this.device = device;
     const i = adapter.info || {};
     this.description = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown GPU';
+    // Compute on the CPU: a fallback adapter, or a software Vulkan driver (SwiftShader is not always flagged as
+    // a fallback). The kernels' automatic choice differs there (webgpu/kernel_choice.h, `software`).
+    this.isSoftware = Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter) ||
+      /swiftshader|llvmpipe|lavapipe/i.test(this.description);
     this.objects = new Map();  // handle -> buffer | pipeline record | program record
     this.nextHandle = 1;
     this.pendingErrors = [];  // error-scope promises of submitted programs
@@ -173,10 +177,11 @@ export class GpuHost {
     const words = [l.minStorageBufferOffsetAlignment, l.minUniformBufferOffsetAlignment,
       l.maxStorageBuffersPerShaderStage, l.maxComputeWorkgroupStorageSize, l.maxComputeInvocationsPerWorkgroup,
       l.maxComputeWorkgroupSizeX, l.maxComputeWorkgroupSizeY, l.maxComputeWorkgroupsPerDimension,
-      f.has('shader-f16'), f.has('subgroups'), f.has('timestamp-query'), this.adapter.info?.subgroupMinSize ?? 0];
+      f.has('shader-f16'), f.has('subgroups'), f.has('timestamp-query'), this.adapter.info?.subgroupMinSize ?? 0,
+      this.isSoftware, 0];
     words.forEach((w, i) => v.setUint32(ptr + 16 + 4 * i, Number(w), true));
     const text = new TextEncoder().encode(this.description).subarray(0, 127);
-    new Uint8Array(v.buffer, ptr + 64, 128).fill(0).set(text);
+    new Uint8Array(v.buffer, ptr + 72, 128).fill(0).set(text);
   }
 
   async createPipeline(memory, codePtr, entryPtr, layoutPtr) {

@@ -89,8 +89,9 @@ int run_bench(const BenchOptions& o) {
   for (size_t i = 0; i < arch.text_encoders.size(); ++i)
     nets.emplace_back(i ? "text encoder 2" : "text encoder",
                       build_clip_text_encoder(arch.text_encoders[i], weights, o.batch).graph);
-  nets.emplace_back("unet", build_unet(arch.unet, weights, o.batch, height / 8, width / 8).graph);
-  nets.emplace_back("vae decoder", build_vae_decoder(arch.vae, weights, 1, height / 8, width / 8).graph);
+  const int lh = height / arch.vae.downscale(), lw = width / arch.vae.downscale();  // latent size
+  nets.emplace_back("unet", build_unet(arch.unet, weights, o.batch, lh, lw).graph);
+  nets.emplace_back("vae decoder", build_vae_decoder(arch.vae, weights, 1, lh, lw).graph);
   if (o.sizes) {
     std::printf("websd bench --sizes: %s architecture at %dx%d\n", arch.name.c_str(), width, height);
     print_sizes(arch, nets);
@@ -134,7 +135,7 @@ int run_bench(const BenchOptions& o) {
 void add_bench_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Time the networks of a real architecture with synthesized weights");
-  cmd->add_option("--arch", opts->arch, "Architecture: sd15, sd21, sdxl")->check(CLI::IsMember(architecture_names()))
+  cmd->add_option("--arch", opts->arch, "Architecture: sd15, sd21, sdxl, or a model's path (its configs, random weights)")
       ->capture_default_str();
   cmd->add_flag("--sizes", opts->sizes, "Only report pack sizes (f16, q8) and planned memory; no timing");
   cmd->add_option("--threads", opts->threads, "Worker threads (default: all cores, or WEBSD_THREADS)");

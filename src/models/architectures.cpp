@@ -1,6 +1,7 @@
 #include "models/architectures.h"
 
 #include "core/error.h"
+#include "io/model_source.h"
 
 namespace websd {
 namespace {
@@ -56,7 +57,18 @@ Architecture architecture(const std::string& name) {
   if (name == "sd15") return sd15();
   if (name == "sd21") return sd21();
   if (name == "sdxl") return sdxl();
-  throw Error(ErrorCode::kInvalidArgument, "unknown architecture '" + name + "' (sd15, sd21, sdxl)");
+  if (name.find('/') == std::string::npos)
+    throw Error(ErrorCode::kInvalidArgument,
+                "unknown architecture '" + name + "' (sd15, sd21, sdxl, or the path of a model to copy it from)");
+  const std::unique_ptr<ModelSource> model = open_model_source(name);
+  Architecture a;
+  a.name = model->path();
+  for (const char* te : {"text_encoder", "text_encoder_2"})
+    if (model->has_component(te)) a.text_encoders.push_back(ClipTextConfig::from(model->config(te)));
+  a.unet = UNetConfig::from(model->config("unet"));
+  a.vae = VaeConfig::from(model->config("vae"));
+  a.native_size = model->config("unet").get_int("sample_size", 64) * a.vae.downscale();
+  return a;
 }
 
 }  // namespace websd

@@ -12,14 +12,15 @@
 namespace websd {
 
 struct Architecture {
-  std::string name;                        // "sd15", "sd21", "sdxl"
+  std::string name;                        // "sd15", "sd21", "sdxl", or the model's path
   std::vector<ClipTextConfig> text_encoders;
   UNetConfig unet;
   VaeConfig vae;
   int native_size = 512;                   // pixels
 };
 
-// Error(kInvalidArgument) listing the names for an unknown one.
+// By name, or copied from the configs of a model at a path (one holding a '/': a diffusers folder, a pack, a single
+// file), e.g. a tiny test model. Error(kInvalidArgument) listing the names for an unknown one.
 Architecture architecture(const std::string& name);
 const std::vector<std::string>& architecture_names();
 

@@ -88,14 +88,15 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* ba
         time_into(*backend, websd::build_clip_text_encoder(arch.text_encoders[i], weights, 2).graph, runs,
                   i ? "text encoder 2" : "text encoder", profile, profiles, results + i * kFields);
       }
+      const int lh = h / arch.vae.downscale(), lw = w / arch.vae.downscale();  // latent size
       if (wanted("unet")) {
         websd::RandomWeights weights(dt);
-        time_into(*backend, websd::build_unet(arch.unet, weights, 2, h / 8, w / 8).graph, runs, "unet", profile,
-                  profiles, results + 2 * kFields);
+        time_into(*backend, websd::build_unet(arch.unet, weights, 2, lh, lw).graph, runs, "unet", profile, profiles,
+                  results + 2 * kFields);
       }
       if (wanted("vae")) {
         websd::RandomWeights weights(dt);
-        time_into(*backend, websd::build_vae_decoder(arch.vae, weights, 1, h / 8, w / 8).graph, runs, "vae decoder",
+        time_into(*backend, websd::build_vae_decoder(arch.vae, weights, 1, lh, lw).graph, runs, "vae decoder",
                   profile, profiles, results + 3 * kFields);
       }
       if (profile) {

@@ -30,7 +30,7 @@ enum GpuOp : int32_t {
 };
 static_assert(kGetInfo == int32_t(HostOp::kGpuFirst));
 
-static_assert(sizeof(wsd_gpu_info) == 192 && sizeof(wsd_gpu_layout) == 12 && sizeof(wsd_gpu_binding) == 24 &&
+static_assert(sizeof(wsd_gpu_info) == 200 && sizeof(wsd_gpu_layout) == 12 && sizeof(wsd_gpu_binding) == 24 &&
                   sizeof(wsd_gpu_dispatch) == 32,
               "the JS host reads these structs at fixed offsets (js/lib/gpu-host.mjs)");
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "backends/webgpu/kernel_choice.h"
 #include "backends/webgpu/webgpu_backend.h"
 #include "io/pipeline_folder.h"
 #include "io/safetensors.h"
@@ -76,7 +77,9 @@ class Checker {
 // reference.json is written by Python (with -Infinity); Config reads that dialect.
 nlohmann::json reference_json(const std::string& path) { return Config::load(path).json(); }
 
-void check_networks(Backend& gpu, const std::string& dir, const std::string& model, Checker& check) {
+// `label`: the model's name in the report.
+void check_networks(Backend& gpu, const std::string& dir, const std::string& label, Checker& check) {
+  const std::string& model = label;
   auto folder = PipelineFolder::open(dir + "/model");
   auto ref = SafetensorsFile::open(dir + "/reference.safetensors");
   auto tensor = [&](const char* name) { return ref.get(name).to_f32(); };
@@ -289,6 +292,14 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
     if (!filter.empty() && model.find(filter) == std::string::npos) continue;
     const std::string dir = fixtures + "/" + model;
     check_networks(*gpu, dir, model, check);
+    if (model == "tiny-sd1") {
+      // On a software adapter (SwiftShader) the automatic choice takes the barrier-free kernels; the networks
+      // once more under a GPU's rules keep those kernels checked on whole models too (each variant is also
+      // checked op by op by the harness).
+      webgpu::set_kernel_choice("software=0");
+      check_networks(*gpu, dir, model + " (gpu rules)", check);
+      webgpu::set_kernel_choice("");
+    }
     check_images(dir, model, {"pndm", "euler_a", "dpmpp_2m"}, check);
   }
   check_family_runs(fixtures, filter, check);

@@ -38,12 +38,15 @@ std::vector<std::string> choices_for(const std::string& name) {
   if (name.starts_with("linear"))  // x rows gathered four at a time (the default loads vectors along K where K allows)
     for (const char* a : {"gemm=1,linear_a=0", "gemm=2,linear_a=0"}) out.push_back(a);
   if (name.starts_with("conv2d"))  // Winograd (3x3 stride-1 cases; the others fall back to the direct kernels)
-    for (const char* w : {"winograd=1", "winograd=1,gemm=2", "winograd=1,gemm=4", "winograd=1,winograd_tiles=8"})
+    for (const char* w : {"winograd=1", "winograd=1,gemm=2", "winograd=1,gemm=4", "winograd=1,gemm=7",
+                          "winograd=1,winograd_tiles=8"})
       out.push_back(w);  // the last in chunks of 8 tiles (most cases need several, the last one partial)
   if (name.starts_with("attention"))
     for (int v = 0; v < webgpu::kAttentionVariants; ++v) out.push_back("attention=" + std::to_string(v));
   if (name.starts_with("group_norm"))
     for (int v = 0; v < webgpu::kGroupNormVariants; ++v) out.push_back("group_norm=" + std::to_string(v));
+  if (name.starts_with("layer_norm"))
+    for (int v = 0; v < webgpu::kLayerNormVariants; ++v) out.push_back("layer_norm=" + std::to_string(v));
   if (out.empty()) out.push_back("");
   return out;
 }

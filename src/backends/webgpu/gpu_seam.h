@@ -53,8 +53,10 @@ typedef struct wsd_gpu_info {
   uint32_t has_subgroups;
   uint32_t has_timestamp_query;
   uint32_t subgroup_min_size; /* the adapter's smallest subgroup size; 0 when it does not say */
+  uint32_t is_software;       /* the adapter runs compute on the CPU (SwiftShader, a fallback adapter) */
+  uint32_t reserved;
   char description[128]; /* "vendor architecture device (backend)", NUL-terminated */
-} wsd_gpu_info;         /* 192 bytes */
+} wsd_gpu_info;         /* 200 bytes */
 
 /* A pipeline's bindings: `uniform_bytes` > 0 declares the uniform block at binding 0; access[i] (0 = read,
  * 1 = read_write) declares storage binding i + 1. */

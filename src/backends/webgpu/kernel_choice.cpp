@@ -33,6 +33,8 @@ void set_kernel_choice(const std::string& spec) {
     else if (family == "gemm_split" && v >= 0 && v <= 64) c.gemm_split = v;
     else if (family == "attention" && v < kAttentionVariants) c.attention = v;
     else if (family == "group_norm" && v < kGroupNormVariants) c.group_norm = v;
+    else if (family == "layer_norm" && v < kLayerNormVariants) c.layer_norm = v;
+    else if (family == "software" && v < 2) c.software = v;
     else if (family == "winograd" && v < kWinogradVariants) c.winograd = v;
     else if (family == "winograd_tiles" && v >= 0) c.winograd_tiles = v;
     else if (family == "linear_a" && v < 2) c.linear_a = v;
@@ -41,13 +43,19 @@ void set_kernel_choice(const std::string& spec) {
                                                    "': families are gemm=0.." + std::to_string(kGemmVariants - 1) +
                                                    ", gemm_split=0..64, attention=0.." + std::to_string(kAttentionVariants - 1) +
                                                    ", group_norm=0.." + std::to_string(kGroupNormVariants - 1) +
+                                                   ", layer_norm=0.." + std::to_string(kLayerNormVariants - 1) +
                                                    ", winograd=0.." + std::to_string(kWinogradVariants - 1) +
-                                                   ", winograd_tiles=0..N, linear_a=0..1" +
+                                                   ", winograd_tiles=0..N, linear_a=0..1, software=0..1" +
                                                    " (or auto)");
   }
   current() = c;
 }
 
 const KernelChoice& kernel_choice() { return current(); }
+
+bool software_rules(bool adapter_is_software) {
+  const int s = current().software;
+  return s < 0 ? adapter_is_software : s == 1;
+}
 
 }  // namespace websd::webgpu

@@ -73,12 +73,19 @@ FlashShape flash_shape(uint32_t head_dim, const wsd_gpu_info& info, uint32_t max
 constexpr uint32_t kGroupNormChunk = 4096;      // kernels/group_norm.wgsl
 constexpr uint32_t kGroupNormFoldChunks = 64;  // kernels/group_norm.wgsl, kMaxFoldChunks
 
-// GroupNorm variant 1 (group_norm.wgsl) where it applies: H·W a multiple of 4 (its vector stores).
-bool wide_group_norm(const Node& n) {
-  if (n.op != Op::kGroupNorm) return false;
-  const int v = kernel_choice().group_norm;
+bool software(const wsd_gpu_info& info) { return software_rules(info.is_software != 0); }
+
+// The GroupNorm variant (kernel_choice.h): 1 (group_norm.wgsl) where it applies, H·W a multiple of 4 (its
+// vector stores), else 0; one thread per group on software adapters.
+int group_norm_variant(const Node& n, const wsd_gpu_info& info) {
+  int v = kernel_choice().group_norm;
+  if (v < 0) v = software(info) ? 2 : 1;
   const int64_t inner = n.shape.numel() / (n.shape[0] * n.shape[1]);
-  return v != 0 && inner % 4 == 0;
+  return v == 1 && inner % 4 != 0 ? 0 : v;
+}
+
+bool wide_group_norm(const Node& n, const wsd_gpu_info& info) {
+  return n.op == Op::kGroupNorm && group_norm_variant(n, info) == 1;
 }
 
 // The wide GroupNorm's uniforms; its scratch holds (mean, M2) per chunk of every set, then (mean, inv_std) per set.
@@ -131,8 +138,12 @@ int auto_gemm_variant(bool conv, bool plain, uint64_t m, uint64_t n) {
   return 1;
 }
 
-// Workgroup memory of a GEMM core tile (kernels/gemm_core.wgsl: k-major rows of vec4, each padded by one vec4).
-uint64_t gemm_tile_bytes(const GemmTile& t) { return 16ull * t.k * (t.m / 4 + 1 + t.n / 4 + 1); }
+// Workgroup memory of a GEMM core tile (kernels/gemm_core.wgsl: k-major rows of vec4, each padded by one vec4;
+// the direct core has none).
+uint64_t gemm_tile_bytes(int variant) {
+  const GemmTile& t = kGemmTiles[variant];
+  return variant == kGemmDirect ? 0 : 16ull * t.k * (t.m / 4 + 1 + t.n / 4 + 1);
+}
 
 GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   GemmPlan p;
@@ -145,14 +156,17 @@ GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   const bool automatic = p.variant < 0;
   p.pointwise = conv && ws[2] == 1 && ws[3] == 1 && n.p.stride == 1 && n.p.pad == 0 && n.p.pad_end == 0 &&
                 (n.shape[2] * n.shape[3]) % 4 == 0;
-  if (automatic) p.variant = auto_gemm_variant(conv, !conv || p.pointwise, p.m, p.n);
-  if (p.variant > 0 && gemm_tile_bytes(kGemmTiles[p.variant]) > info.max_compute_workgroup_storage_size)
+  if (automatic) p.variant = software(info) ? kGemmDirect : auto_gemm_variant(conv, !conv || p.pointwise, p.m, p.n);
+  if (p.variant > 0 && gemm_tile_bytes(p.variant) > info.max_compute_workgroup_storage_size)
     p.variant = 1;  // the smallest tile fits every device (8.5 KB; WebGPU guarantees 16 KB)
   if (p.variant == 0) return p;
   const GemmTile t = kGemmTiles[p.variant];
   p.k_slice = uint32_t((p.k + t.k - 1) / t.k * t.k);
   const int forced = kernel_choice().gemm_split;
-  const uint64_t want = forced > 0 ? uint64_t(forced) : automatic ? auto_slices(t, p.m, p.n, p.k) : 1;
+  // Split K fills a GPU's multiprocessors; a CPU adapter has a few cores, and each slice is one more pass.
+  const uint64_t want = forced > 0                        ? uint64_t(forced)
+                        : automatic && !software(info)   ? auto_slices(t, p.m, p.n, p.k)
+                                                          : 1;
   if (want > 1) {
     p.k_slice = uint32_t((p.k + want * t.k - 1) / (want * t.k) * t.k);
     p.slices = uint32_t((p.k + p.k_slice - 1) / p.k_slice);
@@ -187,7 +201,8 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   // channels at 16x16: 0.348 against 0.644 ms; the VAE's 512 channels at 256x256: 5.0 against 11.1), also for
   // few outputs (the VAE's conv_out, 128 -> 3 channels: 1.08 against 1.41 ms), and broke even at 8x8 (0.194
   // against 0.210 ms: not worth 16/9 of the weight bytes).
-  if (v == 0 || (v < 0 && !(C >= 64 && H * W >= 16 * 16))) return p;
+  // On software adapters it won everywhere (tiny-sd1 on SwiftShader: UNet 1.23 against 1.74 s, VAE 1.43 against 3.81).
+  if (v == 0 || (v < 0 && !software(info) && !(C >= 64 && H * W >= 16 * 16))) return p;
   p.tiles_w = uint32_t((W + 1) / 2);
   p.tiles_image = uint32_t((H + 1) / 2) * p.tiles_w;
   p.tiles = uint32_t(uint64_t(xs[0]) * p.tiles_image);
@@ -201,6 +216,7 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   p.v_bytes = MemoryPlan::align_up(16 * 4 * C * p.chunk4);
   p.m_bytes = MemoryPlan::align_up(16 * 4 * O * p.chunk4);
   p.gemm = kernel_choice().gemm;
+  if (p.gemm < 0 && software(info)) p.gemm = kGemmDirect;
   if (p.gemm <= 0) {
     // The products' tiles by the lab: 128x128 where they alone make 512 workgroups (the VAE), 64x128 from 1024
     // (SD 1.5 at 64x64), else 64x64 (its 32x32 and 16x16 levels).
@@ -209,7 +225,7 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
              : 16 * tiles_of(kGemmTiles[4], O, n4) >= 1024                                        ? 4
                                                                                                     : 1;
   }
-  if (gemm_tile_bytes(kGemmTiles[p.gemm]) > info.max_compute_workgroup_storage_size) p.gemm = 1;
+  if (gemm_tile_bytes(p.gemm) > info.max_compute_workgroup_storage_size) p.gemm = 1;
   p.use = true;
   return p;
 }
@@ -226,6 +242,8 @@ std::string gemm_epilogue(const GemmTile& t) {
                "u + tx * 4u, acc[" + std::to_string((g * 4 + r) * cols + h) + "]);\n  ";
   return out;
 }
+
+const char* gemm_core_file(int variant) { return variant == kGemmDirect ? "gemm_direct" : "gemm_core"; }
 
 class Lowerer {
  public:
@@ -338,7 +356,7 @@ std::vector<Dispatch> Lowerer::winograd(const WinogradPlan& plan) const {
     Dispatch product = make("winograd_gemm", "winograd_gemm", p, {u, v, m}, grid);
     product.variant.constants = {{"TILE_M", std::to_string(tile.m)}, {"TILE_N", std::to_string(tile.n)},
                                  {"TILE_K", std::to_string(tile.k)}, {"EPILOGUE", gemm_epilogue(tile)},
-                                 {"A_TILE", "gemm_a_rows"}};
+                                 {"A_TILE", "gemm_a_rows"}, {"GEMM_CORE", gemm_core_file(plan.gemm)}};
     product.variant.weights = {{"u", u.dtype}};
     product.flops = flops * tiles / plan.tiles;
     Dispatch out_t = make("winograd_output", "winograd_output", p, {m, bias, out(), residual()}, flat_grid(uint64_t(O) * plan.chunk, kFlatWorkgroup, info_));
@@ -388,6 +406,7 @@ Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
   d.variant.constants["TILE_K"] = std::to_string(tile.k);
   d.variant.constants["SPLIT"] = split ? "true" : "false";
   d.variant.constants["EPILOGUE"] = gemm_epilogue(tile);
+  d.variant.constants["GEMM_CORE"] = gemm_core_file(plan.variant);
   d.variant.weights = {{"w", w.dtype}, {"bias", bias.dtype}};
   return d;
 }
@@ -427,9 +446,15 @@ Dispatch Lowerer::norm() const {
     p = {u32(s.numel() / C), u32(C), u32(C), 1, 1, 0, n_.p.eps, 0};
     entry = "layer_norm";
   }
+  // One thread per set (group_norm variant 2, layer_norm 1): no barriers, for software adapters.
+  int v = n_.op == Op::kGroupNorm ? (group_norm_variant(n_, info_) == 2 ? 1 : 0) : kernel_choice().layer_norm;
+  if (v < 0) v = software(info_) ? 1 : 0;
   const TensorRef gamma = in(1), beta = in(2);
-  Dispatch d = make("norm", entry, p, {in(0), gamma, beta, out()}, grid_2d(p.sets, 1, info_, n_));
+  Dispatch d = v == 1 ? make("norm", (std::string(entry) + "_serial").c_str(), p, {in(0), gamma, beta, out()},
+                             flat_grid(p.sets, kFlatWorkgroup, info_))
+                      : make("norm", entry, p, {in(0), gamma, beta, out()}, grid_2d(p.sets, 1, info_, n_));
   d.variant.weights = {{"gamma", gamma.dtype}, {"beta", beta.dtype}};
+  if (n_.op == Op::kLayerNorm) d.label = "layer_norm v" + std::to_string(v);
   return d;
 }
 
@@ -479,6 +504,7 @@ Dispatch Lowerer::attention() const {
   // narrow heads (SD 1.5's d40 at L=4096: 1.48 against 2.01 ms for 2) and for the VAE's d512 (2.61 against
   // 4.54); 1 for SDXL's d64 at L=4096 (4.11 against 4.38 for 4); 4 everywhere else (cross-attention 0.066
   // against 0.095 ms, d80 and d160 self-attention, the text encoder).
+  if (v < 0 && software(info_)) v = 0;  // no barriers: one thread per query row
   if (v < 0)
     v = (head_dim <= 48 && p.lk >= 1024) || head_dim >= 256 ? 3 : head_dim == 64 && p.lk >= 1024 ? 1 : 4;
   FlashShape flash = flash_shape(head_dim, info_, v == 1 ? 32 : 16, v >= 3 ? 2 : 1, v == 4 ? 2 : 1);
@@ -558,7 +584,7 @@ std::vector<Dispatch> Lowerer::run() {
       return w.use ? winograd(w) : gemm(true);
     }
     case Op::kGroupNorm:
-      if (wide_group_norm(n_)) return group_norm_wide();
+      if (wide_group_norm(n_, info_)) return group_norm_wide();
       return {norm()};
     case Op::kLayerNorm: return {norm()};
     case Op::kAdd: return {binary("add")};
@@ -590,7 +616,7 @@ std::vector<Dispatch> Lowerer::run() {
 size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   if (const WinogradPlan w = plan_winograd(g, n, info); w.use) return size_t(w.v_bytes + w.m_bytes);
   if (n.op == Op::kLinear || n.op == Op::kConv2d) return size_t(plan_gemm(g, n, info).scratch);
-  return wide_group_norm(n) ? size_t(wide_group_norm_scratch(wide_group_norm_params(n))) : 0;
+  return wide_group_norm(n, info) ? size_t(wide_group_norm_scratch(wide_group_norm_params(n))) : 0;
 }
 
 std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device) {

@@ -64,7 +64,10 @@ fn store4(m: u32, n: u32, v: vec4f) {
   }
 }
 
-{{include gemm_core}}
+// M, for the direct core (gemm_direct.wgsl: threads past it skip their loads).
+fn gemm_rows() -> u32 { return p.out_channels; }
+
+{{include GEMM_CORE}}
 
 @compute @workgroup_size(256)
 fn conv2d(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {

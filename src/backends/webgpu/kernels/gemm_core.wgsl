@@ -1,4 +1,5 @@
-// The register-tiled GEMM core that linear.wgsl and conv2d_gemm.wgsl include:
+// The register-tiled GEMM core that linear.wgsl, conv2d_gemm.wgsl and winograd_gemm.wgsl include (GEMM_CORE;
+// gemm_direct.wgsl is the same interface without workgroup memory):
 // C[M, N] = A[M, K] · B[K, N] for one workgroup's TILE_M × TILE_N tile, 256 threads as 16 × 16, each thread
 // (TILE_M / 16) × (TILE_N / 16) outputs held as vec4 columns. The including file supplies
 //   fn load_a4(m: u32, k: u32, i: u32) -> vec4f   A[m .. m+3, k] (zero outside)

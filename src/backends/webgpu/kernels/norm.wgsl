@@ -57,3 +57,45 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
     y[base + i] = (x[base + i] - mean) * inv * load_gamma(i) + load_beta(i);
   }
 }
+
+// One thread per set, no barriers (group_norm variant 2, layer_norm variant 1): for adapters that run compute on
+// the CPU, where every barrier of the workgroup kernels above switches each invocation in turn. The same two
+// passes as there, in the same order within a thread.
+fn serial_sum(base: u32, mean: f32, squares: bool) -> f32 {
+  var s = 0.0;
+  for (var i = 0u; i < p.set_size; i++) {
+    let v = x[base + i] - mean;
+    s += select(v, v * v, squares);
+  }
+  return s;
+}
+
+@compute @workgroup_size(256)
+fn group_norm_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                     @builtin(local_invocation_index) lid: u32) {
+  let set_index = flat_index(wid, nwg, lid);
+  if (set_index >= p.sets) { return; }
+  let base = set_index * p.set_size;
+  let mean = serial_sum(base, 0.0, false) / f32(p.set_size);
+  let inv = inverseSqrt(serial_sum(base, mean, true) / f32(p.set_size) + p.eps);
+  let first_channel = (set_index % (p.channels / p.group_channels)) * p.group_channels;
+  for (var i = 0u; i < p.set_size; i++) {
+    let c = first_channel + i / p.inner;
+    var v = (x[base + i] - mean) * inv * load_gamma(c) + load_beta(c);
+    if (p.silu != 0u) { v = v * sigmoid(v); }
+    y[base + i] = v;
+  }
+}
+
+@compute @workgroup_size(256)
+fn layer_norm_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                     @builtin(local_invocation_index) lid: u32) {
+  let row = flat_index(wid, nwg, lid);
+  if (row >= p.sets) { return; }
+  let base = row * p.set_size;
+  let mean = serial_sum(base, 0.0, false) / f32(p.set_size);
+  let inv = inverseSqrt(serial_sum(base, mean, true) / f32(p.set_size) + p.eps);
+  for (var i = 0u; i < p.set_size; i++) {
+    y[base + i] = (x[base + i] - mean) * inv * load_gamma(i) + load_beta(i);
+  }
+}

@@ -31,7 +31,10 @@ fn store4(row: u32, n: u32, value: vec4f) {
   prod[((component * p.out_channels + row) * p.chunk4 + n) >> 2u] = value * scale_u(row);
 }
 
-{{include gemm_core}}
+// M, for the direct core (gemm_direct.wgsl: threads past it skip their loads).
+fn gemm_rows() -> u32 { return p.out_channels; }
+
+{{include GEMM_CORE}}
 
 @compute @workgroup_size(256)
 fn winograd_gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
