@@ -26,21 +26,29 @@ double max_error(const std::string& name, const std::string& choice) {
 }
 
 // The kernel choices a case runs under: every numbered variant of the family its op belongs to, so that each
-// variant is checked against the reference (webgpu/kernel_choice.h).
+// variant is checked against the reference (webgpu/kernel_choice.h). The f16 and q8 weight cases run a subset of
+// the GEMM variants (the plain kernels, the first core tile, the direct core, split K, Winograd): their weight
+// loaders (kernel_source.cpp) are shared by every tile shape, which the f32 cases each check, and on a software
+// adapter each further variant costs seconds of shader compilation.
 std::vector<std::string> choices_for(const std::string& name) {
   std::vector<std::string> out;
+  const bool gemm = name.starts_with("linear") || name.starts_with("conv2d"), conv = name.starts_with("conv2d");
+  const bool packed = name.find("_F16") != std::string::npos || name.find("_I8") != std::string::npos;
   // The GEMM variants with Winograd off, so that 3x3 convolutions it would take still run on each of them.
-  const std::string direct = name.starts_with("conv2d") ? ",winograd=0" : "";
-  if (name.starts_with("linear") || name.starts_with("conv2d"))
-    for (int v = 0; v < webgpu::kGemmVariants; ++v) out.push_back("gemm=" + std::to_string(v) + direct);
-  if (name.starts_with("linear") || name.starts_with("conv2d"))  // split K, partial sums reduced
-    for (const char* split : {"gemm=1,gemm_split=3", "gemm=4,gemm_split=2"}) out.push_back(split + direct);
-  if (name.starts_with("linear"))  // x rows gathered four at a time (the default loads vectors along K where K allows)
+  const std::string direct = conv ? ",winograd=0" : "";
+  for (int v = 0; gemm && v < webgpu::kGemmVariants; ++v)
+    if (!packed || v == 0 || v == 1 || v == webgpu::kGemmDirect) out.push_back("gemm=" + std::to_string(v) + direct);
+  if (gemm) {  // split K, partial sums reduced
+    out.push_back("gemm=1,gemm_split=3" + direct);
+    if (!packed) out.push_back("gemm=4,gemm_split=2" + direct);
+  }
+  if (name.starts_with("linear") && !packed)  // x rows gathered four at a time (the default: vectors along K)
     for (const char* a : {"gemm=1,linear_a=0", "gemm=2,linear_a=0"}) out.push_back(a);
-  if (name.starts_with("conv2d"))  // Winograd (3x3 stride-1 cases; the others fall back to the direct kernels)
-    for (const char* w : {"winograd=1", "winograd=1,gemm=2", "winograd=1,gemm=4", "winograd=1,gemm=7",
-                          "winograd=1,winograd_tiles=8"})
-      out.push_back(w);  // the last in chunks of 8 tiles (most cases need several, the last one partial)
+  if (conv) {  // Winograd (3x3 stride-1 cases; the others, and q8 weights, fall back to the direct kernels)
+    for (const char* w : {"winograd=1", "winograd=1,gemm=7"}) out.push_back(w);
+    if (!packed)  // the last in chunks of 8 tiles (most cases need several, the last one partial)
+      for (const char* w : {"winograd=1,gemm=2", "winograd=1,gemm=4", "winograd=1,winograd_tiles=8"}) out.push_back(w);
+  }
   if (name.starts_with("attention"))
     for (int v = 0; v < webgpu::kAttentionVariants; ++v) out.push_back("attention=" + std::to_string(v));
   if (name.starts_with("group_norm"))
