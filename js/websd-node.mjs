@@ -29,6 +29,8 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --mask FILE               inpainting (inpainting models): a PNG of the init image's size, white = repaint
   --lora FILE[:SCALE]       a LoRA .safetensors to apply (repeatable; kohya/A1111 or diffusers naming; SCALE 1)
   --lora-dir DIR            folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors
+  --embedding FILE[:WORD]   a textual inversion embedding; WORD in a prompt stands for it (default: the stem)
+  --embedding-dir DIR       folder of embeddings: each NAME.safetensors whose NAME a prompt holds is used
   --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
@@ -60,6 +62,7 @@ function parseOptions(argv) {
       'init-image': { type: 'string' }, strength: { type: 'string' }, mask: { type: 'string' },
       'scheduler-option': { type: 'string', multiple: true, default: [] },
       lora: { type: 'string', multiple: true, default: [] }, 'lora-dir': { type: 'string', default: '' },
+      embedding: { type: 'string', multiple: true, default: [] }, 'embedding-dir': { type: 'string', default: '' },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
@@ -118,6 +121,15 @@ function parseOptions(argv) {
     if (arg.slice(colon + 1) === '' || !Number.isFinite(scale)) fail(`--lora ${arg}: expected FILE or FILE:SCALE`);
     return { file: arg.slice(0, colon), scale };
   });
+  // FILE[:WORD], as the native tool reads it (adapters/embedding.cpp, parse_embedding_argument): a colon
+  // followed by a path separator belongs to the path.
+  o.embeddings = parsed.embedding.map((arg) => {
+    const colon = arg.lastIndexOf(':');
+    if (colon > 1 && colon + 1 < arg.length && !/[/\\]/.test(arg.slice(colon))) {
+      return { path: inModule(arg.slice(0, colon)), word: arg.slice(colon + 1) };
+    }
+    return { path: inModule(arg), word: path.basename(arg, path.extname(arg)) };
+  });
   if (o.width % 8 || o.height % 8) fail(`--width/--height must be multiples of 8 (got ${o.width}x${o.height})`);
   if (parsed.scheduler && !SAMPLER_NAMES[parsed.scheduler]) {
     fail(`--scheduler must be one of ${Object.keys(SAMPLER_NAMES).join(', ')} (got ${parsed.scheduler})`);
@@ -171,7 +183,8 @@ async function main() {
     schedulerConfig: o.schedulerConfig, initImage: o.initImage ?? null, strength: o.strength,
     mask: o.maskImage ?? null, onProgress: progressBar(!o.quiet && process.stderr.isTTY),
     loras: o.loras.map(({ file, scale }) => ({ path: inModule(file), scale })),
-    loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '' });
+    loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '', embeddings: o.embeddings,
+    embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '' });
   const t2 = performance.now();
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));

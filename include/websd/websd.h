@@ -84,6 +84,13 @@ typedef struct websd_lora {
   float scale;
 } websd_lora;
 
+/* A textual inversion embedding for one call: a .safetensors file (A1111, diffusers or SDXL layout) and the word
+   that stands for it in the prompts (NULL or "" = the file's stem). */
+typedef struct websd_embedding {
+  const char* path;
+  const char* word;
+} websd_embedding;
+
 typedef struct websd_txt2img_params {
   const char* prompt;          /* UTF-8; NULL = "" */
   const char* negative_prompt; /* UTF-8; NULL = "". SDXL: empty gives all-zero unconditional embeddings
@@ -119,6 +126,12 @@ typedef struct websd_txt2img_params {
   const websd_lora* loras;
   int lora_count;
   const char* lora_dir;
+  /* Textual inversion embeddings (embedding_count of them): each word in the prompt or the negative prompt stands
+     for its file's vectors; every NAME.safetensors in embedding_dir (NULL = none) whose NAME either prompt holds
+     is used too. */
+  const websd_embedding* embeddings;
+  int embedding_count;
+  const char* embedding_dir;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

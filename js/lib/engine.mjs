@@ -169,18 +169,21 @@ export class Model {
   // makes it image to image, running the last steps * strength steps over it (strength 0: the pipeline's default);
   // mask (the same, white = repaint) inpaints it with an inpainting model. loras ([{ path, scale }], paths as the
   // module sees them) are merged into the model for this call, and the prompt's <lora:NAME:SCALE> tags find
-  // NAME.safetensors in loraDir.
+  // NAME.safetensors in loraDir. embeddings ([{ path, word }]; word defaults to the file's stem) are textual
+  // inversion embeddings whose words the prompts may use; every NAME.safetensors in embeddingDir whose NAME a
+  // prompt holds is used too.
   /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
    *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
    *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number,
    *   mask?: { width: number, height: number, rgb: Uint8Array } | null, previewEvery?: number,
    *   loras?: { path: string, scale?: number }[], loraDir?: string,
+   *   embeddings?: { path: string, word?: string }[], embeddingDir?: string,
    *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
    *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
    * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
     scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0, mask = null, onProgress = null,
-    previewEvery = 0, onPreview = null, loras = [], loraDir = '' } = {}) {
+    previewEvery = 0, onPreview = null, loras = [], loraDir = '', embeddings = [], embeddingDir = '' } = {}) {
     const e = this.engine;
     const a = e.allocator();
     const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
@@ -189,7 +192,8 @@ export class Model {
     const params = JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
       seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
       preview_every: onPreview ? previewEvery : 0, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })),
-      lora_dir: loraDir });
+      lora_dir: loraDir, embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })),
+      embedding_dir: embeddingDir });
     // An RGB image as a websd_image in the heap (0 for none).
     const image = (img, what) => {
       if (!img) return 0;

@@ -88,3 +88,22 @@ test('a LoRA tag in the prompt draws diffusers\' fused-LoRA image', async () => 
     '--lora', fixture('tiny-sd1-creative/tiny-style.safetensors'), '-W', '64', '-H', '64', '--steps', '1']),
   (e) => /not LoRA layers/.test(e.stderr));
 });
+
+// Textual inversion through the Node runner: --embedding FILE:WORD on the wasm cpu backend against diffusers'
+// ti_dpmpp_2m image (seed 1357, leading spacing: tests/embedding_runs.h); a LoRA file is no embedding.
+test('an embedding\'s word in the prompt draws diffusers\' textual inversion image', async () => {
+  const run0 = readReferenceJson('tiny-sd1-creative').runs.ti_dpmpp_2m;
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'websd-')), 'ti.png');
+  await run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'),
+    '-p', run0.args.prompt, '-n', run0.args.negative_prompt,
+    '--embedding', `${fixture('tiny-sd1-creative/tiny-style.safetensors')}:${run0.embedding.token}`,
+    '--steps', '6', '--seed', '1357', '--scheduler', 'dpmpp_2m', '--scheduler-option', 'timestep_spacing=leading',
+    '-W', '64', '-H', '64', '-q', '-o', out]);
+  const want = readSafetensors(fixture('tiny-sd1-creative/reference.safetensors')).get('ti_dpmpp_2m/image_u8');
+  const r = compareImages(decodePng(fs.readFileSync(out)).rgb, want.data);
+  console.log(`  wasm cpu tiny-sd1 ti_dpmpp_2m: ${r.summary}`);
+  assert.ok(r.ok, r.summary);
+  await assert.rejects(run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'), '-p', 'x',
+    '--embedding', fixture('tiny-sd1-creative/lora_kohya.safetensors'), '-W', '64', '-H', '64', '--steps', '1']),
+  (e) => /not a textual inversion/.test(e.stderr));
+});

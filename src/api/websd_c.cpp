@@ -175,6 +175,15 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
       g.loras.push_back({l.path, l.scale, l.scale});
     }
     g.lora_dir = params->lora_dir ? params->lora_dir : "";
+    if (params->embedding_count < 0 || (params->embedding_count > 0 && !params->embeddings))
+      throw websd::Error(websd::ErrorCode::kInvalidArgument, "embeddings must hold embedding_count entries");
+    for (int i = 0; i < params->embedding_count; ++i) {
+      const websd_embedding& e = params->embeddings[i];
+      if (!e.path)
+        throw websd::Error(websd::ErrorCode::kInvalidArgument, "embeddings[" + std::to_string(i) + "] needs a path");
+      g.embeddings.push_back({e.path, e.word ? e.word : ""});
+    }
+    g.embedding_dir = params->embedding_dir ? params->embedding_dir : "";
     websd::GenerateCallbacks cb;
     if (params->progress)
       cb.on_progress = [params](int image, int step, int steps) {

@@ -214,6 +214,16 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--lora-dir", o->params.lora_dir,
                   "Folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option_function<std::vector<std::string>>(
+         "--embedding",
+         [o](const std::vector<std::string>& v) {
+           for (const auto& arg : v) o->params.embeddings.push_back(parse_embedding_argument(arg));
+         },
+         "A textual inversion embedding .safetensors, FILE[:WORD] (repeatable): WORD in either prompt stands for "
+         "it (default: the file's stem)");
+  cmd->add_option("--embedding-dir", o->params.embedding_dir,
+                  "Folder of embeddings: each NAME.safetensors whose NAME appears in a prompt is used")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")

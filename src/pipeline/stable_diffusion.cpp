@@ -31,24 +31,40 @@ struct StableDiffusion::Impl {
   Config scheduler_cfg;
   std::shared_ptr<WeightSource> unet_weights, vae_weights;
   std::atomic<bool> cancelled{false};
-  // The UNet's and text encoders' own weights, and which LoRAs are merged into those in use now.
-  std::map<std::string, std::shared_ptr<WeightSource>> base_weights;
-  std::string lora_signature;
+  // The UNet's and text encoders' own weights and text encoders, and which LoRAs and embeddings are in use now.
+  std::map<std::string, std::shared_ptr<WeightSource>> base_weights, lora_weights;  // the latter: LoRAs merged
+  std::map<std::string, ClipTextComponent> base_text;
+  std::string lora_signature, adapter_signature;
+  std::vector<EmbeddingUse> embeddings;
 
-  void use_loras(const std::vector<LoraRequest>& requests);
+  // LoRAs merged into the UNet and the text encoders, then the embeddings' words added to the latter.
+  void use_adapters(const std::vector<LoraRequest>& loras, const std::vector<EmbeddingRequest>& embeddings);
 };
 
-void StableDiffusion::Impl::use_loras(const std::vector<LoraRequest>& requests) {
+void StableDiffusion::Impl::use_adapters(const std::vector<LoraRequest>& loras,
+                                         const std::vector<EmbeddingRequest>& requests) {
   std::string signature;
-  for (const LoraRequest& r : requests)
+  for (const LoraRequest& r : loras)
     signature += r.path + '\n' + std::to_string(r.text_scale) + ' ' + std::to_string(r.unet_scale) + '\n';
-  if (signature == lora_signature) return;
-  std::vector<LoraUse> uses;
-  for (const LoraRequest& r : requests) uses.push_back({LoraFile::open(r.path), r.text_scale, r.unet_scale});
-  const auto weights = apply_loras(base_weights, unet_cfg, uses);
-  unet_weights = weights.at("unet");
-  for (ClipTextComponent* c : conditioner->text_components()) c->weights = weights.at(c->name);
+  std::string full = signature + "embeddings\n";
+  for (const EmbeddingRequest& r : requests) full += r.path + '\n' + embedding_word(r) + '\n';
+  if (full == adapter_signature) return;
+  if (signature != lora_signature) {
+    std::vector<LoraUse> uses;
+    for (const LoraRequest& r : loras) uses.push_back({LoraFile::open(r.path), r.text_scale, r.unet_scale});
+    lora_weights = apply_loras(base_weights, unet_cfg, uses);
+    unet_weights = lora_weights.at("unet");
+  }
+  std::vector<EmbeddingUse> uses;
+  for (const EmbeddingRequest& r : requests) uses.push_back({EmbeddingFile::open(r.path), embedding_word(r)});
+  for (ClipTextComponent* c : conditioner->text_components()) {
+    ClipTextComponent plain = base_text.at(c->name);
+    plain.weights = lora_weights.at(c->name);
+    *c = with_embeddings(plain, uses);
+  }
+  embeddings = std::move(uses);
   lora_signature = signature;
+  adapter_signature = full;
 }
 
 StableDiffusion::StableDiffusion() : impl_(std::make_unique<Impl>()) {}
@@ -100,7 +116,11 @@ std::unique_ptr<StableDiffusion> StableDiffusion::open(std::unique_ptr<ModelSour
   m.info.default_scheduler = scheduler_name_for_class(m.scheduler_cfg.get_string("_class_name", ""));
   if (m.info.default_scheduler.empty()) m.info.default_scheduler = "pndm";
   m.base_weights["unet"] = m.unet_weights;
-  for (ClipTextComponent* c : m.conditioner->text_components()) m.base_weights[c->name] = c->weights;
+  for (ClipTextComponent* c : m.conditioner->text_components()) {
+    m.base_weights[c->name] = c->weights;
+    m.base_text[c->name] = *c;
+  }
+  m.lora_weights = m.base_weights;
   const int native = unet_config.get_int("sample_size", 64) * m.vae_cfg.downscale();
   m.info.native_width = m.info.native_height = native;
   return sd;
@@ -223,9 +243,16 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
     tag.path = find_lora(params.lora_dir, tag.path);
     loras.push_back(std::move(tag));
   }
-  m.use_loras(loras);
+  // Embeddings asked for, and those of embedding_dir whose word either prompt holds.
+  std::vector<EmbeddingRequest> embeddings = params.embeddings;
+  for (EmbeddingRequest& found : find_embeddings(params.embedding_dir, {prompt, params.negative_prompt}))
+    embeddings.push_back(std::move(found));
+  m.use_adapters(loras, embeddings);
+  prompt = expand_embedding_words(prompt, m.embeddings, *m.conditioner->text_components()[0]);
+  const std::string negative = expand_embedding_words(params.negative_prompt, m.embeddings,
+                                                      *m.conditioner->text_components()[0]);
 
-  UNetConditioning cond = m.conditioner->encode(prompt, params.negative_prompt, guided, width, height);
+  UNetConditioning cond = m.conditioner->encode(prompt, negative, guided, width, height);
   if (m.unet_cfg.time_cond_proj_dim > 0) {
     // The pipelines embed w = guidance_scale - 1 (Imagen's formulation of the LCM guidance).
     cond.timestep_cond.resize(size_t(m.unet_cfg.time_cond_proj_dim));

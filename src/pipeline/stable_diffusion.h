@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/embedding.h"
 #include "adapters/lora.h"
 #include "backends/backend.h"
 #include "io/model_source.h"
@@ -46,6 +47,11 @@ struct GenerateParams {
   // re-uploaded when the set changes; the same set as the last call reuses its merged weights.
   std::vector<LoraRequest> loras;
   std::string lora_dir;
+  // Textual inversion embeddings for this call: each file's word (its own, or the file's stem) stands for its
+  // vectors in the prompt and the negative prompt. Every NAME.safetensors in embedding_dir whose NAME appears in
+  // either prompt is used too, as the widely used web UI does.
+  std::vector<EmbeddingRequest> embeddings;
+  std::string embedding_dir;
 };
 
 struct GenerateCallbacks {

@@ -294,6 +294,20 @@ ClipTokenizer ClipTokenizer::from_folder(const std::string& tokenizer_dir) {
 
 // --------------------------------------------------------------------------------------------- encoding
 
+int32_t ClipTokenizer::add_word(const std::string& word) {
+  if (word.empty() || vocab_.count(word)) return -1;
+  int32_t next = 0;
+  for (const auto& [token, id] : vocab_) next = std::max(next, id + 1);
+  for (const auto& [token, id] : specials_) {
+    if (token == word) return -1;
+    next = std::max(next, id + 1);
+  }
+  specials_.emplace_back(word, next);
+  std::stable_sort(specials_.begin(), specials_.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  return next;
+}
+
 int32_t ClipTokenizer::token_to_id(std::string_view token) const {
   auto it = vocab_.find(std::string(token));
   return it == vocab_.end() ? -1 : it->second;

@@ -49,6 +49,10 @@ class ClipTokenizer {
   size_t vocab_size() const { return vocab_.size(); }
   // Id of a token string as it appears in the vocabulary (e.g. "a</w>"), or -1.
   int32_t token_to_id(std::string_view token) const;
+  // Adds `word` as a new token (the next id after every token known), cut out of the raw text wherever it
+  // appears, as transformers' add_tokens does (case-sensitively here); its id, or -1 when the tokenizer already
+  // has such a token.
+  int32_t add_word(const std::string& word);
 
  private:
   struct Merge {

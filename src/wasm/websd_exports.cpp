@@ -51,7 +51,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
 // scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
-// file system) and lora_dir. An unknown key is an invalid argument.
+// file system), lora_dir, embeddings ([{path, word}]) and embedding_dir. An unknown key is an invalid argument.
 // `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
 // websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a
 // latent-resolution RGB preview goes to it too. The host owns the JSON and the images until the job ends.
@@ -64,7 +64,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       return int(WEBSD_ERROR_INVALID_ARGUMENT);
     }
     static const char* kKeys[] = {"prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed",
-                                  "scheduler", "scheduler_config", "strength", "preview_every", "loras", "lora_dir"};
+                                  "scheduler", "scheduler_config", "strength", "preview_every", "loras", "lora_dir",
+                                  "embeddings", "embedding_dir"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
@@ -72,9 +73,10 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
         return int(WEBSD_ERROR_INVALID_ARGUMENT);
       }
     }
-    std::string prompt, negative, scheduler, overrides, lora_dir;
-    std::vector<std::string> lora_paths;
+    std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir;
+    std::vector<std::string> lora_paths, embedding_paths, embedding_words;
     std::vector<websd_lora> loras;
+    std::vector<websd_embedding> embeddings;
     websd_txt2img_params p = websd_txt2img_params_default();
     try {  // a value of the wrong type is the caller's error, named
       prompt = j.value("prompt", "");
@@ -104,6 +106,16 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       p.lora_count = int(loras.size());
       lora_dir = j.value("lora_dir", "");
       p.lora_dir = lora_dir.empty() ? nullptr : lora_dir.c_str();
+      for (const auto& e : j.value("embeddings", nlohmann::json::array())) {
+        embedding_paths.push_back(e.at("path").get<std::string>());
+        embedding_words.push_back(e.value("word", ""));
+      }
+      for (size_t i = 0; i < embedding_paths.size(); ++i)
+        embeddings.push_back({embedding_paths[i].c_str(), embedding_words[i].c_str()});
+      p.embeddings = embeddings.data();
+      p.embedding_count = int(embeddings.size());
+      embedding_dir = j.value("embedding_dir", "");
+      p.embedding_dir = embedding_dir.empty() ? nullptr : embedding_dir.c_str();
     } catch (const nlohmann::json::exception& e) {
       message = std::string("websd_wasm_txt2img: a parameter has the wrong type (") + e.what() + ")";
       return int(WEBSD_ERROR_INVALID_ARGUMENT);

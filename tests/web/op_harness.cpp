@@ -21,8 +21,11 @@ namespace {
 // f32 arithmetic on both sides, in different orders, with WGSL's exp (a few ulp) and an erf approximation
 // (1.5e-7): errors stay near 1e-12. Winograd convolutions of large f16 weights (272 channels here) keep their
 // transformed weights in f16, one more rounding of each (about 1e-7 measured at SD's channel counts).
+// Winograd runs where it is forced, and under the automatic choice wherever it applies (a software adapter takes
+// it for every 3x3 stride-1 convolution).
 double max_error(const std::string& name, const std::string& choice) {
-  return choice.find("winograd=1") != std::string::npos && name.ends_with("_F16") ? 1e-6 : 1e-9;
+  const bool winograd = choice.find("winograd=0") == std::string::npos && name.find("_k3_s1_p11") != std::string::npos;
+  return winograd && name.ends_with("_F16") ? 1e-6 : 1e-9;
 }
 
 // The kernel choices a case runs under: every numbered variant of the family its op belongs to, so that each
