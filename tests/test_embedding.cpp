@@ -123,6 +123,46 @@ TEST(Embedding, CApi) {
   websd_model_free(model);
 }
 
+void expect_refused(const std::function<void()>& f, ErrorCode code, const std::string& says);
+
+// SDXL (tiny-sdxl): an SDXL file holds one table per encoder (clip_l, clip_g). A word whose vectors are the
+// token embeddings of "cat" in each encoder draws exactly what "cat" draws; a file without clip_g is refused.
+TEST(Embedding, SdxlTakesOneTablePerEncoder) {
+  const std::string model = test::fixture("tiny-sdxl/model");
+  const auto source = open_model_source(model);
+  std::vector<std::vector<float>> rows;
+  for (const auto& [encoder, tokenizer] : {std::pair{"text_encoder", "tokenizer"}, {"text_encoder_2", "tokenizer_2"}}) {
+    const ClipTextComponent c = ClipTextComponent::load(*source, encoder, tokenizer);
+    const int32_t cat = c.tokenizer->token_to_id("cat</w>");
+    ASSERT_GE(cat, 0);
+    const int64_t D = c.cfg.hidden_size;
+    const WeightData table = resident(c.weights->get("embeddings.token_embedding.weight", Shape{c.cfg.vocab_size, D}));
+    rows.emplace_back(size_t(D));
+    expand_weight(table, size_t(cat * D), size_t(D), rows.back().data());
+  }
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "websd-embedding-sdxl";
+  std::filesystem::create_directories(dir);
+  const std::string both = (dir / "both.safetensors").string(), clip_l = (dir / "clip_l.safetensors").string();
+  const Shape one_l{1, int64_t(rows[0].size())}, one_g{1, int64_t(rows[1].size())};
+  write_safetensors(both, {{"clip_l", DType::kF32, one_l, rows[0].data()}, {"clip_g", DType::kF32, one_g, rows[1].data()}});
+  write_safetensors(clip_l, {{"clip_l", DType::kF32, one_l, rows[0].data()}});
+
+  auto sd = StableDiffusion::open(model, make_cpu_backend());
+  GenerateParams p;
+  p.prompt = "a photo of a cat";
+  p.negative_prompt = "blurry";
+  p.steps = 2;
+  p.seed = 11;
+  const std::vector<uint8_t> cat = sd->generate(p).at(0).pixels;
+  p.prompt = "a photo of a <w>";
+  EXPECT_NE(sd->generate(p).at(0).pixels, cat) << "without the embedding <w> is other tokens";
+  p.embeddings = {{both, "<w>"}};
+  EXPECT_EQ(sd->generate(p).at(0).pixels, cat) << "the word's vectors are cat's: the same image";
+  p.embeddings = {{clip_l, "<w>"}};
+  expect_refused([&] { sd->generate(p); }, ErrorCode::kInvalidArgument, "text_encoder_2");
+  std::filesystem::remove_all(dir);
+}
+
 void expect_refused(const std::function<void()>& f, ErrorCode code, const std::string& says) {
   try {
     f();
