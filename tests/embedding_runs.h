@@ -11,6 +11,7 @@
 
 #include "adapters/embedding.h"
 #include "backends/backend.h"
+#include "creative_runs.h"
 #include "io/model_source.h"
 #include "pipeline/stable_diffusion.h"
 #include "pipeline/text_conditioning.h"
@@ -21,20 +22,9 @@ inline constexpr const char* kEmbeddingRun = "ti_dpmpp_2m";
 // The run's seed: its first latents correlate with randn(1357) and no other seed below 200000 (lora_runs.h).
 inline constexpr uint64_t kEmbeddingSeed = 1357;
 
-// The run's arguments (dpmpp_2m with the "leading" spacing diffusers kept from the model's config), with the
-// embedding under the run's word.
+// The run's arguments (creative_runs.h) with the embedding under the run's word.
 inline GenerateParams embedding_run_params(const nlohmann::json& run, const std::string& creative_dir) {
-  const nlohmann::json& args = run["args"];
-  GenerateParams p;
-  p.scheduler_overrides = {{"timestep_spacing", run["scheduler"]["timestep_spacing"]}};
-  p.prompt = args["prompt"];
-  p.negative_prompt = args["negative_prompt"];
-  p.width = args["width"];
-  p.height = args["height"];
-  p.steps = args["num_inference_steps"];
-  p.guidance = args["guidance_scale"];
-  p.seed = kEmbeddingSeed;
-  p.scheduler = "dpmpp_2m";
+  GenerateParams p = creative_run_params(run, kEmbeddingSeed, "dpmpp_2m");
   p.embeddings = {{creative_dir + "/" + run["embedding"]["file"].get<std::string>(), run["embedding"]["token"]}};
   return p;
 }

@@ -10,6 +10,7 @@
 
 #include "adapters/lora.h"
 #include "backends/backend.h"
+#include "creative_runs.h"
 #include "io/model_source.h"
 #include "io/safetensors.h"
 #include "models/unet.h"
@@ -32,20 +33,9 @@ inline constexpr LoraRun kLoraRuns[] = {{"lora_kohya_s08", "lora_kohya.safetenso
 // randn(2468) and with no other seed below 200000 (those of ti_dpmpp_2m with 1357, the ControlNet runs' with 97531).
 inline constexpr uint64_t kLoraSeed = 2468;
 
-// The run's arguments and its scheduler's timestep spacing (diffusers kept "leading" from the model's config
-// for euler_a here, where from_config on a fresh pipeline takes euler_a's own "linspace"), with the LoRA.
+// The run's arguments (creative_runs.h) with the LoRA.
 inline GenerateParams lora_run_params(const nlohmann::json& run, const LoraRun& r, const std::string& creative_dir) {
-  const nlohmann::json& args = run["args"];
-  GenerateParams p;
-  p.scheduler_overrides = {{"timestep_spacing", run["scheduler"]["timestep_spacing"]}};
-  p.prompt = args["prompt"];
-  p.negative_prompt = args["negative_prompt"];
-  p.width = args["width"];
-  p.height = args["height"];
-  p.steps = args["num_inference_steps"];
-  p.guidance = args["guidance_scale"];
-  p.seed = kLoraSeed;
-  p.scheduler = r.scheduler;
+  GenerateParams p = creative_run_params(run, kLoraSeed, r.scheduler);
   p.loras = {{creative_dir + "/" + r.file, r.scale, r.scale}};
   return p;
 }
