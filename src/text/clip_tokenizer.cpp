@@ -140,6 +140,12 @@ void ClipTokenizer::add_special(const std::string& content, int32_t id) {
   specials_.emplace_back(content, id);
 }
 
+// Longest first, so that overlapping special tokens match the way the reference's trie does.
+void ClipTokenizer::sort_specials() {
+  std::stable_sort(specials_.begin(), specials_.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
 void ClipTokenizer::finish(const SpecialNames& names, const std::string& where) {
   const auto& symbols = byte_symbols();
   for (int b = 0; b < 256; ++b) {
@@ -159,9 +165,7 @@ void ClipTokenizer::finish(const SpecialNames& names, const std::string& where) 
   eos_id_ = resolve(names.eos, "eos");
   unk_id_ = resolve(names.unk, "unk");
   pad_id_ = names.pad.empty() ? eos_id_ : resolve(names.pad, "pad");
-  // Longest first, so that overlapping special tokens match the way the reference's trie does.
-  std::stable_sort(specials_.begin(), specials_.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  sort_specials();
 }
 
 ClipTokenizer ClipTokenizer::from_vocab_merges(const std::string& vocab_json_path,
@@ -303,8 +307,7 @@ int32_t ClipTokenizer::add_word(const std::string& word) {
     next = std::max(next, id + 1);
   }
   specials_.emplace_back(word, next);
-  std::stable_sort(specials_.begin(), specials_.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  sort_specials();
   return next;
 }
 

@@ -71,6 +71,7 @@ class ClipTokenizer {
   void add_merge(const std::string& left, const std::string& right, const std::string& where);
   void finish(const SpecialNames& names, const std::string& where);
   void add_special(const std::string& content, int32_t id);
+  void sort_specials();
   void encode_segment(std::string_view text, std::vector<int32_t>& out) const;
   void encode_piece(const std::string& piece, std::vector<int32_t>& out) const;
   std::vector<int32_t> bpe(const std::string& piece) const;

@@ -78,9 +78,8 @@ class Checker {
 // reference.json is written by Python (with -Infinity); Config reads that dialect.
 nlohmann::json reference_json(const std::string& path) { return Config::load(path).json(); }
 
-// `label`: the model's name in the report.
-void check_networks(Backend& gpu, const std::string& dir, const std::string& label, Checker& check) {
-  const std::string& model = label;
+// `model`: the model's name in the report.
+void check_networks(Backend& gpu, const std::string& dir, const std::string& model, Checker& check) {
   auto folder = PipelineFolder::open(dir + "/model");
   auto ref = SafetensorsFile::open(dir + "/reference.safetensors");
   auto tensor = [&](const char* name) { return ref.get(name).to_f32(); };

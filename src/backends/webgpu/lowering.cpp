@@ -84,6 +84,12 @@ int group_norm_variant(const Node& n, const wsd_gpu_info& info) {
   return v == 1 && inner % 4 != 0 ? 0 : v;
 }
 
+// The LayerNorm variant (kernel_choice.h): 0 a workgroup per row, 1 a thread per row on software adapters.
+int layer_norm_variant(const wsd_gpu_info& info) {
+  const int v = kernel_choice().layer_norm;
+  return v >= 0 ? v : software(info) ? 1 : 0;
+}
+
 bool wide_group_norm(const Node& n, const wsd_gpu_info& info) {
   return n.op == Op::kGroupNorm && group_norm_variant(n, info) == 1;
 }
@@ -447,14 +453,14 @@ Dispatch Lowerer::norm() const {
     entry = "layer_norm";
   }
   // One thread per set (group_norm variant 2, layer_norm 1): no barriers, for software adapters.
-  int v = n_.op == Op::kGroupNorm ? (group_norm_variant(n_, info_) == 2 ? 1 : 0) : kernel_choice().layer_norm;
-  if (v < 0) v = software(info_) ? 1 : 0;
+  const bool serial =
+      n_.op == Op::kGroupNorm ? group_norm_variant(n_, info_) == 2 : layer_norm_variant(info_) == 1;
   const TensorRef gamma = in(1), beta = in(2);
-  Dispatch d = v == 1 ? make("norm", (std::string(entry) + "_serial").c_str(), p, {in(0), gamma, beta, out()},
+  Dispatch d = serial ? make("norm", (std::string(entry) + "_serial").c_str(), p, {in(0), gamma, beta, out()},
                              flat_grid(p.sets, kFlatWorkgroup, info_))
                       : make("norm", entry, p, {in(0), gamma, beta, out()}, grid_2d(p.sets, 1, info_, n_));
   d.variant.weights = {{"gamma", gamma.dtype}, {"beta", beta.dtype}};
-  if (n_.op == Op::kLayerNorm) d.label = "layer_norm v" + std::to_string(v);
+  if (n_.op == Op::kLayerNorm) d.label = serial ? "layer_norm v1" : "layer_norm v0";
   return d;
 }
 
