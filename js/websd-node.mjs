@@ -31,6 +31,7 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --lora-dir DIR            folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors
   --embedding FILE[:WORD]   a textual inversion embedding; WORD in a prompt stands for it (default: the stem)
   --embedding-dir DIR       folder of embeddings: each NAME.safetensors whose NAME a prompt holds is used
+  --literal-prompt          read the prompts as diffusers does: no (word:1.3) weights, no BREAK, 75 tokens at most
   --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
@@ -63,6 +64,7 @@ function parseOptions(argv) {
       'scheduler-option': { type: 'string', multiple: true, default: [] },
       lora: { type: 'string', multiple: true, default: [] }, 'lora-dir': { type: 'string', default: '' },
       embedding: { type: 'string', multiple: true, default: [] }, 'embedding-dir': { type: 'string', default: '' },
+      'literal-prompt': { type: 'boolean', default: false },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
@@ -184,7 +186,7 @@ async function main() {
     mask: o.maskImage ?? null, onProgress: progressBar(!o.quiet && process.stderr.isTTY),
     loras: o.loras.map(({ file, scale }) => ({ path: inModule(file), scale })),
     loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '', embeddings: o.embeddings,
-    embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '' });
+    embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '', literalPrompt: o['literal-prompt'] });
   const t2 = performance.now();
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));

@@ -217,7 +217,7 @@ TEST(Sdxl, ConditioningMatchesEncodePrompt) {
       ClipTextComponent::load(*src, "text_encoder_2", "tokenizer_2"), unet, true, nullptr);
   const Reference& ref = reference("tiny-sdxl/reference");
   const std::string prompt = ref.json.json()["runs"]["euler"]["args"]["prompt"];
-  const UNetConditioning c = conditioner->encode(prompt, "", /*guided=*/true, 64, 64);
+  const UNetConditioning c = conditioner->encode(prompt, "", /*guided=*/true, 64, 64, /*literal=*/false);
 
   const size_t ctx = c.context.size() / 2, added = c.added.size() / 2, P = 32;
   ASSERT_EQ(ctx, size_t(77 * 64));
@@ -246,9 +246,9 @@ TEST(Sdxl, ConditioningMatchesEncodePrompt) {
 
   // Without classifier-free guidance: the conditional entry alone. A negative prompt is encoded, not zeroed.
   // (Batches of one and two may round differently: a threaded BLAS blocks them differently.)
-  const UNetConditioning single = conditioner->encode(prompt, "", false, 64, 64);
+  const UNetConditioning single = conditioner->encode(prompt, "", false, 64, 64, false);
   EXPECT_LE(test::max_abs_diff(single.context, {c.context.begin() + long(ctx), c.context.end()}), 1e-5f);
-  const UNetConditioning negative = conditioner->encode(prompt, "blurry", true, 64, 64);
+  const UNetConditioning negative = conditioner->encode(prompt, "blurry", true, 64, 64, false);
   EXPECT_NE(negative.context[0], 0.0f);
   EXPECT_LE(test::max_abs_diff({negative.context.begin() + long(ctx), negative.context.end()}, single.context), 1e-5f);
 }

@@ -132,6 +132,10 @@ typedef struct websd_txt2img_params {
   const websd_embedding* embeddings;
   int embedding_count;
   const char* embedding_dir;
+  /* Prompts are read as the widely used web UI reads them (README "Prompts"): (word:1.3), (word) and [word] weigh
+     words, BREAK ends a chunk, and any length is encoded in chunks of 75 tokens. Non-zero: read them as diffusers
+     does instead (brackets are text, tokens after the 75th cut). */
+  int literal_prompt;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

@@ -32,6 +32,27 @@ test('tiny-sd1 pndm image on the wasm cpu backend matches diffusers', async () =
   assert.match(text, /Steps: 5, Sampler: PLMS, CFG scale: 7\.5, Seed: 1234, Size: 64x64/);
 });
 
+// Prompt syntax reaches the engine: "(PROMPT:1)" is the prompt itself (diffusers' image), and with --literal-prompt
+// the brackets are text (another image).
+test('a weight of 1 draws diffusers\' image; --literal-prompt reads brackets as text', async () => {
+  const ref = readReferenceJson('tiny-sd1');
+  const want = readSafetensors(fixture('tiny-sd1/reference.safetensors')).get('pndm/image_u8');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-'));
+  const draw = async (extra) => {
+    const out = path.join(dir, 'image.png');
+    await run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'), '-p', `(${ref.prompt}:1)`,
+      '-n', ref.negative_prompt, '--steps', String(ref.steps), '--guidance', String(ref.guidance_scale),
+      '--seed', String(ref.seed), '-W', String(ref.width), '-H', String(ref.height), '--scheduler', 'pndm', '-q',
+      '-o', out, ...extra]);
+    return compareImages(decodePng(fs.readFileSync(out)).rgb, want.data);
+  };
+  const weighted = await draw([]);
+  console.log(`  wasm cpu tiny-sd1 pndm, prompt weighted 1: ${weighted.summary}`);
+  assert.ok(weighted.ok, weighted.summary);
+  const literal = await draw(['--literal-prompt']);
+  assert.ok(!literal.ok, `brackets read as text must change the image: ${literal.summary}`);
+});
+
 test('a missing model is an error that names the path', async () => {
   await assert.rejects(run('node', [cli, '--backend', 'cpu', '--model', '/nonexistent/model', '-p', 'x']),
     (e) => /websd-node: error: .*\/nonexistent\/model/.test(e.stderr));

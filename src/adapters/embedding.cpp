@@ -205,6 +205,7 @@ ClipTextComponent with_embeddings(const ClipTextComponent& base, const std::vect
     if (u.word.empty() || u.word.find_first_of(" \t\n") != std::string::npos)
       throw Error(ErrorCode::kInvalidArgument, u.file->path() + ": an embedding's word must be one word without "
                                                                 "spaces (got '" + u.word + "')");
+    std::vector<int32_t> run;
     for (int i = 0; i < v->count; ++i) {
       const std::string entry = i ? u.word + "_" + std::to_string(i) : u.word;
       // The tokenizer numbers its entries; the table must have a row for each, in that order.
@@ -218,8 +219,10 @@ ClipTextComponent with_embeddings(const ClipTextComponent& base, const std::vect
                                                      std::to_string(id) + " but the token table has " +
                                                      std::to_string(next) + " rows");
       ++next;
+      run.push_back(id);
       extra.insert(extra.end(), v->data.begin() + long(i) * dim, v->data.begin() + long(i + 1) * dim);
     }
+    if (run.size() > 1) c.token_runs.push_back(std::move(run));
   }
   c.tokenizer = tokenizer;
   c.cfg.vocab_size = int(next);

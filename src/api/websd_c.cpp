@@ -184,6 +184,7 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
       g.embeddings.push_back({e.path, e.word ? e.word : ""});
     }
     g.embedding_dir = params->embedding_dir ? params->embedding_dir : "";
+    g.literal_prompt = params->literal_prompt != 0;
     websd::GenerateCallbacks cb;
     if (params->progress)
       cb.on_progress = [params](int image, int step, int steps) {

@@ -161,8 +161,12 @@ void add_generate_command(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("--tokenizer", o->source.tokenizer_dir,
                   "Tokenizer folder for single-file checkpoints (default: tokenizer/ next to the file)");
-  cmd->add_option("-p,--prompt", o->params.prompt, "What to draw")->required();
-  cmd->add_option("-n,--negative-prompt", o->params.negative_prompt, "What to avoid");
+  cmd->add_option("-p,--prompt", o->params.prompt,
+                  "What to draw: (word:1.3), (word), [word] weigh words, BREAK starts a chunk, any length (README)")
+      ->required();
+  cmd->add_option("-n,--negative-prompt", o->params.negative_prompt, "What to avoid (read as the prompt is)");
+  cmd->add_flag("--literal-prompt", o->params.literal_prompt,
+                "Read the prompts as diffusers does: brackets are text, tokens after the 75th are cut");
   cmd->add_option("--steps", o->params.steps, "Denoising steps")->check(CLI::Range(1, limits::kMaxSteps))->capture_default_str();
   cmd->add_option("--guidance", o->params.guidance, "Classifier-free guidance scale; <= 1 turns it off")
       ->check(CLI::Range(0.0, 100.0))

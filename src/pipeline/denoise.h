@@ -16,7 +16,7 @@ namespace websd {
 // Everything but the sample and the timestep that the UNet takes, for each batch entry: [uncond; cond] with
 // classifier-free guidance, cond alone without.
 struct UNetConditioning {
-  std::vector<float> context;        // [B, 77, cross_attention_dim]: the text features
+  std::vector<float> context;        // [B, tokens, cross_attention_dim]: the text features, 77 per prompt chunk
   std::vector<float> added;          // [B, projection_class_embeddings_input_dim] for text_time UNets (SDXL)
   std::vector<float> timestep_cond;  // [B, time_cond_proj_dim] for UNets with a guidance embedding (LCM)
   // [C_extra, h, w] appended to every batch entry's (scaled) sample along the channels: inpainting UNets take

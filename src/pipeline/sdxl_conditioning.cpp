@@ -1,5 +1,7 @@
 #include "pipeline/sdxl_conditioning.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "models/unet_embeddings.h"
 
@@ -44,15 +46,21 @@ class SdxlConditioner final : public PromptConditioner {
   }
 
   UNetConditioning encode(const std::string& prompt, const std::string& negative, bool guided, int width,
-                          int height) override {
+                          int height, bool literal) override {
     // Entries that are encoded; a zeroed unconditional entry is not.
     const bool zero_uncond = guided && negative.empty() && force_zeros_;
     std::vector<std::string> prompts{prompt};
     if (guided && !zero_uncond) prompts.insert(prompts.begin(), negative);
-    const ClipTextOutputs first = encode_text(*backend_, text_[0], prompts, cancel_);
-    const ClipTextOutputs second = encode_text(*backend_, text_[1], prompts, cancel_);
+    // Each encoder's tokenizer chunks the prompts; all are padded to the longest.
+    std::vector<std::vector<PromptChunk>> chunks[2];
+    size_t n = 0;
+    for (int e = 0; e < 2; ++e)
+      for (const std::string& p : prompts)
+        n = std::max(n, chunks[e].emplace_back(prompt_chunks(text_[e], p, literal)).size());
+    const EncodedPrompts first = encode_chunks(*backend_, text_[0], chunks[0], int(n), true, cancel_);
+    const EncodedPrompts second = encode_chunks(*backend_, text_[1], chunks[1], int(n), true, cancel_);
 
-    const size_t L = size_t(context_length()), D1 = size_t(text_[0].cfg.hidden_size),
+    const size_t L = n * size_t(text_[0].cfg.max_positions), D1 = size_t(text_[0].cfg.hidden_size),
                  D2 = size_t(text_[1].cfg.hidden_size), P = size_t(text_[1].cfg.projection_dim);
     UNetConditioning out;
     const std::array<float, 6> ids = sdxl_time_ids(width, height);
@@ -62,8 +70,8 @@ class SdxlConditioner final : public PromptConditioner {
     }
     for (size_t b = 0; b < prompts.size(); ++b) {
       for (size_t t = 0; t < L; ++t) {
-        const auto row1 = first.penultimate.begin() + long((b * L + t) * D1);
-        const auto row2 = second.penultimate.begin() + long((b * L + t) * D2);
+        const auto row1 = first.states.begin() + long((b * L + t) * D1);
+        const auto row2 = second.states.begin() + long((b * L + t) * D2);
         out.context.insert(out.context.end(), row1, row1 + long(D1));
         out.context.insert(out.context.end(), row2, row2 + long(D2));
       }
@@ -74,7 +82,6 @@ class SdxlConditioner final : public PromptConditioner {
     return out;
   }
   int context_dim() const override { return text_[0].cfg.hidden_size + text_[1].cfg.hidden_size; }
-  int context_length() const override { return text_[0].cfg.max_positions; }
   std::vector<ClipTextComponent*> text_components() override { return {&text_[0], &text_[1]}; }
 
  private:

@@ -152,7 +152,7 @@ void check_limits(const GenerateParams& params, int width, int height, int scale
     if (p->size() > kMaxPromptBytes)
       throw Error(ErrorCode::kInvalidArgument, std::string(p == &params.prompt ? "the prompt" : "the negative prompt") +
                                                    " has " + std::to_string(p->size()) + " bytes; at most " +
-                                                   std::to_string(kMaxPromptBytes) + " are read (CLIP sees 77 tokens)");
+                                                   std::to_string(kMaxPromptBytes) + " are read");
 }
 
 // img2img's image, inpainting's mask and their strength (after check_limits); the strength to use.
@@ -252,7 +252,9 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   const std::string negative = expand_embedding_words(params.negative_prompt, m.embeddings,
                                                       *m.conditioner->text_components()[0]);
 
-  UNetConditioning cond = m.conditioner->encode(prompt, negative, guided, width, height);
+  UNetConditioning cond = m.conditioner->encode(prompt, negative, guided, width, height, params.literal_prompt);
+  const int batch = guided ? 2 : 1;
+  const int context_tokens = int(cond.context.size() / size_t(batch) / size_t(m.unet_cfg.cross_attention_dim));
   if (m.unet_cfg.time_cond_proj_dim > 0) {
     // The pipelines embed w = guidance_scale - 1 (Imagen's formulation of the LCM guidance).
     cond.timestep_cond.resize(size_t(m.unet_cfg.time_cond_proj_dim));
@@ -277,7 +279,7 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   // once per call, and only one activation arena is alive at a time.
   std::vector<std::vector<float>> latents(size_t(params.batch_count));
   {
-    auto unet = build_unet(m.unet_cfg, *m.unet_weights, guided ? 2 : 1, lh, lw, m.conditioner->context_length());
+    auto unet = build_unet(m.unet_cfg, *m.unet_weights, batch, lh, lw, context_tokens);
     check_memory(*m.backend, unet, width, height);
     auto exe = m.backend->compile(unet.graph);
     for (int img = 0; img < params.batch_count; ++img) {

@@ -21,8 +21,12 @@
 namespace websd {
 
 struct GenerateParams {
+  // Read as the widely used web UI reads them (README "Prompts"): (word:1.3), (word), [word] and \( escapes weigh
+  // words, BREAK starts a new chunk, and a prompt of any length is encoded in chunks of 75 tokens.
   std::string prompt;
   std::string negative_prompt;
+  // Read the prompts as diffusers does instead: brackets are text, and tokens after the 75th are cut.
+  bool literal_prompt = false;
   int width = 0, height = 0;  // 0: the model's native size (unet sample_size × VAE scale)
   int steps = 20;
   float guidance = 7.5f;      // <= 1 disables classifier-free guidance (one UNet pass per step); models that

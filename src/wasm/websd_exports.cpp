@@ -51,7 +51,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
 // scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
-// file system), lora_dir, embeddings ([{path, word}]) and embedding_dir. An unknown key is an invalid argument.
+// file system), lora_dir, embeddings ([{path, word}]), embedding_dir and literal_prompt (a boolean). An unknown key
+// is an invalid argument.
 // `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
 // websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a
 // latent-resolution RGB preview goes to it too. The host owns the JSON and the images until the job ends.
@@ -65,7 +66,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
     }
     static const char* kKeys[] = {"prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed",
                                   "scheduler", "scheduler_config", "strength", "preview_every", "loras", "lora_dir",
-                                  "embeddings", "embedding_dir"};
+                                  "embeddings", "embedding_dir", "literal_prompt"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
@@ -116,6 +117,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       p.embedding_count = int(embeddings.size());
       embedding_dir = j.value("embedding_dir", "");
       p.embedding_dir = embedding_dir.empty() ? nullptr : embedding_dir.c_str();
+      p.literal_prompt = j.value("literal_prompt", false) ? 1 : 0;
     } catch (const nlohmann::json::exception& e) {
       message = std::string("websd_wasm_txt2img: a parameter has the wrong type (") + e.what() + ")";
       return int(WEBSD_ERROR_INVALID_ARGUMENT);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "backends/cpu/cpu_backend.h"
 #include "backends/webgpu/kernel_choice.h"
 #include "backends/webgpu/webgpu_backend.h"
 #include "io/pipeline_folder.h"
@@ -20,7 +21,9 @@
 #include "embedding_runs.h"
 #include "image_runs.h"
 #include "lora_runs.h"
+#include "prompt_runs.h"
 #include "pipeline/stable_diffusion.h"
+#include "pipeline/text_conditioning.h"
 #include "wasm/host_channel.h"
 #include "websd/websd.h"
 
@@ -42,9 +45,11 @@ class Checker {
   }
 
   void image(const std::string& what, const websd_image& img, const TensorView& want) {
-    const std::vector<uint8_t> bytes = want.bytes();  // the wasm build reads files instead of mapping them
-    const uint8_t* w = bytes.data();
-    const size_t n = size_t(want.shape.numel());
+    image(what, img, want.bytes());  // the wasm build reads files instead of mapping them
+  }
+  void image(const std::string& what, const websd_image& img, const std::vector<uint8_t>& want) {
+    const uint8_t* w = want.data();
+    const size_t n = want.size();
     int worst = 0;
     size_t over1 = 0;
     if (size_t(img.width) * size_t(img.height) * 3 != n) worst = 255;
@@ -301,6 +306,28 @@ void check_embedding_run(const std::string& fixtures, const std::string& filter,
   }
 }
 
+// A weighted prompt of two chunks (prompt_runs.h): the conditioning and the image against the cpu backend's (no
+// diffusers reference exists: diffusers reads neither weights nor chunks; the cpu tests check them by rule).
+void check_prompt_run(const std::string& fixtures, const std::string& filter, Checker& check) {
+  const std::string what = "tiny-sd1 long weighted prompt";
+  if (!filter.empty() && what.find(filter) == std::string::npos) return;
+  try {
+    const auto model = open_model_source(fixtures + "/tiny-sd1/model");
+    const ClipTextComponent text = ClipTextComponent::load(*model, "text_encoder", "tokenizer");
+    const GenerateParams p = test::long_prompt_params();
+    std::shared_ptr<Backend> cpu = make_cpu_backend(), gpu = make_webgpu_backend();
+    const auto condition = [&](std::shared_ptr<Backend> b) {
+      return make_clip_conditioner(b, text, nullptr)->encode(p.prompt, p.negative_prompt, true, 64, 64, false).context;
+    };
+    check.network(what + " conditioning", condition(gpu), condition(cpu));
+    const RgbImage want = StableDiffusion::open(fixtures + "/tiny-sd1/model", cpu)->generate(p).at(0);
+    RgbImage got = StableDiffusion::open(fixtures + "/tiny-sd1/model", gpu)->generate(p).at(0);
+    check.image(what + " (against cpu)", websd_image{got.width, got.height, 3, got.pixels.data()}, want.pixels);
+  } catch (const std::exception& e) {
+    check.record(false, what, e.what());
+  }
+}
+
 int32_t run_models(const std::string& fixtures, const std::string& filter, std::string& message) {
   auto gpu = make_webgpu_backend();
   std::printf("model parity on %s\n", gpu->name().c_str());
@@ -323,6 +350,7 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
   check_image_runs(fixtures, filter, check);
   check_lora_runs(fixtures, filter, *gpu, check);
   check_embedding_run(fixtures, filter, *gpu, check);
+  check_prompt_run(fixtures, filter, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
   if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
   if (check.passed() + check.failed() == 0) {
