@@ -26,12 +26,16 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --batch-count N           images to make; image i uses seed + i (default 1)
   --init-image FILE         img2img: a PNG to start from (the size defaults to its size)
   --strength S              img2img: the share of the schedule run over it, (0, 1] (default 0.8; 1 inpainting)
-  --mask FILE               inpainting (inpainting models): a PNG of the init image's size, white = repaint
+  --mask FILE               inpainting: a PNG of the init image's size, white = repaint (any model)
   --lora FILE[:SCALE]       a LoRA .safetensors to apply (repeatable; kohya/A1111 or diffusers naming; SCALE 1)
   --lora-dir DIR            folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors
   --embedding FILE[:WORD]   a textual inversion embedding; WORD in a prompt stands for it (default: the stem)
   --embedding-dir DIR       folder of embeddings: each NAME.safetensors whose NAME a prompt holds is used
   --literal-prompt          read the prompts as diffusers does: no (word:1.3) weights, no BREAK, 75 tokens at most
+  --vae-decoder DIR         a TAESD folder (AutoencoderTiny) that draws the final images instead of the VAE
+  --preview FILE            a PNG rewritten with the image so far (latent colours at 1/8 size, or full size by TAESD)
+  --preview-every N         steps between previews (default 1)
+  --preview-decoder DIR     a TAESD folder that draws the previews at full size
   --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
@@ -64,7 +68,9 @@ function parseOptions(argv) {
       'scheduler-option': { type: 'string', multiple: true, default: [] },
       lora: { type: 'string', multiple: true, default: [] }, 'lora-dir': { type: 'string', default: '' },
       embedding: { type: 'string', multiple: true, default: [] }, 'embedding-dir': { type: 'string', default: '' },
-      'literal-prompt': { type: 'boolean', default: false },
+      'literal-prompt': { type: 'boolean', default: false }, 'vae-decoder': { type: 'string', default: '' },
+      preview: { type: 'string', default: '' }, 'preview-every': { type: 'string' },
+      'preview-decoder': { type: 'string', default: '' },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
@@ -86,6 +92,7 @@ function parseOptions(argv) {
     height: integer('height', parsed.height, 8, 16384) ?? 0,
     count: integer('batch-count', parsed['batch-count'], 1, 1000) ?? 1,
     threads: integer('threads', parsed.threads, 0, 1024) ?? 0,
+    previewEvery: integer('preview-every', parsed['preview-every'], 1, 1000) ?? 1,
     guidance: parsed.guidance === undefined ? 7.5 : Number(parsed.guidance),
   };
   if (!(o.guidance >= 0 && o.guidance <= 100)) fail(`--guidance must be in [0, 100] (got ${parsed.guidance})`);
@@ -98,6 +105,7 @@ function parseOptions(argv) {
       fail(`--${flag} ${o[flag]}: not a readable PNG (${e.message})`);
     }
   };
+  if (o['preview-decoder'] && !o.preview) fail('--preview-decoder needs --preview');
   if (o['init-image']) o.initImage = png('init-image');
   if (o.mask) {
     if (!o.initImage) fail('--mask needs --init-image');
@@ -186,7 +194,11 @@ async function main() {
     mask: o.maskImage ?? null, onProgress: progressBar(!o.quiet && process.stderr.isTTY),
     loras: o.loras.map(({ file, scale }) => ({ path: inModule(file), scale })),
     loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '', embeddings: o.embeddings,
-    embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '', literalPrompt: o['literal-prompt'] });
+    embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '', literalPrompt: o['literal-prompt'],
+    vaeDecoder: o['vae-decoder'] ? inModule(o['vae-decoder']) : '',
+    previewDecoder: o['preview-decoder'] ? inModule(o['preview-decoder']) : '', previewEvery: o.previewEvery,
+    onPreview: o.preview ? (_image, _step, img) => fs.writeFileSync(o.preview, encodePng(img, { Software: 'websd' }))
+      : null });
   const t2 = performance.now();
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));

@@ -156,6 +156,7 @@ std::vector<OpCase> all_op_cases() {
   add("mul", [](Graph& g, auto&) { g.mark_output(ops::mul(g, g.input("a", Shape{3, 50}), g.input("b", Shape{3, 50})), "y"); });
   add("scale", [](Graph& g, auto&) { g.mark_output(ops::scale(g, g.input("a", Shape{3, 50}), -0.37f), "y"); });
   add("silu", [](Graph& g, auto&) { g.mark_output(ops::silu(g, g.input("a", Shape{4, 1000})), "y"); });
+  add("relu", [](Graph& g, auto&) { g.mark_output(ops::relu(g, g.input("a", Shape{4, 1000})), "y"); });
   add("gelu", [](Graph& g, auto&) { g.mark_output(ops::gelu(g, g.input("a", Shape{4, 1000})), "y"); });
   add("quick_gelu", [](Graph& g, auto&) { g.mark_output(ops::quick_gelu(g, g.input("a", Shape{4, 1000})), "y"); });
   add("geglu", [](Graph& g, auto&) { g.mark_output(ops::geglu(g, g.input("a", Shape{2, 30, 64})), "y"); });

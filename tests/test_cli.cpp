@@ -60,6 +60,33 @@ TEST(Cli, GenerateWritesTheDiffusersImageWithItsParameters) {
   std::filesystem::remove(out);
 }
 
+// TAESD draws the final image (diffusers' tiny-taesd run) and the live preview; the last preview is that image.
+TEST(Cli, TaesdDecodesAndPreviews) {
+  const std::string out = tmp("websd_cli_taesd.png"), live = tmp("websd_cli_live.png");
+  std::filesystem::remove(live);
+  const std::string taesd = test::fixture("tiny-taesd/taesd");
+  Result r = run("generate --model " + test::fixture("tiny-sd1/model") +
+                 " -p 'a photo of an astronaut riding a horse on mars' -n 'blurry, low quality' --seed 1234 --steps 6"
+                 " --scheduler pndm -W 64 -H 64 --vae-decoder " + taesd + " --preview " + live +
+                 " --preview-decoder " + taesd + " -q -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const RgbImage img = read_png(out), preview = read_png(live);
+  auto ref = SafetensorsFile::open(test::fixture("tiny-taesd/reference.safetensors"));
+  const TensorView want = ref.get("pndm/image_u8");
+  test::expect_image_matches(img.pixels.data(), img.pixels.size(), static_cast<const uint8_t*>(want.data),
+                             size_t(want.shape.numel()), "cli tiny-taesd pndm");
+  EXPECT_EQ(preview.pixels, img.pixels);
+  // Without a preview decoder the preview is the latents' colours at 1/8 size.
+  r = run("generate --model " + test::fixture("tiny-sd1/model") + " -p x --steps 2 -W 64 -H 64 --preview " + live +
+          " --preview-every 2 -q -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(read_png(live).width, 8);
+  r = run("generate --model " + test::fixture("tiny-sd1/model") + " -p x --steps 2 --vae-decoder " +
+          test::fixture("tiny-sd1/model/vae") + " -o " + out);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("not AutoencoderTiny (TAESD)"), std::string::npos) << r.out;
+}
+
 TEST(Cli, BatchCountWritesNumberedFilesWithConsecutiveSeeds) {
   const std::string out = tmp("websd_cli_batch.png");
   Result r = run("generate --model " + test::fixture("tiny-sd1/model") +

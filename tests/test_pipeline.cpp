@@ -12,8 +12,11 @@
 #include "core/error.h"
 #include "fixtures.h"
 #include "pipeline/stable_diffusion.h"
+#include "pipeline/vae_encode.h"
 #include "io/config.h"
+#include "io/pipeline_folder.h"
 #include "image_parity.h"
+#include "cpu_runs.h"
 #include "image_runs.h"
 #include "io/safetensors.h"
 #include "websd/websd.h"
@@ -231,7 +234,7 @@ TEST(ImageRuns, MatchDiffusers) {
   }
 }
 
-// An inpainting model is told by its UNet and needs an image and a mask; a regular model takes no mask.
+// An inpainting model is told by its UNet and needs an image and a mask.
 TEST(Inpainting, NeedsAnImageAndAMask) {
   auto sd = StableDiffusion::open(test::fixture("tiny-inpaint/model"), make_cpu_backend());
   EXPECT_TRUE(sd->info().inpainting);
@@ -244,14 +247,33 @@ TEST(Inpainting, NeedsAnImageAndAMask) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("needs the image and a mask"), std::string::npos) << e.what();
   }
-  auto plain = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend());
-  p.init_image = {64, 64, std::vector<float>(64 * 64 * 3, 0.5f)};
-  p.mask.assign(64 * 64, 1.0f);
-  try {
-    plain->generate(p);
-    ADD_FAILURE() << "a text-to-image model took a mask";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("a mask needs an inpainting model"), std::string::npos) << e.what();
+}
+
+// A regular (4-channel) model with a mask, as diffusers' inpainting pipeline runs one: after every step the kept
+// region's latents are the init image's, noised to the next step's level, and after the last they are exactly the
+// init image's latents (sampled with the image's generator), so the kept region decodes as the VAE's reconstruction
+// of the init image; the masked region is painted. From pure noise (strength 1, the default) and part-way.
+TEST(Inpainting, ARegularModelKeepsTheUnmaskedLatents) {
+  std::shared_ptr<Backend> cpu = make_cpu_backend();
+  auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), cpu);
+  GenerateParams p = test::regular_inpaint_params();  // the right half repainted
+
+  auto folder = PipelineFolder::open(test::fixture("tiny-sd1/model"));
+  const VaeConfig vae = VaeConfig::from(folder.config("vae"));
+  for (float strength : {0.0f, 0.5f}) {
+    p.strength = strength;
+    std::vector<float> last;
+    GenerateCallbacks cb;
+    cb.on_latents = [&](int, int, const std::vector<float>& x) { last = x; };
+    sd->generate(p, cb);
+    TorchGenerator gen(p.seed);
+    std::vector<float> image = encode_image(*cpu, vae, *folder.weights("vae"), p.init_image).sample(gen);
+    for (float& v : image) v *= vae.scaling_factor;
+    ASSERT_EQ(last.size(), image.size());
+    size_t kept_equal = 0, painted_equal = 0;
+    for (size_t k = 0; k < last.size(); ++k) ((k % 8) < 4 ? kept_equal : painted_equal) += last[k] == image[k];
+    EXPECT_EQ(kept_equal, last.size() / 2) << "strength " << strength;
+    EXPECT_EQ(painted_equal, 0u) << "strength " << strength;
   }
 }
 

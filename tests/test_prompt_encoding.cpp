@@ -13,7 +13,7 @@
 #include "pipeline/sdxl_conditioning.h"
 #include "pipeline/stable_diffusion.h"
 #include "pipeline/text_conditioning.h"
-#include "prompt_runs.h"
+#include "cpu_runs.h"
 
 namespace websd {
 namespace {

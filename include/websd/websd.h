@@ -74,7 +74,8 @@ const char* websd_model_family(const websd_model* model);
 
 /* Called after every denoising iteration; return 0 to cancel, non-zero to go on. */
 typedef int (*websd_progress_fn)(void* user, int image, int step, int steps);
-/* Called every preview_every iterations with a cheap RGB preview at latent resolution (width x height x 3). */
+/* Called every preview_every iterations with the image so far (width x height x 3): decoded at full size by the
+   preview_decoder when there is one, else a cheap latent-to-RGB map at latent resolution (1/8 size). */
 typedef void (*websd_preview_fn)(void* user, int image, int step, const uint8_t* rgb, int width, int height);
 
 /* A LoRA to merge into the model for one call: a .safetensors file (kohya/A1111 or diffusers naming) and its
@@ -117,7 +118,8 @@ typedef struct websd_txt2img_params {
      latents noised to that point. */
   const struct websd_image* init_image;
   float strength;
-  /* Inpainting models only (websd_model_family ends in "-inpaint"): which pixels of init_image to repaint, an
+  /* Inpainting (any model; with an inpainting model, websd_model_family ending in "-inpaint", the UNet sees the mask,
+     with any other the kept region is put back after every step): which pixels of init_image to repaint, an
      image of its size with channels 1 (grey) or 3 (RGB, its luminance counts); white (>= 128) = repaint. */
   const struct websd_image* mask;
   /* LoRAs for this call (lora_count of them), besides the prompt's <lora:NAME:SCALE> tags, which name
@@ -136,6 +138,11 @@ typedef struct websd_txt2img_params {
      words, BREAK ends a chunk, and any length is encoded in chunks of 75 tokens. Non-zero: read them as diffusers
      does instead (brackets are text, tokens after the 75th cut). */
   int literal_prompt;
+  /* TAESD folders (AutoencoderTiny as diffusers saves it; taesd for SD 1.x/2.x, taesdxl for SDXL), NULL = none:
+     vae_decoder draws the final images instead of the model's VAE (many times faster, a little less detail);
+     preview_decoder draws the previews at full size instead of the latent-to-RGB map at 1/8 size. */
+  const char* vae_decoder;
+  const char* preview_decoder;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

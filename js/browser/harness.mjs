@@ -6,7 +6,7 @@
 import { Engine } from '/js/lib/engine.mjs';
 import { GpuHost } from '/js/lib/gpu-host.mjs';
 
-const MODELS = ['tiny-sd1', 'tiny-sd2', 'tiny-lcm', 'tiny-sdxl', 'tiny-inpaint'];
+const MODELS = ['tiny-sd1', 'tiny-sd1-creative', 'tiny-sd2', 'tiny-lcm', 'tiny-sdxl', 'tiny-inpaint', 'tiny-taesd'];
 const logElement = document.getElementById('log');
 const log = (line) => {
   console.log(line);

@@ -172,20 +172,23 @@ export class Model {
   // NAME.safetensors in loraDir. embeddings ([{ path, word }]; word defaults to the file's stem) are textual
   // inversion embeddings whose words the prompts may use; every NAME.safetensors in embeddingDir whose NAME a
   // prompt holds is used too. Prompts are read as the widely used web UI reads them ((word:1.3) weights, BREAK, any
-  // length in chunks of 75 tokens); literalPrompt reads them as diffusers does.
+  // length in chunks of 75 tokens); literalPrompt reads them as diffusers does. vaeDecoder and previewDecoder are
+  // TAESD folders (module paths) that draw the final images and the previews (full size) instead of the VAE and the
+  // latent-to-RGB map.
   /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
    *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
    *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number,
    *   mask?: { width: number, height: number, rgb: Uint8Array } | null, previewEvery?: number,
    *   loras?: { path: string, scale?: number }[], loraDir?: string,
    *   embeddings?: { path: string, word?: string }[], embeddingDir?: string, literalPrompt?: boolean,
+   *   vaeDecoder?: string, previewDecoder?: string,
    *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
    *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
    * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
     scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0, mask = null, onProgress = null,
     previewEvery = 0, onPreview = null, loras = [], loraDir = '', embeddings = [], embeddingDir = '',
-    literalPrompt = false } = {}) {
+    literalPrompt = false, vaeDecoder = '', previewDecoder = '' } = {}) {
     const e = this.engine;
     const a = e.allocator();
     const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
@@ -195,7 +198,8 @@ export class Model {
       seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
       preview_every: onPreview ? previewEvery : 0, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })),
       lora_dir: loraDir, embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })),
-      embedding_dir: embeddingDir, literal_prompt: literalPrompt });
+      embedding_dir: embeddingDir, literal_prompt: literalPrompt, vae_decoder: vaeDecoder,
+      preview_decoder: previewDecoder });
     // An RGB image as a websd_image in the heap (0 for none).
     const image = (img, what) => {
       if (!img) return 0;

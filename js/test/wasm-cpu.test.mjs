@@ -53,6 +53,26 @@ test('a weight of 1 draws diffusers\' image; --literal-prompt reads brackets as 
   assert.ok(!literal.ok, `brackets read as text must change the image: ${literal.summary}`);
 });
 
+// TAESD through the Node runner: --vae-decoder draws diffusers' image of tiny-sd1 with TAESD as its VAE, and
+// --preview with --preview-decoder leaves the full-size image of the last step (the final image itself).
+test('a TAESD decoder draws diffusers\' image and full-size previews', async () => {
+  const ref = readReferenceJson('tiny-taesd');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-'));
+  const out = path.join(dir, 'image.png'), live = path.join(dir, 'live.png');
+  await run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'), '-p', ref.prompt,
+    '-n', ref.negative_prompt, '--steps', String(ref.steps), '--seed', String(ref.seed), '-W', '64', '-H', '64',
+    '--scheduler', 'pndm', '--vae-decoder', fixture('tiny-taesd/taesd'), '--preview', live,
+    '--preview-decoder', fixture('tiny-taesd/taesd'), '-q', '-o', out]);
+  const want = readSafetensors(fixture('tiny-taesd/reference.safetensors')).get('pndm/image_u8');
+  const image = decodePng(fs.readFileSync(out));
+  const r = compareImages(image.rgb, want.data);
+  console.log(`  wasm cpu tiny-taesd pndm: ${r.summary}`);
+  assert.ok(r.ok, r.summary);
+  const preview = decodePng(fs.readFileSync(live));
+  assert.equal(preview.width, 64);
+  assert.deepEqual(preview.rgb, image.rgb);
+});
+
 test('a missing model is an error that names the path', async () => {
   await assert.rejects(run('node', [cli, '--backend', 'cpu', '--model', '/nonexistent/model', '-p', 'x']),
     (e) => /websd-node: error: .*\/nonexistent\/model/.test(e.stderr));

@@ -185,6 +185,8 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
     }
     g.embedding_dir = params->embedding_dir ? params->embedding_dir : "";
     g.literal_prompt = params->literal_prompt != 0;
+    g.vae_decoder = params->vae_decoder ? params->vae_decoder : "";
+    g.preview_decoder = params->preview_decoder ? params->preview_decoder : "";
     websd::GenerateCallbacks cb;
     if (params->progress)
       cb.on_progress = [params](int image, int step, int steps) {

@@ -23,6 +23,8 @@ struct GenerateOptions {
   std::string model, output = "websd.png";
   std::string init_image;  // img2img: a PNG to start from
   std::string mask;        // inpainting: a PNG of the same size, white = repaint
+  std::string preview;     // a PNG rewritten with the image so far every preview_every steps
+  int preview_every = 1;
   ModelSourceOptions source;
   GenerateParams params;
   bool seed_given = false;
@@ -140,6 +142,10 @@ int run_generate(GenerateOptions& o) {
     bar.update(image, o.params.batch_count, step, steps);
     return true;
   };
+  if (!o.preview.empty()) {
+    cb.preview_every = o.preview_every;
+    cb.on_preview = [&](int, int, const RgbImage& img) { write_png(o.preview, img, {{"Software", "websd"}}); };
+  }
   auto images = sd->generate(o.params, cb);
   const std::string model_name = std::filesystem::path(o.model).filename().string();
   for (int i = 0; i < int(images.size()); ++i) {
@@ -205,7 +211,8 @@ void add_generate_command(CLI::App& app, int& exit_code) {
                   "int(steps * strength) steps run (default 0.8; 1 for inpainting)")
       ->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--mask", o->mask,
-                  "inpainting (inpainting models): a PNG of the init image's size, white = repaint, black = keep")
+                  "inpainting: a PNG of the init image's size, white = repaint, black = keep (inpainting models, or "
+                  "any model: the kept region is put back after every step)")
       ->check(CLI::ExistingFile)
       ->needs("--init-image");
   cmd->add_option_function<std::vector<std::string>>(
@@ -228,6 +235,21 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--embedding-dir", o->params.embedding_dir,
                   "Folder of embeddings: each NAME.safetensors whose NAME appears in a prompt is used")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--vae-decoder", o->params.vae_decoder,
+                  "A TAESD folder (AutoencoderTiny, e.g. madebyollin/taesd; taesdxl for SDXL) that draws the final "
+                  "images instead of the model's VAE: many times faster, a little less detail")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--preview", o->preview,
+                  "A PNG rewritten with the image so far as it forms (latent colours at 1/8 size, or full size with "
+                  "--preview-decoder)");
+  cmd->add_option("--preview-every", o->preview_every, "Steps between previews")
+      ->check(CLI::Range(1, limits::kMaxSteps))
+      ->capture_default_str()
+      ->needs("--preview");
+  cmd->add_option("--preview-decoder", o->params.preview_decoder,
+                  "A TAESD folder that draws the previews at full size")
+      ->check(CLI::ExistingDirectory)
+      ->needs("--preview");
   cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")

@@ -43,6 +43,7 @@ const char* op_name(Op op) {
     case Op::kSilu: return "silu";
     case Op::kGelu: return "gelu";
     case Op::kQuickGelu: return "quick_gelu";
+    case Op::kRelu: return "relu";
     case Op::kGeglu: return "geglu";
     case Op::kAttention: return "attention";
     case Op::kUpsample: return "upsample";
@@ -226,6 +227,7 @@ TensorId scale(Graph& g, TensorId x, float s) {
 TensorId silu(Graph& g, TensorId x) { return g.add_node(Op::kSilu, {x}, g.shape(x)); }
 TensorId gelu(Graph& g, TensorId x) { return g.add_node(Op::kGelu, {x}, g.shape(x)); }
 TensorId quick_gelu(Graph& g, TensorId x) { return g.add_node(Op::kQuickGelu, {x}, g.shape(x)); }
+TensorId relu(Graph& g, TensorId x) { return g.add_node(Op::kRelu, {x}, g.shape(x)); }
 
 TensorId geglu(Graph& g, TensorId x) {
   Shape s = g.shape(x);

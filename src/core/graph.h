@@ -29,6 +29,7 @@ enum class Op : uint8_t {
   kSilu,
   kGelu,       // erf form
   kQuickGelu,  // x * sigmoid(1.702 x)
+  kRelu,       // max(x, 0)
   kGeglu,      // x[..., 2D] -> x[..., :D] * gelu(x[..., D:])
   kAttention,  // q[B,Lq,H·d], k[B,Lk,H·d], v[B,Lk,H·d] -> [B,Lq,H·d]; heads, scale, causal
   kUpsample,   // nearest-neighbour, [B,C,H,W] -> [B,C,H',W'] (PyTorch 'nearest': src = floor(dst·in/out))
@@ -136,6 +137,7 @@ TensorId scale(Graph& g, TensorId x, float s);
 TensorId silu(Graph& g, TensorId x);
 TensorId gelu(Graph& g, TensorId x);
 TensorId quick_gelu(Graph& g, TensorId x);
+TensorId relu(Graph& g, TensorId x);
 TensorId geglu(Graph& g, TensorId x);
 TensorId attention(Graph& g, TensorId q, TensorId k, TensorId v, int heads, float scale, bool causal);
 TensorId upsample(Graph& g, TensorId x, int64_t height, int64_t width);

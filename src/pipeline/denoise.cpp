@@ -20,7 +20,8 @@ void check_input(const UNetGraph& net, TensorId id, const std::vector<float>& va
 
 void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Scheduler& s,
              std::vector<float>& latents, const UNetConditioning& cond, float guidance, TorchGenerator& gen,
-             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step, int first) {
+             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step, int first,
+             const KnownRegion* known) {
   const bool guided = guidance > 1;
   const int batch = guided ? 2 : 1;
   const Shape in = net.graph->shape(net.sample), out_shape = net.graph->shape(net.out);
@@ -32,7 +33,10 @@ void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Sche
   check_input(net, net.context, cond.context, "context");
   check_input(net, net.added_cond, cond.added, "added-conditioning");
   check_input(net, net.timestep_cond, cond.timestep_cond, "timestep-cond");
+  if (known && (known->image.size() != n || known->noise.size() != n || known->mask.empty() || n % known->mask.size()))
+    throw Error(ErrorCode::kShapeMismatch, "denoise: the known region does not match the latents");
   const size_t dim = size_t(cfg.block_out_channels[0]);
+  std::vector<float> proper;
   std::vector<float> x(entry * size_t(batch)), time(dim * size_t(batch)), out(n * size_t(batch)), noise(n);
   for (int i = first; i < s.iterations(); ++i) {
     const float scale = float(s.input_scale(i));
@@ -52,6 +56,15 @@ void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Sche
     unet.read(net.out, out.data());
     for (size_t k = 0; k < n; ++k) noise[k] = guided ? out[k] + guidance * (out[n + k] - out[k]) : out[k];
     s.step(noise, i, latents, gen);
+    if (known) {
+      proper = known->image;
+      if (i + 1 < s.iterations()) s.add_noise(proper, known->noise, i + 1);
+      const size_t plane = known->mask.size();
+      for (size_t k = 0; k < n; ++k) {
+        const float m = known->mask[k % plane];
+        latents[k] = (1 - m) * proper[k] + m * latents[k];
+      }
+    }
     if (on_step && !on_step(i, latents)) throw Error(ErrorCode::kCancelled, "generation cancelled");
   }
 }

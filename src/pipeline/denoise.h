@@ -24,14 +24,24 @@ struct UNetConditioning {
   std::vector<float> concat;
 };
 
+// Inpainting with a regular (4-channel) UNet, as diffusers' StableDiffusionInpaintPipeline does for one: after each
+// step the kept pixels' latents are replaced by the init image's, noised to the next iteration's level (clean after
+// the last), so that only the masked region is painted.
+struct KnownRegion {
+  std::vector<float> image;  // [C, h, w]: the init image's latents (sampled, scaled)
+  std::vector<float> noise;  // [C, h, w]: the noise they are noised with (the run's initial noise)
+  std::vector<float> mask;   // [h, w]: 1 = repaint, 0 = keep
+};
+
 // Runs the iterations of `s` (set_timesteps already called) from `first` on (0 for txt2img; img2img starts
 // part-way, on latents that add_noise made) on `latents` [1, C, h, w], in place.
 // With guidance > 1 (classifier-free guidance) `net` has batch 2 and `cond` holds [uncond; cond]; the
 // prediction is uncond + guidance * (cond - uncond). Otherwise `net` has batch 1 and `cond` the conditional
 // entry alone. `gen` supplies the noise of stochastic samplers (after the initial latents). `on_step(i,
-// latents)` runs after each iteration; returning false throws Error(kCancelled).
+// latents)` runs after each iteration (after `known`'s blend); returning false throws Error(kCancelled).
 void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Scheduler& s,
              std::vector<float>& latents, const UNetConditioning& cond, float guidance, TorchGenerator& gen,
-             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step, int first = 0);
+             const std::function<bool(int iteration, const std::vector<float>& latents)>& on_step, int first = 0,
+             const KnownRegion* known = nullptr);
 
 }  // namespace websd

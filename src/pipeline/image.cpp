@@ -32,16 +32,22 @@ RgbImage decoded_to_rgb(const float* chw, int width, int height) {
   return img;
 }
 
-RgbImage latent_preview(const float* latents, int width, int height) {
-  // Least-squares fit of RGB to SD latents (the factors the community uses for live previews).
-  static constexpr float kToRgb[4][3] = {
+RgbImage latent_preview(const float* latents, int width, int height, bool sdxl) {
+  // Least-squares fits of RGB to each latent space (the factors the community uses for live previews).
+  static constexpr float kSdToRgb[4][3] = {
       {0.298f, 0.207f, 0.208f}, {0.187f, 0.286f, 0.173f}, {-0.158f, 0.189f, 0.264f}, {-0.184f, -0.271f, -0.473f}};
+  static constexpr float kSdxlToRgb[4][3] = {{0.3651f, 0.4232f, 0.4341f},
+                                             {-0.2533f, -0.0042f, 0.1068f},
+                                             {0.1076f, 0.1111f, -0.0362f},
+                                             {-0.3165f, -0.2492f, -0.2188f}};
+  static constexpr float kSdxlBias[3] = {0.1084f, -0.0175f, -0.0011f};
+  const auto& to_rgb = sdxl ? kSdxlToRgb : kSdToRgb;
   RgbImage img{width, height, std::vector<uint8_t>(size_t(width) * size_t(height) * 3)};
   const size_t plane = size_t(width) * size_t(height);
   for (size_t i = 0; i < plane; ++i)
     for (size_t c = 0; c < 3; ++c) {
-      float v = 0;
-      for (size_t k = 0; k < 4; ++k) v += latents[k * plane + i] * kToRgb[k][c];
+      float v = sdxl ? kSdxlBias[c] : 0.0f;
+      for (size_t k = 0; k < 4; ++k) v += latents[k * plane + i] * to_rgb[k][c];
       img.pixels[i * 3 + c] = uint8_t(std::lround(std::clamp(v / 2.0f + 0.5f, 0.0f, 1.0f) * 255.0f));
     }
   return img;

@@ -27,8 +27,9 @@ std::vector<float> mask_values(const uint8_t* pixels, int width, int height, int
 // then round(x * 255).
 RgbImage decoded_to_rgb(const float* chw, int width, int height);
 
-// A cheap preview straight from SD 1.x/2.x latents [4, h, w]: a fixed linear map from the four latent channels
-// to RGB (no VAE), at latent resolution. Good enough to watch an image form.
-RgbImage latent_preview(const float* latents, int width, int height);
+// A cheap preview straight from the latents [4, h, w] the UNet works on: a fixed linear map from the four latent
+// channels to RGB (no VAE), at latent resolution, fitted to SD 1.x/2.x's latent space or to SDXL's. Good enough to
+// watch an image form.
+RgbImage latent_preview(const float* latents, int width, int height, bool sdxl = false);
 
 }  // namespace websd

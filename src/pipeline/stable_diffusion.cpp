@@ -8,6 +8,7 @@
 #include "io/model_source.h"
 #include "models/unet.h"
 #include "models/unet_embeddings.h"
+#include "models/taesd.h"
 #include "models/vae.h"
 #include "pipeline/denoise.h"
 #include "pipeline/family.h"
@@ -36,7 +37,10 @@ struct StableDiffusion::Impl {
   std::map<std::string, ClipTextComponent> base_text;
   std::string lora_signature, adapter_signature;
   std::vector<EmbeddingUse> embeddings;
+  std::map<std::string, TaesdModel> taesd;  // the TAESD folders used, by path: read once
 
+  // The TAESD of `dir`, read on first use; its latents must be the model's.
+  const TaesdModel& tiny_decoder(const std::string& dir);
   // LoRAs merged into the UNet and the text encoders, then the embeddings' words added to the latter.
   void use_adapters(const std::vector<LoraRequest>& loras, const std::vector<EmbeddingRequest>& embeddings);
 };
@@ -65,6 +69,18 @@ void StableDiffusion::Impl::use_adapters(const std::vector<LoraRequest>& loras,
   embeddings = std::move(uses);
   lora_signature = signature;
   adapter_signature = full;
+}
+
+const TaesdModel& StableDiffusion::Impl::tiny_decoder(const std::string& dir) {
+  auto found = taesd.find(dir);
+  if (found != taesd.end()) return found->second;
+  TaesdModel t = TaesdModel::open(dir);
+  if (t.cfg.latent_channels != vae_cfg.latent_channels || t.cfg.downscale() != vae_cfg.downscale())
+    throw Error(ErrorCode::kInvalidArgument,
+                dir + ": this TAESD decodes " + std::to_string(t.cfg.latent_channels) + "-channel latents at 1/" +
+                    std::to_string(t.cfg.downscale()) + " scale; the model's are " +
+                    std::to_string(vae_cfg.latent_channels) + "-channel at 1/" + std::to_string(vae_cfg.downscale()));
+  return taesd.emplace(dir, std::move(t)).first->second;
 }
 
 StableDiffusion::StableDiffusion() : impl_(std::make_unique<Impl>()) {}
@@ -162,10 +178,8 @@ float check_init_image(const GenerateParams& params, int width, int height, bool
     throw Error(ErrorCode::kInvalidArgument,
                 "this is an inpainting model: it repaints part of an image, so it needs the image and a mask "
                 "(white = repaint)");
-  if (!inpainting && !params.mask.empty())
-    throw Error(ErrorCode::kInvalidArgument,
-                "a mask needs an inpainting model (its UNet takes 9 input channels); this model only paints over "
-                "the whole image (img2img: leave the mask out)");
+  if (!params.mask.empty() && init.empty())
+    throw Error(ErrorCode::kInvalidArgument, "a mask needs the image it masks (the init image)");
   if (init.empty()) return 0;
   if (init.width <= 0 || init.height <= 0 || init.rgb.size() != size_t(init.width) * size_t(init.height) * 3)
     throw Error(ErrorCode::kInvalidArgument, "the init image's pixels do not match its size");
@@ -178,7 +192,7 @@ float check_init_image(const GenerateParams& params, int width, int height, bool
     throw Error(ErrorCode::kInvalidArgument, "the mask has " + std::to_string(params.mask.size()) +
                                                  " values, the init image " + std::to_string(init.width) + "x" +
                                                  std::to_string(init.height) + " pixels: give a mask of its size");
-  const float strength = params.strength == 0.0f ? (inpainting ? 1.0f : 0.8f) : params.strength;
+  const float strength = params.strength == 0.0f ? (params.mask.empty() ? 0.8f : 1.0f) : params.strength;
   if (!(strength > 0.0f && strength <= 1.0f))
     throw Error(ErrorCode::kInvalidArgument, "strength must be in (0, 1], got " + std::to_string(strength));
   if (int(float(params.steps) * strength) < 1)
@@ -188,16 +202,22 @@ float check_init_image(const GenerateParams& params, int width, int height, bool
   return strength;
 }
 
-// Inpainting's extra UNet input, as diffusers' prepare_mask_latents makes it: the mask binarised at 0.5 and
-// taken at every scale-th pixel (nearest-neighbour interpolation to the latents' size), then the latents of the
-// image with the repainted pixels grey (0 in [-1, 1]), sampled with the image's generator after its noise.
-std::vector<float> inpainting_input(const GenerateParams& params, const LatentDistribution& masked, int scale,
-                                    float scaling_factor, TorchGenerator& gen) {
-  const int w = params.init_image.width, lh = masked.height, lw = masked.width;
+// The mask at the latents' size, as diffusers' prepare_mask_latents makes it: binarised at 0.5 and taken at every
+// scale-th pixel (nearest-neighbour interpolation); 1 = repaint.
+std::vector<float> latent_mask(const GenerateParams& params, int scale, int lh, int lw) {
+  const int w = params.init_image.width;
   std::vector<float> out;
-  out.reserve(size_t(1 + masked.channels) * size_t(lh) * size_t(lw));
+  out.reserve(size_t(lh) * size_t(lw));
   for (int y = 0; y < lh; ++y)
     for (int x = 0; x < lw; ++x) out.push_back(params.mask[size_t(y * scale) * size_t(w) + size_t(x * scale)] >= 0.5f);
+  return out;
+}
+
+// An inpainting UNet's extra input: the latent mask, then the latents of the image with the repainted pixels grey
+// (0 in [-1, 1]), sampled with the image's generator after its noise.
+std::vector<float> inpainting_input(const GenerateParams& params, const LatentDistribution& masked, int scale,
+                                    float scaling_factor, TorchGenerator& gen) {
+  std::vector<float> out = latent_mask(params, scale, masked.height, masked.width);
   for (float v : masked.sample(gen)) out.push_back(v * scaling_factor);
   return out;
 }
@@ -229,6 +249,8 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   const int scale = m.vae_cfg.downscale();
   check_limits(params, width, height, m.vae_cfg.downscale());
   const float strength = check_init_image(params, width, height, m.info.inpainting);
+  // A mask with a regular UNet: the kept region's latents are put back after every step (denoise.h, KnownRegion).
+  const bool keep_known = !m.info.inpainting && !params.mask.empty();
   const std::string sched_name = params.scheduler.empty() ? m.info.default_scheduler : params.scheduler;
   // Validates the name and the overrides before any heavy work.
   auto scheduler = make_scheduler(sched_name, m.scheduler_cfg, params.scheduler_overrides);
@@ -275,8 +297,26 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
     masked_latents = encode_image(*m.backend, m.vae_cfg, *m.vae_weights, masked, &m.cancelled);
   }
 
+  // The TAESD decoders asked for, checked before any step runs.
+  const TaesdModel* final_taesd = params.vae_decoder.empty() ? nullptr : &m.tiny_decoder(params.vae_decoder);
+  std::unique_ptr<VaeDecoder> previewer;
+  float preview_scale = 1, preview_shift = 0;
+  if (!params.preview_decoder.empty() && callbacks.on_preview && callbacks.preview_every > 0) {
+    const TaesdModel& t = m.tiny_decoder(params.preview_decoder);
+    previewer = std::make_unique<VaeDecoder>(m.backend, t.cfg, t.weights, lh, lw);
+    preview_scale = t.cfg.scaling_factor;
+    preview_shift = t.cfg.shift_factor;
+  }
+  const bool sdxl_latents = m.info.family.starts_with("sdxl");
+  const auto preview = [&](const std::vector<float>& x) {
+    if (!previewer) return latent_preview(x.data(), lw, lh, sdxl_latents);
+    std::vector<float> z = x;
+    for (float& v : z) v = v / preview_scale + preview_shift;
+    return decoded_to_rgb(previewer->decode(z, &m.cancelled).data(), width, height);
+  };
+
   // All images are denoised with one compiled UNet, then decoded with one compiled VAE: each network is compiled
-  // once per call, and only one activation arena is alive at a time.
+  // once per call, and only one activation arena is alive at a time (a TAESD previewer's besides the UNet's).
   std::vector<std::vector<float>> latents(size_t(params.batch_count));
   {
     auto unet = build_unet(m.unet_cfg, *m.unet_weights, batch, lh, lw, context_tokens);
@@ -287,17 +327,32 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
       TorchGenerator gen(params.seed + uint64_t(img));
       std::vector<float>& x0 = latents[size_t(img)];
       int first = 0;  // the iteration the run starts at
+      KnownRegion known;
+      const float sigma = float(scheduler->init_noise_sigma());
       if (init_latents.mean.empty()) {
         x0 = gen.randn(size_t(latent_c) * size_t(lh) * size_t(lw));
-        const float sigma = float(scheduler->init_noise_sigma());
         for (auto& v : x0) v *= sigma;
       } else {
         // As diffusers' img2img: the last int(steps * strength) steps run, on the init latents (sampled with
-        // this image's generator, scaled) noised by add_noise to where they start, with noise drawn next.
+        // this image's generator, scaled) noised by add_noise to where they start, with noise drawn next. Its
+        // inpainting pipeline with a 4-channel UNet starts from pure noise at strength 1 instead.
         first = (params.steps - int(float(params.steps) * strength)) * scheduler->order();
-        x0 = init_latents.sample(gen);
-        for (auto& v : x0) v = (v - m.vae_cfg.shift_factor) * m.vae_cfg.scaling_factor;
-        scheduler->add_noise(x0, gen.randn(x0.size()), first);
+        std::vector<float> image = init_latents.sample(gen);
+        for (auto& v : image) v = (v - m.vae_cfg.shift_factor) * m.vae_cfg.scaling_factor;
+        std::vector<float> noise = gen.randn(image.size());
+        if (keep_known && strength == 1.0f) {
+          x0 = noise;
+          for (auto& v : x0) v *= sigma;
+        } else {
+          x0 = image;
+          scheduler->add_noise(x0, noise, first);
+        }
+        if (keep_known) {
+          // diffusers samples the masked image's latents here, which a 4-channel UNet never reads: the same draws
+          // keep the generator where diffusers' is for the steps' noise.
+          gen.randn(image.size());
+          known = {std::move(image), std::move(noise), latent_mask(params, scale, lh, lw)};
+        }
       }
       if (m.info.inpainting)
         cond.concat = inpainting_input(params, masked_latents, scale, m.vae_cfg.scaling_factor, gen);
@@ -308,16 +363,21 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
                 if (m.cancelled) return false;
                 if (callbacks.on_latents) callbacks.on_latents(img, done, x);
                 if (callbacks.on_preview && callbacks.preview_every > 0 && done % callbacks.preview_every == 0)
-                  callbacks.on_preview(img, done, latent_preview(x.data(), lw, lh));
+                  callbacks.on_preview(img, done, preview(x));
                 if (callbacks.on_progress && !callbacks.on_progress(img, done, iterations)) return false;
                 return !m.cancelled.load();
-              }, first);
+              }, first, keep_known ? &known : nullptr);
     }
   }
-  VaeDecoder vae(m.backend, m.vae_cfg, m.vae_weights, lh, lw);  // in tiles where one piece exceeds the device
+  previewer.reset();
+  // In tiles where one piece exceeds the device. TAESD takes the UNet's latents as they are (its factors: 1, 0).
+  VaeDecoder vae = final_taesd ? VaeDecoder(m.backend, final_taesd->cfg, final_taesd->weights, lh, lw)
+                               : VaeDecoder(m.backend, m.vae_cfg, m.vae_weights, lh, lw);
+  const float scaling = final_taesd ? final_taesd->cfg.scaling_factor : m.vae_cfg.scaling_factor;
+  const float shift = final_taesd ? final_taesd->cfg.shift_factor : m.vae_cfg.shift_factor;
   std::vector<RgbImage> images;
   for (auto& z : latents) {
-    for (auto& v : z) v = v / m.vae_cfg.scaling_factor + m.vae_cfg.shift_factor;
+    for (auto& v : z) v = v / scaling + shift;
     const std::vector<float> decoded = vae.decode(z, &m.cancelled);
     images.push_back(decoded_to_rgb(decoded.data(), width, height));
   }

@@ -43,7 +43,9 @@ struct GenerateParams {
   // VAE latents noised to that point (1 = from pure noise). 0 = the pipeline's default: 0.8, 1 for inpainting.
   FloatImage init_image;
   float strength = 0.0f;
-  // Inpainting (inpainting models only, StableDiffusionInpaintPipeline): which pixels of init_image to repaint,
+  // Inpainting (StableDiffusionInpaintPipeline): which pixels of init_image to repaint. An inpainting model's UNet
+  // takes the mask and the masked image; with any other the kept region's latents are put back after every step
+  // (denoise.h, KnownRegion). Strength defaults to 1 with a mask.
   // init_image.width x init_image.height values, >= 0.5 = repaint (white in a mask picture), < 0.5 = keep.
   std::vector<float> mask;
   // LoRAs merged into the UNet and text encoder(s) for this call, with the prompt's <lora:NAME:SCALE> tags
@@ -56,12 +58,18 @@ struct GenerateParams {
   // either prompt is used too, as the widely used web UI does.
   std::vector<EmbeddingRequest> embeddings;
   std::string embedding_dir;
+  // AutoencoderTiny (TAESD) folders, as diffusers saves them: vae_decoder draws the final images with it instead of
+  // the model's VAE (many times faster, a little less detail), preview_decoder draws the previews (at full size)
+  // instead of the cheap latent-to-RGB map. Use the TAESD of the model's latent space (taesd for SD 1.x/2.x,
+  // taesdxl for SDXL): another decodes wrong colours and cannot be told apart by its files.
+  std::string vae_decoder, preview_decoder;
 };
 
 struct GenerateCallbacks {
   // After each loop iteration: image index, iteration (1-based), iterations per image. Return false to cancel.
   std::function<bool(int image, int step, int steps)> on_progress;
-  // Every `preview_every` iterations (0: never): a cheap latent preview at latent resolution.
+  // Every `preview_every` iterations (0: never): the image so far, decoded by GenerateParams::preview_decoder at full
+  // size, or else a cheap latent-to-RGB preview at latent resolution.
   int preview_every = 0;
   std::function<void(int image, int step, const RgbImage& preview)> on_preview;
   // After each iteration, the latents themselves ([C, h, w], what diffusers' callback_on_step_end sees).

@@ -10,17 +10,6 @@ namespace {
 
 constexpr float kOverlap = 0.25f;  // diffusers' tile_overlap_factor
 
-// Whether the decoder for h x w latents fits the backend: every tensor within one binding, the arena within one
-// buffer (planned as the backend will, less its kernels' scratch).
-bool fits(const Backend& backend, const VaeConfig& cfg, const WeightSource& weights, int h, int w) {
-  const auto net = build_vae_decoder(cfg, weights, 1, h, w);
-  uint64_t largest = 0;
-  for (const Node& n : net.graph->nodes())
-    if (n.op != Op::kWeight) largest = std::max<uint64_t>(largest, uint64_t(n.shape.numel()) * dtype_size(n.dtype));
-  if (largest > backend.max_tensor_bytes()) return false;
-  return plan_memory(*net.graph, [](const Node&) { return size_t(0); }).arena_bytes <= backend.max_arena_bytes();
-}
-
 // diffusers' blend_v / blend_h: the first `extent` rows (columns) of b fade in from the last ones of a. In place.
 void blend_rows(const std::vector<float>& a, int ah, std::vector<float>& b, int bh, int width, int extent) {
   extent = std::min({ah, bh, extent});
@@ -50,24 +39,59 @@ void blend_columns(const std::vector<float>& a, int aw, std::vector<float>& b, i
 
 VaeDecoder::VaeDecoder(std::shared_ptr<Backend> backend, const VaeConfig& cfg, std::shared_ptr<WeightSource> weights,
                        int lh, int lw, int tile_latent)
-    : backend_(std::move(backend)), cfg_(cfg), weights_(std::move(weights)), lh_(lh), lw_(lw), tile_(tile_latent) {
+    : VaeDecoder(
+          std::move(backend), [cfg, weights](int h, int w) { return build_vae_decoder(cfg, *weights, 1, h, w); },
+          cfg.downscale(), cfg.latent_channels, false, lh, lw, tile_latent) {}
+
+VaeDecoder::VaeDecoder(std::shared_ptr<Backend> backend, const TaesdConfig& cfg, std::shared_ptr<WeightSource> weights,
+                       int lh, int lw, int tile_latent)
+    : VaeDecoder(
+          std::move(backend),
+          [cfg, weights](int h, int w) {
+            const TaesdGraph net = build_taesd_decoder(cfg, *weights, h, w);
+            return VaeDecoderGraph{net.graph, net.input, net.output};
+          },
+          cfg.downscale(), cfg.latent_channels, true, lh, lw, tile_latent) {}
+
+VaeDecoder::VaeDecoder(std::shared_ptr<Backend> backend, Build build, int scale, int latent_channels, bool taesd,
+                       int lh, int lw, int tile_latent)
+    : backend_(std::move(backend)),
+      build_(std::move(build)),
+      scale_(scale),
+      latent_channels_(latent_channels),
+      taesd_(taesd),
+      lh_(lh),
+      lw_(lw),
+      tile_(tile_latent) {
   if (tile_ >= std::max(lh, lw)) tile_ = 0;
-  if (tile_latent == 0 && !fits(*backend_, cfg_, *weights_, lh, lw)) {
+  if (tile_latent == 0 && !fits(lh, lw)) {
     for (int t : {64, 48, 32, 24, 16, 8, 4})
-      if (t < std::max(lh, lw) && fits(*backend_, cfg_, *weights_, std::min(t, lh), std::min(t, lw))) {
+      if (t < std::max(lh, lw) && fits(std::min(t, lh), std::min(t, lw))) {
         tile_ = t;
         break;
       }
     if (!tile_)
-      throw Error(ErrorCode::kUnsupported, "the VAE decoder does not fit this device even in 4-latent tiles "
-                                           "(largest tensor or arena above its limits)");
+      throw Error(ErrorCode::kUnsupported, std::string(taesd_ ? "the TAESD decoder" : "the VAE decoder") +
+                                               " does not fit this device even in 4-latent tiles (largest tensor or "
+                                               "arena above its limits)");
   }
+}
+
+// Whether the decoder for h x w latents fits the backend: every tensor within one binding, the arena within one
+// buffer (planned as the backend will, less its kernels' scratch).
+bool VaeDecoder::fits(int h, int w) const {
+  const auto net = build_(h, w);
+  uint64_t largest = 0;
+  for (const Node& n : net.graph->nodes())
+    if (n.op != Op::kWeight) largest = std::max<uint64_t>(largest, uint64_t(n.shape.numel()) * dtype_size(n.dtype));
+  if (largest > backend_->max_tensor_bytes()) return false;
+  return plan_memory(*net.graph, [](const Node&) { return size_t(0); }).arena_bytes <= backend_->max_arena_bytes();
 }
 
 VaeDecoder::Compiled& VaeDecoder::compiled(int h, int w) {
   Compiled& c = compiled_[{h, w}];
   if (!c.exe) {
-    c.net = build_vae_decoder(cfg_, *weights_, 1, h, w);
+    c.net = build_(h, w);
     c.exe = backend_->compile(c.net.graph);
   }
   return c;
@@ -82,10 +106,20 @@ std::vector<float> VaeDecoder::run(Compiled& c, const std::vector<float>& z, con
 }
 
 std::vector<float> VaeDecoder::decode(const std::vector<float>& z, const std::atomic<bool>* cancel) {
+  if (!taesd_) return decode_tiles(z, cancel);
+  // DecoderTiny clamps its input and draws in [0, 1]; both are element-wise, so tiles do not change them.
+  std::vector<float> clamped = z;
+  taesd_clamp(clamped);
+  std::vector<float> out = decode_tiles(clamped, cancel);
+  for (float& v : out) v = v * 2.0f - 1.0f;
+  return out;
+}
+
+std::vector<float> VaeDecoder::decode_tiles(const std::vector<float>& z, const std::atomic<bool>* cancel) {
   if (!tile_) return run(compiled(lh_, lw_), z, cancel);
   // As diffusers: tiles of `tile_` latents every `stride`, decoded, blended over `blend` pixels with the tile
   // above and the one to the left (in this order, in place), then cropped to `keep` pixels and put side by side.
-  const int scale = cfg_.downscale(), lc = cfg_.latent_channels;
+  const int scale = scale_, lc = latent_channels_;
   const int stride = int(float(tile_) * (1 - kOverlap));
   const int tile_px = tile_ * scale, blend = int(float(tile_px) * kOverlap), keep = tile_px - blend;
   struct Tile {

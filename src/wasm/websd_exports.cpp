@@ -51,8 +51,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
 // scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
-// file system), lora_dir, embeddings ([{path, word}]), embedding_dir and literal_prompt (a boolean). An unknown key
-// is an invalid argument.
+// file system), lora_dir, embeddings ([{path, word}]), embedding_dir, literal_prompt (a boolean), vae_decoder and
+// preview_decoder (TAESD folders in the module's file system). An unknown key is an invalid argument.
 // `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
 // websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a
 // latent-resolution RGB preview goes to it too. The host owns the JSON and the images until the job ends.
@@ -66,7 +66,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
     }
     static const char* kKeys[] = {"prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed",
                                   "scheduler", "scheduler_config", "strength", "preview_every", "loras", "lora_dir",
-                                  "embeddings", "embedding_dir", "literal_prompt"};
+                                  "embeddings", "embedding_dir", "literal_prompt", "vae_decoder",
+                                  "preview_decoder"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
@@ -74,7 +75,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
         return int(WEBSD_ERROR_INVALID_ARGUMENT);
       }
     }
-    std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir;
+    std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir, vae_decoder, preview_decoder;
     std::vector<std::string> lora_paths, embedding_paths, embedding_words;
     std::vector<websd_lora> loras;
     std::vector<websd_embedding> embeddings;
@@ -118,6 +119,10 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       embedding_dir = j.value("embedding_dir", "");
       p.embedding_dir = embedding_dir.empty() ? nullptr : embedding_dir.c_str();
       p.literal_prompt = j.value("literal_prompt", false) ? 1 : 0;
+      vae_decoder = j.value("vae_decoder", "");
+      p.vae_decoder = vae_decoder.empty() ? nullptr : vae_decoder.c_str();
+      preview_decoder = j.value("preview_decoder", "");
+      p.preview_decoder = preview_decoder.empty() ? nullptr : preview_decoder.c_str();
     } catch (const nlohmann::json::exception& e) {
       message = std::string("websd_wasm_txt2img: a parameter has the wrong type (") + e.what() + ")";
       return int(WEBSD_ERROR_INVALID_ARGUMENT);

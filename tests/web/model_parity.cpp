@@ -1,7 +1,7 @@
 // Rungs 3 and 5 of the correctness ladder on the webgpu backend: the tiny models' text encoder, UNet and VAE
 // against what diffusers computed (max absolute error), and whole txt2img runs against diffusers' images
 // (levels), through the C API exactly as apps use it: SD 1.x/2.x, SD-Turbo style sampling, LCM and SDXL; img2img
-// and inpainting; LoRA and textual inversion. Prints every number; the job's status is the failure count.
+// and inpainting; LoRA and textual inversion; TAESD; weighted long prompts (against the cpu backend). Prints every number; the job's status is the failure count.
 #include <emscripten/emscripten.h>
 
 #include <cmath>
@@ -21,7 +21,8 @@
 #include "embedding_runs.h"
 #include "image_runs.h"
 #include "lora_runs.h"
-#include "prompt_runs.h"
+#include "cpu_runs.h"
+#include "taesd_runs.h"
 #include "pipeline/stable_diffusion.h"
 #include "pipeline/text_conditioning.h"
 #include "wasm/host_channel.h"
@@ -306,25 +307,51 @@ void check_embedding_run(const std::string& fixtures, const std::string& filter,
   }
 }
 
-// A weighted prompt of two chunks (prompt_runs.h): the conditioning and the image against the cpu backend's (no
-// diffusers reference exists: diffusers reads neither weights nor chunks; the cpu tests check them by rule).
-void check_prompt_run(const std::string& fixtures, const std::string& filter, Checker& check) {
-  const std::string what = "tiny-sd1 long weighted prompt";
-  if (!filter.empty() && what.find(filter) == std::string::npos) return;
+// TAESD (taesd_runs.h): its decoder and encoder, and the tiny-sd1 run whose final image it decodes.
+void check_taesd(const std::string& fixtures, const std::string& filter, Checker& check) {
+  const std::string what = "tiny-taesd";
+  if (!std::ifstream(fixtures + "/tiny-taesd/reference.json") ||
+      (!filter.empty() && what.find(filter) == std::string::npos && filter.find(what) == std::string::npos))
+    return;
   try {
-    const auto model = open_model_source(fixtures + "/tiny-sd1/model");
-    const ClipTextComponent text = ClipTextComponent::load(*model, "text_encoder", "tokenizer");
-    const GenerateParams p = test::long_prompt_params();
-    std::shared_ptr<Backend> cpu = make_cpu_backend(), gpu = make_webgpu_backend();
-    const auto condition = [&](std::shared_ptr<Backend> b) {
-      return make_clip_conditioner(b, text, nullptr)->encode(p.prompt, p.negative_prompt, true, 64, 64, false).context;
-    };
-    check.network(what + " conditioning", condition(gpu), condition(cpu));
-    const RgbImage want = StableDiffusion::open(fixtures + "/tiny-sd1/model", cpu)->generate(p).at(0);
-    RgbImage got = StableDiffusion::open(fixtures + "/tiny-sd1/model", gpu)->generate(p).at(0);
-    check.image(what + " (against cpu)", websd_image{got.width, got.height, 3, got.pixels.data()}, want.pixels);
+    std::shared_ptr<Backend> gpu = make_webgpu_backend();
+    const auto ref = SafetensorsFile::open(fixtures + "/tiny-taesd/reference.safetensors");
+    check.network(what + " decoded", test::taesd_decoded(gpu, fixtures), ref.get("decoded").to_f32());
+    check.network(what + " encoded", test::taesd_encoded(*gpu, fixtures), ref.get("encoded").to_f32());
+    RgbImage out = StableDiffusion::open(fixtures + "/tiny-sd1/model", gpu)->generate(test::taesd_run_params(fixtures)).at(0);
+    check.image(what + " pndm", websd_image{out.width, out.height, 3, out.pixels.data()}, ref.get("pndm/image_u8"));
   } catch (const std::exception& e) {
     check.record(false, what, e.what());
+  }
+}
+
+// The runs diffusers has no reference for (cpu_runs.h), against the cpu backend: a weighted prompt of two chunks (its
+// conditioning too) and inpainting with the regular UNet.
+void check_cpu_runs(const std::string& fixtures, const std::string& filter, Checker& check) {
+  const std::string model = fixtures + "/tiny-sd1/model";
+  std::shared_ptr<Backend> cpu = make_cpu_backend(), gpu = make_webgpu_backend();
+  const auto against_cpu = [&](const std::string& what, const GenerateParams& p) {
+    const RgbImage want = StableDiffusion::open(model, cpu)->generate(p).at(0);
+    RgbImage got = StableDiffusion::open(model, gpu)->generate(p).at(0);
+    check.image(what + " (against cpu)", websd_image{got.width, got.height, 3, got.pixels.data()}, want.pixels);
+  };
+  for (const std::string what : {"tiny-sd1 long weighted prompt", "tiny-sd1 inpaint 4-channel"}) {
+    if (!filter.empty() && what.find(filter) == std::string::npos) continue;
+    try {
+      if (what == "tiny-sd1 inpaint 4-channel") {
+        against_cpu(what, test::regular_inpaint_params());
+        continue;
+      }
+      const GenerateParams p = test::long_prompt_params();
+      const ClipTextComponent text = ClipTextComponent::load(*open_model_source(model), "text_encoder", "tokenizer");
+      const auto condition = [&](std::shared_ptr<Backend> b) {
+        return make_clip_conditioner(b, text, nullptr)->encode(p.prompt, p.negative_prompt, true, 64, 64, false).context;
+      };
+      check.network(what + " conditioning", condition(gpu), condition(cpu));
+      against_cpu(what, p);
+    } catch (const std::exception& e) {
+      check.record(false, what, e.what());
+    }
   }
 }
 
@@ -350,7 +377,8 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
   check_image_runs(fixtures, filter, check);
   check_lora_runs(fixtures, filter, *gpu, check);
   check_embedding_run(fixtures, filter, *gpu, check);
-  check_prompt_run(fixtures, filter, check);
+  check_cpu_runs(fixtures, filter, check);
+  check_taesd(fixtures, filter, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());
   if (check.failed()) message = std::to_string(check.failed()) + " model checks failed";
   if (check.passed() + check.failed() == 0) {

@@ -361,6 +361,7 @@ bool elementwise(const KernelArgs& a) {
     case Op::kSilu: map(a, [](float x, int64_t) { return fast_silu(x); }); return true;
     case Op::kGelu: map(a, [](float x, int64_t) { return fast_gelu(x); }); return true;
     case Op::kQuickGelu: map(a, [](float x, int64_t) { return x / (1.0f + fast_exp(-1.702f * x)); }); return true;
+    case Op::kRelu: map(a, [](float x, int64_t) { return x > 0.0f ? x : 0.0f; }); return true;
     default: return false;
   }
 }
@@ -478,6 +479,7 @@ bool run_fast(const KernelArgs& a) {
     case Op::kScale:
     case Op::kSilu:
     case Op::kGelu:
+    case Op::kRelu:
     case Op::kQuickGelu: return elementwise(a);
     case Op::kToTokens:
     case Op::kToImage:

@@ -166,6 +166,9 @@ void elementwise(const KernelArgs& a) {
     case Op::kGelu:
       for (int64_t i = 0; i < n; ++i) y[i] = gelu_erf(x[i]);
       return;
+    case Op::kRelu:
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      return;
     case Op::kQuickGelu:
       for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid(1.702f * x[i]);
       return;
@@ -277,6 +280,7 @@ void run_reference(const KernelArgs& a) {
     case Op::kScale:
     case Op::kSilu:
     case Op::kGelu:
+    case Op::kRelu:
     case Op::kQuickGelu: return elementwise(a);
     case Op::kAddChannel: return add_channel(a);
     case Op::kGeglu: return geglu(a);

@@ -599,6 +599,7 @@ std::vector<Dispatch> Lowerer::run() {
     case Op::kScale: return {elementwise("scale")};
     case Op::kSilu: return {elementwise("silu")};
     case Op::kGelu: return {elementwise("gelu")};
+    case Op::kRelu: return {elementwise("relu")};
     case Op::kQuickGelu: return {elementwise("quick_gelu")};
     case Op::kGeglu: return {elementwise("geglu")};
     case Op::kAttention: return {attention()};

@@ -39,6 +39,13 @@ fn quick_gelu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   if (i < p.n) { y[i] = x[i] * sigmoid(1.702 * x[i]); }
 }
 
+@compute @workgroup_size(256)
+fn relu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i < p.n) { y[i] = max(x[i], 0.0); }
+}
+
 // x[..., 2d] -> x[..., :d] * gelu(x[..., d:])
 @compute @workgroup_size(256)
 fn geglu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
