@@ -36,6 +36,10 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --preview FILE            a PNG rewritten with the image so far (latent colours at 1/8 size, or full size by TAESD)
   --preview-every N         steps between previews (default 1)
   --preview-decoder DIR     a TAESD folder that draws the previews at full size
+  --hires-scale F           hires fix: generate, upscale by F (up to 4), denoise again (default 1: off)
+  --hires-strength S        hires fix: the share of the second pass's steps run, [0, 1] (default 0.7)
+  --hires-steps N           hires fix: steps of the second pass (default: --steps)
+  --hires-upscaler latent|image   hires fix: resize the latents (default) or the decoded picture
   --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
@@ -70,7 +74,9 @@ function parseOptions(argv) {
       embedding: { type: 'string', multiple: true, default: [] }, 'embedding-dir': { type: 'string', default: '' },
       'literal-prompt': { type: 'boolean', default: false }, 'vae-decoder': { type: 'string', default: '' },
       preview: { type: 'string', default: '' }, 'preview-every': { type: 'string' },
-      'preview-decoder': { type: 'string', default: '' },
+      'preview-decoder': { type: 'string', default: '' }, 'hires-scale': { type: 'string' },
+      'hires-strength': { type: 'string' }, 'hires-steps': { type: 'string' },
+      'hires-upscaler': { type: 'string', default: 'latent' },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
@@ -93,6 +99,9 @@ function parseOptions(argv) {
     count: integer('batch-count', parsed['batch-count'], 1, 1000) ?? 1,
     threads: integer('threads', parsed.threads, 0, 1024) ?? 0,
     previewEvery: integer('preview-every', parsed['preview-every'], 1, 1000) ?? 1,
+    hiresSteps: integer('hires-steps', parsed['hires-steps'], 1, 1000) ?? 0,
+    hiresScale: parsed['hires-scale'] === undefined ? 1 : Number(parsed['hires-scale']),
+    hiresStrength: parsed['hires-strength'] === undefined ? 0.7 : Number(parsed['hires-strength']),
     guidance: parsed.guidance === undefined ? 7.5 : Number(parsed.guidance),
   };
   if (!(o.guidance >= 0 && o.guidance <= 100)) fail(`--guidance must be in [0, 100] (got ${parsed.guidance})`);
@@ -106,6 +115,9 @@ function parseOptions(argv) {
     }
   };
   if (o['preview-decoder'] && !o.preview) fail('--preview-decoder needs --preview');
+  if (!(o.hiresScale >= 1 && o.hiresScale <= 4)) fail(`--hires-scale must be in [1, 4] (got ${parsed['hires-scale']})`);
+  if (!(o.hiresStrength >= 0 && o.hiresStrength <= 1)) fail(`--hires-strength must be in [0, 1] (got ${parsed['hires-strength']})`);
+  if (!['latent', 'image'].includes(o['hires-upscaler'])) fail(`--hires-upscaler must be latent or image (got ${o['hires-upscaler']})`);
   if (o['init-image']) o.initImage = png('init-image');
   if (o.mask) {
     if (!o.initImage) fail('--mask needs --init-image');
@@ -197,6 +209,8 @@ async function main() {
     embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '', literalPrompt: o['literal-prompt'],
     vaeDecoder: o['vae-decoder'] ? inModule(o['vae-decoder']) : '',
     previewDecoder: o['preview-decoder'] ? inModule(o['preview-decoder']) : '', previewEvery: o.previewEvery,
+    hiresScale: o.hiresScale, hiresStrength: o.hiresStrength, hiresSteps: o.hiresSteps,
+    hiresUpscaler: o['hires-upscaler'],
     onPreview: o.preview ? (_image, _step, img) => fs.writeFileSync(o.preview, encodePng(img, { Software: 'websd' }))
       : null });
   const t2 = performance.now();
@@ -207,7 +221,10 @@ async function main() {
       negativePrompt: o['negative-prompt'], steps: o.steps, scheduler, guidance: o.guidance, seed, width: w, height: h,
       model: path.basename(path.resolve(o.model)), schedulerConfig: o.schedulerConfig,
       strength: o.initImage ? o.strength || (o.maskImage ? 1 : 0.8) : undefined,
-      loras: o.loras.map(({ file, scale }) => ({ name: path.basename(file, path.extname(file)), scale })) }),
+      loras: o.loras.map(({ file, scale }) => ({ name: path.basename(file, path.extname(file)), scale })),
+      hires: o.hiresScale > 1 ? { scale: o.hiresScale, strength: o.hiresStrength, steps: o.hiresSteps,
+        upscaler: o['hires-upscaler'] } : null, literalPrompt: o['literal-prompt'],
+      vae: o['vae-decoder'] ? path.basename(path.resolve(o['vae-decoder'])) : '' }),
       Software: 'websd' }));
     if (!o.quiet) console.log(`${file}  (seed ${seed})`);
   }

@@ -1,6 +1,6 @@
 // Runs on tiny-sd1 that diffusers has no reference for, one table for the cpu tests (checked there by rule or by
 // property) and the webgpu checks (web/model_parity.cpp, against the cpu backend): a weighted prompt of two chunks
-// (prompt_chunks.h) and inpainting with the regular 4-channel UNet (denoise.h, KnownRegion).
+// (prompt_chunks.h), inpainting with the regular 4-channel UNet (denoise.h, KnownRegion) and a hires fix.
 #pragma once
 
 #include <string>
@@ -27,6 +27,19 @@ inline GenerateParams long_prompt_params() {
   p.scheduler = "euler_a";
   p.prompt = long_weighted_prompt();
   p.negative_prompt = "blurry, (low quality:1.2)";
+  return p;
+}
+
+// A hires fix from 64x64 to 96x96 (both passes on the backend).
+inline GenerateParams hires_params() {
+  GenerateParams p;
+  p.prompt = "a lighthouse at dusk";
+  p.width = p.height = 64;
+  p.steps = 3;
+  p.seed = 21;
+  p.scheduler = "dpmpp_2m";
+  p.hires_scale = 1.5f;
+  p.hires_strength = 0.7f;
   return p;
 }
 

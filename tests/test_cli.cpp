@@ -87,6 +87,26 @@ TEST(Cli, TaesdDecodesAndPreviews) {
   EXPECT_NE(r.out.find("not AutoencoderTiny (TAESD)"), std::string::npos) << r.out;
 }
 
+// A hires fix doubles the size and is recorded as the web UI records one.
+TEST(Cli, HiresFix) {
+  const std::string out = tmp("websd_cli_hires.png");
+  Result r = run("generate --model " + test::fixture("tiny-sd1/model") + " -p 'a (red:1.2) fox' --steps 2 -W 64 -H 64"
+                 " --seed 3 --hires-scale 2 --hires-strength 0.5 -q -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  PngText text;
+  const RgbImage img = read_png(out, &text);
+  EXPECT_EQ(img.width, 128);
+  EXPECT_EQ(img.height, 128);
+  std::string params;
+  for (const auto& [k, v] : text)
+    if (k == "parameters") params = v;
+  EXPECT_NE(params.find("Size: 64x64"), std::string::npos) << params;
+  EXPECT_NE(params.find(", Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Latent"), std::string::npos)
+      << params;
+  r = run("generate --model " + test::fixture("tiny-sd1/model") + " -p x --hires-scale 2 --hires-upscaler bicubic");
+  EXPECT_NE(r.code, 0);
+}
+
 TEST(Cli, BatchCountWritesNumberedFilesWithConsecutiveSeeds) {
   const std::string out = tmp("websd_cli_batch.png");
   Result r = run("generate --model " + test::fixture("tiny-sd1/model") +

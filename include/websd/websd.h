@@ -143,6 +143,15 @@ typedef struct websd_txt2img_params {
      preview_decoder draws the previews at full size instead of the latent-to-RGB map at 1/8 size. */
   const char* vae_decoder;
   const char* preview_decoder;
+  /* Hires fix (two passes, as the widely used web UI makes them): hires_scale > 1 generates at width x height,
+     upscales by hires_scale (sides rounded down to multiples of 8, at most 4x) and denoises again over the last
+     int(hires_steps * hires_strength) of hires_steps steps (0 = steps). hires_upscaler: "latent" (NULL, the web UI's
+     default: the latents resized bilinearly) or "image" (the decoded picture resized and encoded again).
+     hires_strength 0 keeps the upscaled first pass. Defaults: 1 (off), 0.7, 0, NULL. */
+  float hires_scale;
+  float hires_strength;
+  int hires_steps;
+  const char* hires_upscaler;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

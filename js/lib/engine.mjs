@@ -174,21 +174,24 @@ export class Model {
   // prompt holds is used too. Prompts are read as the widely used web UI reads them ((word:1.3) weights, BREAK, any
   // length in chunks of 75 tokens); literalPrompt reads them as diffusers does. vaeDecoder and previewDecoder are
   // TAESD folders (module paths) that draw the final images and the previews (full size) instead of the VAE and the
-  // latent-to-RGB map.
+  // latent-to-RGB map. hiresScale > 1 adds a hires fix (hiresStrength, hiresSteps, hiresUpscaler 'latent' or
+  // 'image'; websd.h says how).
   /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
    *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
    *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number,
    *   mask?: { width: number, height: number, rgb: Uint8Array } | null, previewEvery?: number,
    *   loras?: { path: string, scale?: number }[], loraDir?: string,
    *   embeddings?: { path: string, word?: string }[], embeddingDir?: string, literalPrompt?: boolean,
-   *   vaeDecoder?: string, previewDecoder?: string,
+   *   vaeDecoder?: string, previewDecoder?: string, hiresScale?: number, hiresStrength?: number,
+   *   hiresSteps?: number, hiresUpscaler?: string,
    *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
    *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
    * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
     scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0, mask = null, onProgress = null,
     previewEvery = 0, onPreview = null, loras = [], loraDir = '', embeddings = [], embeddingDir = '',
-    literalPrompt = false, vaeDecoder = '', previewDecoder = '' } = {}) {
+    literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1, hiresStrength = 0.7, hiresSteps = 0,
+    hiresUpscaler = 'latent' } = {}) {
     const e = this.engine;
     const a = e.allocator();
     const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
@@ -199,7 +202,8 @@ export class Model {
       preview_every: onPreview ? previewEvery : 0, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })),
       lora_dir: loraDir, embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })),
       embedding_dir: embeddingDir, literal_prompt: literalPrompt, vae_decoder: vaeDecoder,
-      preview_decoder: previewDecoder });
+      preview_decoder: previewDecoder, hires_scale: hiresScale, hires_strength: hiresStrength, hires_steps: hiresSteps,
+      hires_upscaler: hiresUpscaler });
     // An RGB image as a websd_image in the heap (0 for none).
     const image = (img, what) => {
       if (!img) return 0;

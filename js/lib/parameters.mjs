@@ -12,7 +12,7 @@ export const SAMPLER_NAMES = { pndm: 'PLMS', ddim: 'DDIM', euler: 'Euler', euler
  *   seed: string | bigint, width: number, height: number, model: string, schedulerConfig?: Record<string, unknown>,
  *   strength?: number, loras?: { name: string, scale: number }[] }} p */
 export function parametersText({ prompt, negativePrompt = '', steps, scheduler, guidance, seed, width, height, model,
-  schedulerConfig = {}, strength = undefined, loras = [] }) {
+  schedulerConfig = {}, strength = undefined, loras = [], hires = null, literalPrompt = false, vae = '' }) {
   // LoRAs given as options are recorded as the prompt tags that ask for them, as the native tool does.
   let s = prompt + loras.map(({ name, scale }) => ` <lora:${name}:${scale}>`).join('');
   s += '\n';
@@ -23,5 +23,13 @@ export function parametersText({ prompt, negativePrompt = '', steps, scheduler, 
   const overrides = Object.entries(schedulerConfig).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
   if (overrides.length) s += `, Scheduler config: ${overrides.join(' ')}`;
   if (strength !== undefined) s += `, Denoising strength: ${strength}`;
+  if (hires) {
+    if (strength === undefined) s += `, Denoising strength: ${hires.strength}`;
+    s += `, Hires upscale: ${hires.scale}`;
+    if (hires.steps) s += `, Hires steps: ${hires.steps}`;
+    s += `, Hires upscaler: ${hires.upscaler === 'image' ? 'image' : 'Latent'}`;
+  }
+  if (literalPrompt) s += ', Prompt syntax: literal';
+  if (vae) s += `, VAE: ${vae}`;
   return s;
 }

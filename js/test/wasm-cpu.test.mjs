@@ -53,6 +53,16 @@ test('a weight of 1 draws diffusers\' image; --literal-prompt reads brackets as 
   assert.ok(!literal.ok, `brackets read as text must change the image: ${literal.summary}`);
 });
 
+// A hires fix through the Node runner: twice the size, recorded in the parameters text as the web UI records it.
+test('a hires fix doubles the size and is recorded', async () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'websd-')), 'hires.png');
+  await run('node', [cli, '--backend', 'cpu', '--model', fixture('tiny-sd1/model'), '-p', 'a fox', '--steps', '2',
+    '-W', '64', '-H', '64', '--seed', '3', '--hires-scale', '2', '--hires-strength', '0.5', '-q', '-o', out]);
+  const png = decodePng(fs.readFileSync(out));
+  assert.equal(png.width, 128);
+  assert.match(fs.readFileSync(out).toString('latin1'), /Size: 64x64, .*Denoising strength: 0\.5, Hires upscale: 2, Hires upscaler: Latent/);
+});
+
 // TAESD through the Node runner: --vae-decoder draws diffusers' image of tiny-sd1 with TAESD as its VAE, and
 // --preview with --preview-decoder leaves the full-size image of the last step (the final image itself).
 test('a TAESD decoder draws diffusers\' image and full-size previews', async () => {

@@ -126,6 +126,8 @@ websd_txt2img_params websd_txt2img_params_default(void) {
   websd_txt2img_params p{};
   p.steps = 20;
   p.guidance = 7.5f;
+  p.hires_scale = 1.0f;
+  p.hires_strength = 0.7f;
   return p;
 }
 
@@ -187,6 +189,10 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
     g.literal_prompt = params->literal_prompt != 0;
     g.vae_decoder = params->vae_decoder ? params->vae_decoder : "";
     g.preview_decoder = params->preview_decoder ? params->preview_decoder : "";
+    g.hires_scale = params->hires_scale;
+    g.hires_strength = params->hires_strength;
+    g.hires_steps = params->hires_steps;
+    g.hires_upscaler = params->hires_upscaler ? params->hires_upscaler : "latent";
     websd::GenerateCallbacks cb;
     if (params->progress)
       cb.on_progress = [params](int image, int step, int steps) {

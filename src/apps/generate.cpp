@@ -71,6 +71,15 @@ std::string parameters_text(const GenerateParams& p, const std::string& schedule
   if (!overrides.empty()) s += ", Scheduler config: " + overrides;
   if (!p.init_image.empty())
     s += ", Denoising strength: " + format_guidance(p.strength != 0 ? p.strength : p.mask.empty() ? 0.8f : 1.0f);
+  if (p.hires_scale > 1) {
+    // As the web UI writes a hires fix: its strength as the denoising strength, its steps only when set.
+    if (p.init_image.empty()) s += ", Denoising strength: " + format_guidance(p.hires_strength);
+    s += ", Hires upscale: " + format_guidance(p.hires_scale);
+    if (p.hires_steps) s += ", Hires steps: " + std::to_string(p.hires_steps);
+    s += std::string(", Hires upscaler: ") + (p.hires_upscaler == "image" ? "image" : "Latent");
+  }
+  if (p.literal_prompt) s += ", Prompt syntax: literal";
+  if (!p.vae_decoder.empty()) s += ", VAE: " + std::filesystem::path(p.vae_decoder).filename().string();
   return s;
 }
 
@@ -250,6 +259,19 @@ void add_generate_command(CLI::App& app, int& exit_code) {
                   "A TAESD folder that draws the previews at full size")
       ->check(CLI::ExistingDirectory)
       ->needs("--preview");
+  cmd->add_option("--hires-scale", o->params.hires_scale,
+                  "Hires fix: generate at the size given, upscale by this factor (up to 4), then denoise again")
+      ->check(CLI::Range(1.0f, 4.0f));
+  cmd->add_option("--hires-strength", o->params.hires_strength,
+                  "Hires fix: the share of --hires-steps run over the upscaled image, [0, 1] (0 keeps it as it is)")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str();
+  cmd->add_option("--hires-steps", o->params.hires_steps, "Hires fix: steps of the second pass (default: --steps)")
+      ->check(CLI::Range(1, limits::kMaxSteps));
+  cmd->add_option("--hires-upscaler", o->params.hires_upscaler,
+                  "Hires fix: latent (resize the latents, the web UI's default) or image (resize the decoded picture)")
+      ->check(CLI::IsMember({"latent", "image"}))
+      ->capture_default_str();
   cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")

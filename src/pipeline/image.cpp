@@ -32,6 +32,35 @@ RgbImage decoded_to_rgb(const float* chw, int width, int height) {
   return img;
 }
 
+std::vector<float> resize_bilinear(const std::vector<float>& chw, int c, int h, int w, int out_h, int out_w) {
+  // Source coordinate of an output pixel's centre, clamped at 0 as torch clamps it; the neighbour below/right is
+  // clamped to the last row/column.
+  auto taps = [](int out, int in, int i, int& i0, int& i1, float& t) {
+    const float src = std::max((float(i) + 0.5f) * float(in) / float(out) - 0.5f, 0.0f);
+    i0 = std::min(int(src), in - 1);
+    i1 = std::min(i0 + 1, in - 1);
+    t = src - float(i0);
+  };
+  std::vector<float> out(size_t(c) * size_t(out_h) * size_t(out_w));
+  for (int y = 0; y < out_h; ++y) {
+    int y0, y1;
+    float ty;
+    taps(out_h, h, y, y0, y1, ty);
+    for (int x = 0; x < out_w; ++x) {
+      int x0, x1;
+      float tx;
+      taps(out_w, w, x, x0, x1, tx);
+      for (int k = 0; k < c; ++k) {
+        const float* p = chw.data() + size_t(k) * size_t(h) * size_t(w);
+        const float top = p[size_t(y0) * w + x0] * (1 - tx) + p[size_t(y0) * w + x1] * tx;
+        const float bottom = p[size_t(y1) * w + x0] * (1 - tx) + p[size_t(y1) * w + x1] * tx;
+        out[(size_t(k) * out_h + y) * out_w + x] = top * (1 - ty) + bottom * ty;
+      }
+    }
+  }
+  return out;
+}
+
 RgbImage latent_preview(const float* latents, int width, int height, bool sdxl) {
   // Least-squares fits of RGB to each latent space (the factors the community uses for live previews).
   static constexpr float kSdToRgb[4][3] = {

@@ -23,6 +23,10 @@ FloatImage to_float(const RgbImage& image);
 // computes it (ITU-R 601-2 weights, rounded to 8 bits), / 255. `channels` is 1 (grey) or 3 (RGB).
 std::vector<float> mask_values(const uint8_t* pixels, int width, int height, int channels);
 
+// [c, h, w] resized to [c, out_h, out_w] bilinearly as torch's interpolate(mode="bilinear", align_corners=False,
+// antialias=False) does: latents for a hires fix, or an image's planes.
+std::vector<float> resize_bilinear(const std::vector<float>& chw, int c, int h, int w, int out_h, int out_w);
+
 // VAE decoder output [3, H, W] in about [-1, 1] -> 8-bit RGB, as diffusers does: clamp(x / 2 + 0.5, 0, 1),
 // then round(x * 255).
 RgbImage decoded_to_rgb(const float* chw, int width, int height);

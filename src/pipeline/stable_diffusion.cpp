@@ -202,6 +202,33 @@ float check_init_image(const GenerateParams& params, int width, int height, bool
   return strength;
 }
 
+// The hires fix's size (GenerateParams::hires_scale) and its checks, before any work: the upscaled size within the
+// limits, a strength in [0, 1] that leaves a step to run, a known upscaler, no mask.
+void check_hires(const GenerateParams& params, int width, int height, int scale, int& out_w, int& out_h) {
+  out_w = width, out_h = height;
+  if (params.hires_scale == 1.0f) return;
+  if (!(params.hires_scale > 1.0f && params.hires_scale <= 4.0f))
+    throw Error(ErrorCode::kInvalidArgument, "hires scale must be in (1, 4] (1 = no hires fix), got " +
+                                                 std::to_string(params.hires_scale));
+  if (params.hires_upscaler != "latent" && params.hires_upscaler != "image")
+    throw Error(ErrorCode::kInvalidArgument,
+                "hires upscaler must be \"latent\" or \"image\", got \"" + params.hires_upscaler + "\"");
+  if (!params.mask.empty())
+    throw Error(ErrorCode::kInvalidArgument, "a hires fix does not take a mask: inpaint at the final size instead");
+  const int steps = params.hires_steps ? params.hires_steps : params.steps;
+  if (!(params.hires_strength >= 0.0f && params.hires_strength <= 1.0f))
+    throw Error(ErrorCode::kInvalidArgument, "hires strength must be in [0, 1], got " +
+                                                 std::to_string(params.hires_strength));
+  if (steps < 1 || steps > limits::kMaxSteps)
+    throw Error(ErrorCode::kInvalidArgument, "hires steps must be between 1 and " + std::to_string(limits::kMaxSteps));
+  if (params.hires_strength > 0 && int(float(steps) * params.hires_strength) < 1)
+    throw Error(ErrorCode::kInvalidArgument, "hires strength " + std::to_string(params.hires_strength) + " of " +
+                                                 std::to_string(steps) + " steps leaves no step to run");
+  out_w = int(float(width) * params.hires_scale) / scale * scale;
+  out_h = int(float(height) * params.hires_scale) / scale * scale;
+  check_limits(params, out_w, out_h, scale);
+}
+
 // The mask at the latents' size, as diffusers' prepare_mask_latents makes it: binarised at 0.5 and taken at every
 // scale-th pixel (nearest-neighbour interpolation); 1 = repaint.
 std::vector<float> latent_mask(const GenerateParams& params, int scale, int lh, int lw) {
@@ -251,9 +278,20 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   const float strength = check_init_image(params, width, height, m.info.inpainting);
   // A mask with a regular UNet: the kept region's latents are put back after every step (denoise.h, KnownRegion).
   const bool keep_known = !m.info.inpainting && !params.mask.empty();
+  int out_w, out_h;  // the final size: width x height, or the hires fix's
+  check_hires(params, width, height, scale, out_w, out_h);
+  const bool hires = out_w != width || out_h != height;
+  const int hires_steps = params.hires_steps ? params.hires_steps : params.steps;
   const std::string sched_name = params.scheduler.empty() ? m.info.default_scheduler : params.scheduler;
   // Validates the name and the overrides before any heavy work.
   auto scheduler = make_scheduler(sched_name, m.scheduler_cfg, params.scheduler_overrides);
+  // The hires fix's second pass: img2img over the last int(hires_steps * hires_strength) steps.
+  int hires_first = 0, hires_iterations = 0;
+  if (hires && params.hires_strength > 0) {
+    scheduler->set_timesteps(hires_steps);
+    hires_first = (hires_steps - int(float(hires_steps) * params.hires_strength)) * scheduler->order();
+    hires_iterations = scheduler->iterations() - hires_first;
+  }
   // As diffusers' do_classifier_free_guidance: guidance > 1 and a UNet without a guidance embedding.
   const bool guided = params.guidance > 1.0f && m.unet_cfg.time_cond_proj_dim == 0;
   const int lh = height / scale, lw = width / scale, latent_c = m.vae_cfg.latent_channels;
@@ -297,6 +335,10 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
     masked_latents = encode_image(*m.backend, m.vae_cfg, *m.vae_weights, masked, &m.cancelled);
   }
 
+  // The hires pass's working memory, checked before the first pass spends its time.
+  if (hires && params.hires_strength > 0)
+    check_memory(*m.backend, build_unet(m.unet_cfg, *m.unet_weights, batch, out_h / scale, out_w / scale, context_tokens),
+                 out_w, out_h);
   // The TAESD decoders asked for, checked before any step runs.
   const TaesdModel* final_taesd = params.vae_decoder.empty() ? nullptr : &m.tiny_decoder(params.vae_decoder);
   std::unique_ptr<VaeDecoder> previewer;
@@ -308,16 +350,17 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
     preview_shift = t.cfg.shift_factor;
   }
   const bool sdxl_latents = m.info.family.starts_with("sdxl");
-  const auto preview = [&](const std::vector<float>& x) {
-    if (!previewer) return latent_preview(x.data(), lw, lh, sdxl_latents);
+  const auto preview = [&](const std::vector<float>& x, int plw, int plh) {
+    if (!previewer) return latent_preview(x.data(), plw, plh, sdxl_latents);
     std::vector<float> z = x;
     for (float& v : z) v = v / preview_scale + preview_shift;
-    return decoded_to_rgb(previewer->decode(z, &m.cancelled).data(), width, height);
+    return decoded_to_rgb(previewer->decode(z, &m.cancelled).data(), plw * scale, plh * scale);
   };
 
   // All images are denoised with one compiled UNet, then decoded with one compiled VAE: each network is compiled
   // once per call, and only one activation arena is alive at a time (a TAESD previewer's besides the UNet's).
   std::vector<std::vector<float>> latents(size_t(params.batch_count));
+  int first_iterations = 0;  // of the first pass, per image
   {
     auto unet = build_unet(m.unet_cfg, *m.unet_weights, batch, lh, lw, context_tokens);
     check_memory(*m.backend, unet, width, height);
@@ -356,30 +399,96 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
       }
       if (m.info.inpainting)
         cond.concat = inpainting_input(params, masked_latents, scale, m.vae_cfg.scaling_factor, gen);
-      const int iterations = scheduler->iterations() - first;
+      const int iterations = first_iterations = scheduler->iterations() - first;
       denoise(*exe, unet, m.unet_cfg, *scheduler, x0, cond, guided ? params.guidance : 1.0f, gen,
               [&](int i, const std::vector<float>& x) {
                 const int done = i - first + 1;
                 if (m.cancelled) return false;
                 if (callbacks.on_latents) callbacks.on_latents(img, done, x);
                 if (callbacks.on_preview && callbacks.preview_every > 0 && done % callbacks.preview_every == 0)
-                  callbacks.on_preview(img, done, preview(x));
-                if (callbacks.on_progress && !callbacks.on_progress(img, done, iterations)) return false;
+                  callbacks.on_preview(img, done, preview(x, lw, lh));
+                if (callbacks.on_progress && !callbacks.on_progress(img, done, iterations + hires_iterations))
+                  return false;
                 return !m.cancelled.load();
               }, first, keep_known ? &known : nullptr);
     }
   }
   previewer.reset();
+  if (hires) {
+    const int hlh = out_h / scale, hlw = out_w / scale;
+    if (!params.preview_decoder.empty() && callbacks.on_preview && callbacks.preview_every > 0) {
+      const TaesdModel& t = m.tiny_decoder(params.preview_decoder);
+      previewer = std::make_unique<VaeDecoder>(m.backend, t.cfg, t.weights, hlh, hlw);
+    }
+    // Upscaled: the latents bilinearly, or the decoded picture (8-bit, as the first pass would be saved) encoded
+    // again, sampled with the image's generator as img2img samples its image.
+    std::vector<LatentDistribution> encoded(latents.size());
+    if (params.hires_upscaler == "image") {
+      VaeDecoder first_vae(m.backend, m.vae_cfg, m.vae_weights, lh, lw);
+      for (size_t i = 0; i < latents.size(); ++i) {
+        std::vector<float> z = latents[i];
+        for (auto& v : z) v = v / m.vae_cfg.scaling_factor + m.vae_cfg.shift_factor;
+        const FloatImage picture = to_float(decoded_to_rgb(first_vae.decode(z, &m.cancelled).data(), width, height));
+        std::vector<float> planes(picture.rgb.size());
+        const size_t n = size_t(width) * size_t(height);
+        for (size_t p = 0; p < n; ++p)
+          for (size_t c = 0; c < 3; ++c) planes[c * n + p] = picture.rgb[p * 3 + c];
+        const std::vector<float> big = resize_bilinear(planes, 3, height, width, out_h, out_w);
+        FloatImage up{out_w, out_h, std::vector<float>(big.size())};
+        const size_t N = size_t(out_w) * size_t(out_h);
+        for (size_t p = 0; p < N; ++p)
+          for (size_t c = 0; c < 3; ++c) up.rgb[p * 3 + c] = std::clamp(big[c * N + p], 0.0f, 1.0f);
+        encoded[i] = encode_image(*m.backend, m.vae_cfg, *m.vae_weights, up, &m.cancelled);
+      }
+    }
+    std::unique_ptr<Executable> exe;
+    UNetGraph unet;
+    if (params.hires_strength > 0) {
+      // SDXL conditions on the size: the second pass's conditioning is the final size's.
+      UNetConditioning big = m.conditioner->encode(prompt, negative, guided, out_w, out_h, params.literal_prompt);
+      big.timestep_cond = cond.timestep_cond;
+      cond = std::move(big);
+      unet = build_unet(m.unet_cfg, *m.unet_weights, batch, hlh, hlw, context_tokens);
+      check_memory(*m.backend, unet, out_w, out_h);
+      exe = m.backend->compile(unet.graph);
+    }
+    for (int img = 0; img < params.batch_count; ++img) {
+      std::vector<float>& x = latents[size_t(img)];
+      TorchGenerator gen(params.seed + uint64_t(img));
+      if (params.hires_upscaler == "image") {
+        x = encoded[size_t(img)].sample(gen);
+        for (auto& v : x) v = (v - m.vae_cfg.shift_factor) * m.vae_cfg.scaling_factor;
+      } else {
+        x = resize_bilinear(x, latent_c, lh, lw, hlh, hlw);
+      }
+      if (!exe) continue;  // strength 0: the upscaled first pass as it is
+      scheduler->set_timesteps(hires_steps);
+      scheduler->add_noise(x, gen.randn(x.size()), hires_first);
+      denoise(*exe, unet, m.unet_cfg, *scheduler, x, cond, guided ? params.guidance : 1.0f, gen,
+              [&](int i, const std::vector<float>& now) {
+                const int done = i - hires_first + 1;
+                if (m.cancelled) return false;
+                if (callbacks.on_latents) callbacks.on_latents(img, first_iterations + done, now);
+                if (callbacks.on_preview && callbacks.preview_every > 0 && done % callbacks.preview_every == 0)
+                  callbacks.on_preview(img, first_iterations + done, preview(now, hlw, hlh));
+                if (callbacks.on_progress &&
+                    !callbacks.on_progress(img, first_iterations + done, first_iterations + hires_iterations))
+                  return false;
+                return !m.cancelled.load();
+              }, hires_first);
+    }
+  }
   // In tiles where one piece exceeds the device. TAESD takes the UNet's latents as they are (its factors: 1, 0).
-  VaeDecoder vae = final_taesd ? VaeDecoder(m.backend, final_taesd->cfg, final_taesd->weights, lh, lw)
-                               : VaeDecoder(m.backend, m.vae_cfg, m.vae_weights, lh, lw);
+  const int dlh = out_h / scale, dlw = out_w / scale;
+  VaeDecoder vae = final_taesd ? VaeDecoder(m.backend, final_taesd->cfg, final_taesd->weights, dlh, dlw)
+                               : VaeDecoder(m.backend, m.vae_cfg, m.vae_weights, dlh, dlw);
   const float scaling = final_taesd ? final_taesd->cfg.scaling_factor : m.vae_cfg.scaling_factor;
   const float shift = final_taesd ? final_taesd->cfg.shift_factor : m.vae_cfg.shift_factor;
   std::vector<RgbImage> images;
   for (auto& z : latents) {
     for (auto& v : z) v = v / scaling + shift;
     const std::vector<float> decoded = vae.decode(z, &m.cancelled);
-    images.push_back(decoded_to_rgb(decoded.data(), width, height));
+    images.push_back(decoded_to_rgb(decoded.data(), out_w, out_h));
   }
   return images;
 }

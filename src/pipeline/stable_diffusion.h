@@ -63,10 +63,21 @@ struct GenerateParams {
   // instead of the cheap latent-to-RGB map. Use the TAESD of the model's latent space (taesd for SD 1.x/2.x,
   // taesdxl for SDXL): another decodes wrong colours and cannot be told apart by its files.
   std::string vae_decoder, preview_decoder;
+  // Hires fix (two passes, as the widely used web UI makes them): with hires_scale > 1 the image is generated at
+  // width x height, upscaled to hires_scale times that (each side rounded down to the VAE's multiple), and denoised
+  // again from there as img2img does, over the last int(hires_steps * hires_strength) of hires_steps steps (0 = steps)
+  // with the same prompts and seed. hires_upscaler "latent" (the web UI's default) resizes the latents bilinearly;
+  // "image" decodes them, resizes the picture bilinearly and encodes it again. hires_strength 0 keeps the upscaled
+  // first pass as it is.
+  float hires_scale = 1.0f;
+  float hires_strength = 0.7f;
+  int hires_steps = 0;
+  std::string hires_upscaler = "latent";
 };
 
 struct GenerateCallbacks {
-  // After each loop iteration: image index, iteration (1-based), iterations per image. Return false to cancel.
+  // After each loop iteration: image index, iteration (1-based), iterations per image (both passes of a hires fix).
+  // Return false to cancel.
   std::function<bool(int image, int step, int steps)> on_progress;
   // Every `preview_every` iterations (0: never): the image so far, decoded by GenerateParams::preview_decoder at full
   // size, or else a cheap latent-to-RGB preview at latent resolution.

@@ -52,7 +52,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
 // scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
 // file system), lora_dir, embeddings ([{path, word}]), embedding_dir, literal_prompt (a boolean), vae_decoder and
-// preview_decoder (TAESD folders in the module's file system). An unknown key is an invalid argument.
+// preview_decoder (TAESD folders in the module's file system), hires_scale, hires_strength, hires_steps and
+// hires_upscaler. An unknown key is an invalid argument.
 // `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
 // websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a
 // latent-resolution RGB preview goes to it too. The host owns the JSON and the images until the job ends.
@@ -67,7 +68,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
     static const char* kKeys[] = {"prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed",
                                   "scheduler", "scheduler_config", "strength", "preview_every", "loras", "lora_dir",
                                   "embeddings", "embedding_dir", "literal_prompt", "vae_decoder",
-                                  "preview_decoder"};
+                                  "preview_decoder", "hires_scale", "hires_strength", "hires_steps", "hires_upscaler"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
@@ -75,7 +76,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
         return int(WEBSD_ERROR_INVALID_ARGUMENT);
       }
     }
-    std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir, vae_decoder, preview_decoder;
+    std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir, vae_decoder, preview_decoder,
+        hires_upscaler;
     std::vector<std::string> lora_paths, embedding_paths, embedding_words;
     std::vector<websd_lora> loras;
     std::vector<websd_embedding> embeddings;
@@ -123,6 +125,11 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       p.vae_decoder = vae_decoder.empty() ? nullptr : vae_decoder.c_str();
       preview_decoder = j.value("preview_decoder", "");
       p.preview_decoder = preview_decoder.empty() ? nullptr : preview_decoder.c_str();
+      p.hires_scale = j.value("hires_scale", p.hires_scale);
+      p.hires_strength = j.value("hires_strength", p.hires_strength);
+      p.hires_steps = j.value("hires_steps", p.hires_steps);
+      hires_upscaler = j.value("hires_upscaler", "");
+      p.hires_upscaler = hires_upscaler.empty() ? nullptr : hires_upscaler.c_str();
     } catch (const nlohmann::json::exception& e) {
       message = std::string("websd_wasm_txt2img: a parameter has the wrong type (") + e.what() + ")";
       return int(WEBSD_ERROR_INVALID_ARGUMENT);

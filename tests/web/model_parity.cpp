@@ -326,7 +326,7 @@ void check_taesd(const std::string& fixtures, const std::string& filter, Checker
 }
 
 // The runs diffusers has no reference for (cpu_runs.h), against the cpu backend: a weighted prompt of two chunks (its
-// conditioning too) and inpainting with the regular UNet.
+// conditioning too), inpainting with the regular UNet and a hires fix.
 void check_cpu_runs(const std::string& fixtures, const std::string& filter, Checker& check) {
   const std::string model = fixtures + "/tiny-sd1/model";
   std::shared_ptr<Backend> cpu = make_cpu_backend(), gpu = make_webgpu_backend();
@@ -335,11 +335,11 @@ void check_cpu_runs(const std::string& fixtures, const std::string& filter, Chec
     RgbImage got = StableDiffusion::open(model, gpu)->generate(p).at(0);
     check.image(what + " (against cpu)", websd_image{got.width, got.height, 3, got.pixels.data()}, want.pixels);
   };
-  for (const std::string what : {"tiny-sd1 long weighted prompt", "tiny-sd1 inpaint 4-channel"}) {
+  for (const std::string what : {"tiny-sd1 long weighted prompt", "tiny-sd1 inpaint 4-channel", "tiny-sd1 hires fix"}) {
     if (!filter.empty() && what.find(filter) == std::string::npos) continue;
     try {
-      if (what == "tiny-sd1 inpaint 4-channel") {
-        against_cpu(what, test::regular_inpaint_params());
+      if (what != "tiny-sd1 long weighted prompt") {
+        against_cpu(what, what == "tiny-sd1 hires fix" ? test::hires_params() : test::regular_inpaint_params());
         continue;
       }
       const GenerateParams p = test::long_prompt_params();
