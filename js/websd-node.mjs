@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Engine, Model } from './lib/engine.mjs';
 import { GpuHost } from './lib/gpu-host.mjs';
 import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
-import { SAMPLER_NAMES, parametersText } from './lib/parameters.mjs';
+import { SAMPLER_NAMES } from './lib/parameters.mjs';
 import { decodePng, encodePng } from './lib/png.mjs';
 
 const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
@@ -197,34 +197,26 @@ async function main() {
   const engine = new Engine(module, gpuHost);
   const t0 = performance.now();
   const model = await Model.open(engine, inModule(o.model), { backend: o.backend, threads: o.threads });
-  const scheduler = o.scheduler || model.defaultScheduler;
-  const w = o.width || o.initImage?.width || model.nativeWidth, h = o.height || o.initImage?.height || model.nativeHeight;
   const t1 = performance.now();
-  const images = await model.txt2img({ prompt: o.prompt, negativePrompt: o['negative-prompt'], width: o.width,
+  const options = { prompt: o.prompt, negativePrompt: o['negative-prompt'], width: o.width,
     height: o.height, steps: o.steps, guidance: o.guidance, seed: o.seed, scheduler: o.scheduler, count: o.count,
     schedulerConfig: o.schedulerConfig, initImage: o.initImage ?? null, strength: o.strength,
-    mask: o.maskImage ?? null, onProgress: progressBar(!o.quiet && process.stderr.isTTY),
-    loras: o.loras.map(({ file, scale }) => ({ path: inModule(file), scale })),
+    mask: o.maskImage ?? null, loras: o.loras.map(({ file, scale }) => ({ path: inModule(file), scale })),
     loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '', embeddings: o.embeddings,
     embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '', literalPrompt: o['literal-prompt'],
     vaeDecoder: o['vae-decoder'] ? inModule(o['vae-decoder']) : '',
     previewDecoder: o['preview-decoder'] ? inModule(o['preview-decoder']) : '', previewEvery: o.previewEvery,
     hiresScale: o.hiresScale, hiresStrength: o.hiresStrength, hiresSteps: o.hiresSteps,
-    hiresUpscaler: o['hires-upscaler'],
+    hiresUpscaler: o['hires-upscaler'] };
+  const images = await model.txt2img({ ...options, onProgress: progressBar(!o.quiet && process.stderr.isTTY),
     onPreview: o.preview ? (_image, _step, img) => fs.writeFileSync(o.preview, encodePng(img, { Software: 'websd' }))
       : null });
   const t2 = performance.now();
+  const modelName = path.basename(path.resolve(o.model));
   for (const [i, img] of images.entries()) {
     const seed = BigInt.asUintN(64, o.seed + BigInt(i));
     const file = outputPath(o.output, i, images.length);
-    fs.writeFileSync(file, encodePng(img, { parameters: parametersText({ prompt: o.prompt,
-      negativePrompt: o['negative-prompt'], steps: o.steps, scheduler, guidance: o.guidance, seed, width: w, height: h,
-      model: path.basename(path.resolve(o.model)), schedulerConfig: o.schedulerConfig,
-      strength: o.initImage ? o.strength || (o.maskImage ? 1 : 0.8) : undefined,
-      loras: o.loras.map(({ file, scale }) => ({ name: path.basename(file, path.extname(file)), scale })),
-      hires: o.hiresScale > 1 ? { scale: o.hiresScale, strength: o.hiresStrength, steps: o.hiresSteps,
-        upscaler: o['hires-upscaler'] } : null, literalPrompt: o['literal-prompt'],
-      vae: o['vae-decoder'] ? path.basename(path.resolve(o['vae-decoder'])) : '' }),
+    fs.writeFileSync(file, encodePng(img, { parameters: model.parametersText(options, i, modelName),
       Software: 'websd' }));
     if (!o.quiet) console.log(`${file}  (seed ${seed})`);
   }

@@ -15,6 +15,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "fixtures.h"
+#include "image_runs.h"
 #include "io/ldm_names.h"
 #include "io/model_source.h"
 #include "io/pipeline_folder.h"
@@ -23,6 +24,7 @@
 #include "models/clip_text_encoder.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "pipeline/stable_diffusion.h"
 
 namespace websd {
 namespace {
@@ -402,15 +404,40 @@ TEST(SingleFileErrors, Sdxl) {
   expect_error([&] { open_model_source(path); }, ErrorCode::kUnsupported, path, {"SDXL", "websd supports"});
 }
 
-TEST(SingleFileErrors, InpaintingUNet) {
+// A single-file inpainting checkpoint (its UNet takes 9 channels) is an inpainting model: tiny-inpaint written as
+// one file serves the folder's 9-channel UNet, needs an image and a mask, and repaints. (Its images are not the
+// folder's: a single file does not say how many heads the text encoder has, and the guess for real widths, 64-wide
+// heads, is not the tiny fixture's.)
+TEST(SingleFile, InpaintingCheckpointsInpaint) {
   TempDir tmp;
   const std::string path = tmp.file("inpaint.safetensors");
-  Checkpoint ckpt = make_ldm_checkpoint({"sd1", "tiny-sd1", true, false});
-  Stored& conv_in = ckpt.at("model.diffusion_model.input_blocks.0.0.weight");
-  conv_in = f16({conv_in.shape[0], 9, 3, 3});
-  write(path, ckpt);
-  expect_error([&] { open_model_source(path); }, ErrorCode::kUnsupported, path,
-               {"inpainting", "9 input channels"});
+  write(path, make_ldm_checkpoint({"sd1-inpaint", "tiny-inpaint", true, false}));
+  const std::string folder = test::fixture("tiny-inpaint/model");
+  const auto source = open_model_source(path, {folder + "/tokenizer"});
+  EXPECT_EQ(source->config("unet").get_int("in_channels"), 9);
+  auto theirs = SafetensorsFile::open(find_weight_files(folder + "/unet").at(0));
+  const TensorView& conv_in = theirs.get("conv_in.weight");
+  const WeightData mine = source->weights("unet")->get("conv_in.weight", conv_in.shape);
+  EXPECT_EQ(std::memcmp(mine.data, conv_in.data, conv_in.nbytes), 0);
+
+  auto single = StableDiffusion::open(path, make_cpu_backend(), {folder + "/tokenizer"});
+  EXPECT_TRUE(single->info().inpainting);
+  EXPECT_EQ(single->info().family, "sd1-inpaint");
+  const test::ImageRun& r = test::kImageRuns[2];
+  const std::string stem = test::fixture(std::string(r.model) + "/" + r.reference);
+  const nlohmann::json runs = Config::load(stem + ".json").json()["runs"];
+  GenerateParams p = test::image_run_params(r, runs[r.run]["args"], SafetensorsFile::open(stem + ".safetensors"));
+  const RgbImage out = single->generate(p).at(0);
+  EXPECT_EQ(out.width, p.init_image.width);
+  p.init_image = {};
+  p.mask.clear();
+  EXPECT_THROW(single->generate(p), Error);
+  // Other channel counts stay refused, naming what they are.
+  Checkpoint odd = make_ldm_checkpoint({"sd1", "tiny-sd1", true, false});
+  Stored& in = odd.at("model.diffusion_model.input_blocks.0.0.weight");
+  in = f16({in.shape[0], 8, 3, 3});
+  write(path, odd);
+  expect_error([&] { open_model_source(path); }, ErrorCode::kUnsupported, path, {"InstructPix2Pix", "8 input channels"});
 }
 
 TEST(SingleFileErrors, UnrelatedTensors) {

@@ -168,6 +168,13 @@ typedef struct websd_image {
 websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* params, websd_image* images, int count);
 void websd_image_free(websd_image* image);
 
+/* The "parameters" PNG text of image `image` of a websd_txt2img call with `params` (the widely used web UI's format:
+ * prompt, negative prompt, steps, sampler, guidance, seed + image, size, model_name, and every option used), as the
+ * websd tool writes it. On success *out is a NUL-terminated UTF-8 string to free with websd_string_free. */
+websd_status websd_parameters_text(websd_model* model, const websd_txt2img_params* params, int image,
+                                   const char* model_name, char** out);
+void websd_string_free(char* text);
+
 /* Thread-safe: makes a running websd_txt2img on this model return WEBSD_ERROR_CANCELLED soon; one called while no
  * run is active cancels the next run (a cancel sent just before a run starts is not lost). */
 void websd_cancel(websd_model* model);

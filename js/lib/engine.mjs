@@ -139,6 +139,32 @@ export class WebsdError extends Error {
 }
 
 // A model opened in websd.wasm, through the C API (include/websd/websd.h) run as jobs (src/wasm/websd_exports.cpp).
+const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
+
+// txt2img's options as websd_txt2img_params under its C names, as src/wasm/websd_exports.cpp reads them.
+function paramsJson({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
+  scheduler = '', schedulerConfig = {}, strength = 0, previewEvery = 0, loras = [], loraDir = '', embeddings = [],
+  embeddingDir = '', literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1, hiresStrength = 0.7,
+  hiresSteps = 0, hiresUpscaler = 'latent' }) {
+  return JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
+    seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
+    preview_every: previewEvery, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })), lora_dir: loraDir,
+    embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })), embedding_dir: embeddingDir,
+    literal_prompt: literalPrompt, vae_decoder: vaeDecoder, preview_decoder: previewDecoder, hires_scale: hiresScale,
+    hires_strength: hiresStrength, hires_steps: hiresSteps, hires_upscaler: hiresUpscaler });
+}
+
+// An RGB image ({ width, height, rgb }) as a websd_image in the heap, allocated with `a` (0 for none).
+function heapImage(e, a, img, what) {
+  if (!img) return 0;
+  if (img.rgb.length !== img.width * img.height * 3)
+    throw new WebsdError(1, `${what}: ${img.rgb.length} bytes for ${img.width}x${img.height} RGB`);
+  const data = a.copy(img.rgb);  // allocations first: one may grow (and move) the heap's views
+  const p = a.zeroed(IMAGE_BYTES);
+  new Uint32Array(e.module.wasmMemory.buffer, p, 4).set([img.width, img.height, 3, data]);
+  return p;
+}
+
 export class Model {
   static async open(engine, path, { backend = 'cpu', threads = 0 } = {}) {
     const a = engine.allocator();
@@ -194,28 +220,12 @@ export class Model {
     hiresUpscaler = 'latent' } = {}) {
     const e = this.engine;
     const a = e.allocator();
-    const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
     const images = a.zeroed(IMAGE_BYTES * count);
-    // websd_txt2img_params under its C names, as src/wasm/websd_exports.cpp reads them.
-    const params = JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
-      seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
-      preview_every: onPreview ? previewEvery : 0, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })),
-      lora_dir: loraDir, embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })),
-      embedding_dir: embeddingDir, literal_prompt: literalPrompt, vae_decoder: vaeDecoder,
-      preview_decoder: previewDecoder, hires_scale: hiresScale, hires_strength: hiresStrength, hires_steps: hiresSteps,
-      hires_upscaler: hiresUpscaler });
-    // An RGB image as a websd_image in the heap (0 for none).
-    const image = (img, what) => {
-      if (!img) return 0;
-      if (img.rgb.length !== img.width * img.height * 3)
-        throw new WebsdError(1, `${what}: ${img.rgb.length} bytes for ${img.width}x${img.height} RGB`);
-      const data = a.copy(img.rgb);  // allocations first: one may grow (and move) the heap's views
-      const p = a.zeroed(IMAGE_BYTES);
-      new Uint32Array(e.module.wasmMemory.buffer, p, 4).set([img.width, img.height, 3, data]);
-      return p;
-    };
+    const params = paramsJson({ prompt, negativePrompt, width, height, steps, guidance, seed, scheduler,
+      schedulerConfig, strength, previewEvery: onPreview ? previewEvery : 0, loras, loraDir, embeddings, embeddingDir,
+      literalPrompt, vaeDecoder, previewDecoder, hiresScale, hiresStrength, hiresSteps, hiresUpscaler });
     try {
-      const init = image(initImage, 'initImage'), maskImage = image(mask, 'mask');
+      const init = heapImage(e, a, initImage, 'initImage'), maskImage = heapImage(e, a, mask, 'mask');
       const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(params), init, maskImage, images,
         count), { onProgress, onPreview });
       if (r.status !== 0) throw new WebsdError(r.status, r.message);
@@ -226,6 +236,26 @@ export class Model {
         e.module._free(data);
       }
       return result;
+    } finally {
+      a.free();
+    }
+  }
+
+  // The "parameters" PNG text of image `image` of a txt2img call with these options (the same options; callbacks
+  // are ignored), as the native tool writes it: one implementation, in the engine (pipeline/parameters_text.h).
+  parametersText(options = {}, image = 0, modelName = '') {
+    const e = this.engine;
+    const a = e.allocator();
+    try {
+      const init = heapImage(e, a, options.initImage, 'initImage'), mask = heapImage(e, a, options.mask, 'mask');
+      const error = a.zeroed(4);
+      const p = e.module._websd_wasm_parameters_text(this.handle, a.string(paramsJson(options)), init, mask, image,
+        a.string(modelName), error);
+      const message = new Uint32Array(e.module.wasmMemory.buffer, error, 1)[0];
+      const text = e.string(p || message);
+      e.module._websd_string_free(p || message);
+      if (!p) throw new WebsdError(1, text);
+      return text;
     } finally {
       a.free();
     }

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 
 import { decodePng } from '../lib/png.mjs';
 import { repoRoot } from '../lib/node.mjs';
+import { SAMPLER_NAMES } from '../lib/parameters.mjs';
 import { fixture, readReferenceJson } from './fixtures.mjs';
 import { compareImages } from './image-compare.mjs';
 import { readSafetensors } from './safetensors.mjs';
@@ -81,6 +82,32 @@ test('a TAESD decoder draws diffusers\' image and full-size previews', async () 
   const preview = decodePng(fs.readFileSync(live));
   assert.equal(preview.width, 64);
   assert.deepEqual(preview.rgb, image.rgb);
+});
+
+// The engine writes every PNG's parameters text (pipeline/parameters_text.cpp); the page's scheduler labels are
+// js/lib/parameters.mjs's SAMPLER_NAMES. Both must name each sampler alike. (In a child process: the module's
+// engine threads would keep this one alive.)
+test('the engine\'s parameters text names samplers as SAMPLER_NAMES does', async () => {
+  const script = `
+    import { Engine, Model } from '${path.join(repoRoot, 'js/lib/engine.mjs')}';
+    import { inModule, loadModule, wasmDir } from '${path.join(repoRoot, 'js/lib/node.mjs')}';
+    import { SAMPLER_NAMES } from '${path.join(repoRoot, 'js/lib/parameters.mjs')}';
+    const module = await loadModule(wasmDir() + '/src/wasm/websd.js', { print: () => {}, printErr: () => {} });
+    const model = await Model.open(new Engine(module, null), inModule(${JSON.stringify(fixture('tiny-sd1/model'))}),
+      { backend: 'cpu', threads: 1 });
+    const texts = Object.keys(SAMPLER_NAMES).map((scheduler) =>
+      model.parametersText({ prompt: 'a (fox:1.2)', scheduler, seed: 7n }, 2, 'tiny'));
+    let error = '';
+    try { model.parametersText({ prompt: 'x', hiresUpscaler: 7 }); } catch (e) { error = e.message; }
+    console.log(JSON.stringify({ texts, error }));
+    process.exit(0);`;
+  const { stdout } = await run('node', ['--input-type=module', '-e', script]);
+  const { texts, error } = JSON.parse(stdout);
+  Object.entries(SAMPLER_NAMES).forEach(([name, shown], i) => {
+    assert.equal(texts[i], `a (fox:1.2)\nSteps: 20, Sampler: ${shown}, CFG scale: 7.5, Seed: 9, Size: 64x64, ` +
+      `Model: tiny, Scheduler: ${name}`);
+  });
+  assert.match(error, /hires_upscaler.*wrong type|wrong type/);
 });
 
 test('a missing model is an error that names the path', async () => {

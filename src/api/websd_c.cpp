@@ -10,6 +10,7 @@
 #include "backends/webgpu/webgpu_backend.h"
 #endif
 #include "core/error.h"
+#include "pipeline/parameters_text.h"
 #include "pipeline/stable_diffusion.h"
 #include "websd/websd.h"
 
@@ -56,6 +57,69 @@ websd_status guarded(F&& f) {
   } catch (...) {
     return fail(WEBSD_ERROR_INTERNAL, "internal error");
   }
+}
+
+// The C parameters as the engine's; Error(kInvalidArgument) for what they cannot mean.
+websd::GenerateParams generate_params(const websd_txt2img_params* params, int count) {
+  websd::GenerateParams g;
+  g.prompt = params->prompt ? params->prompt : "";
+  g.negative_prompt = params->negative_prompt ? params->negative_prompt : "";
+  g.width = params->width;
+  g.height = params->height;
+  g.steps = params->steps;
+  g.guidance = params->guidance;
+  g.seed = params->seed;
+  g.scheduler = params->scheduler ? params->scheduler : "";
+  if (params->scheduler_config) {
+    g.scheduler_overrides = nlohmann::json::parse(params->scheduler_config, nullptr, /*allow_exceptions=*/false);
+    if (!g.scheduler_overrides.is_object())
+      throw websd::Error(websd::ErrorCode::kInvalidArgument,
+                         std::string("scheduler_config must be a JSON object such as {\"timestep_spacing\": "
+                                     "\"trailing\"}, got: ") + params->scheduler_config);
+  }
+  g.batch_count = count;
+  if (const websd_image* init = params->init_image) {
+    if (!init->data || init->channels != 3 || init->width <= 0 || init->height <= 0)
+      throw websd::Error(websd::ErrorCode::kInvalidArgument,
+                         "init_image must be 8-bit RGB (channels 3) with its pixels");
+    websd::RgbImage rgb{init->width, init->height,
+                        std::vector<uint8_t>(init->data, init->data + size_t(init->width) * size_t(init->height) * 3)};
+    g.init_image = websd::to_float(rgb);
+  }
+  g.strength = params->strength;
+  if (const websd_image* mask = params->mask) {
+    if (!mask->data || (mask->channels != 1 && mask->channels != 3) || mask->width <= 0 || mask->height <= 0)
+      throw websd::Error(websd::ErrorCode::kInvalidArgument, "mask must be an 8-bit image of channels 1 or 3");
+    if (!params->init_image || mask->width != params->init_image->width || mask->height != params->init_image->height)
+      throw websd::Error(websd::ErrorCode::kInvalidArgument, "the mask must have the init image's size");
+    g.mask = websd::mask_values(mask->data, mask->width, mask->height, mask->channels);
+  }
+  if (params->lora_count < 0 || (params->lora_count > 0 && !params->loras))
+    throw websd::Error(websd::ErrorCode::kInvalidArgument, "loras must hold lora_count entries");
+  for (int i = 0; i < params->lora_count; ++i) {
+    const websd_lora& l = params->loras[i];
+    if (!l.path || !std::isfinite(l.scale))
+      throw websd::Error(websd::ErrorCode::kInvalidArgument, "loras[" + std::to_string(i) + "] needs a path and a finite scale");
+    g.loras.push_back({l.path, l.scale, l.scale});
+  }
+  g.lora_dir = params->lora_dir ? params->lora_dir : "";
+  if (params->embedding_count < 0 || (params->embedding_count > 0 && !params->embeddings))
+    throw websd::Error(websd::ErrorCode::kInvalidArgument, "embeddings must hold embedding_count entries");
+  for (int i = 0; i < params->embedding_count; ++i) {
+    const websd_embedding& e = params->embeddings[i];
+    if (!e.path)
+      throw websd::Error(websd::ErrorCode::kInvalidArgument, "embeddings[" + std::to_string(i) + "] needs a path");
+    g.embeddings.push_back({e.path, e.word ? e.word : ""});
+  }
+  g.embedding_dir = params->embedding_dir ? params->embedding_dir : "";
+  g.literal_prompt = params->literal_prompt != 0;
+  g.vae_decoder = params->vae_decoder ? params->vae_decoder : "";
+  g.preview_decoder = params->preview_decoder ? params->preview_decoder : "";
+  g.hires_scale = params->hires_scale;
+  g.hires_strength = params->hires_strength;
+  g.hires_steps = params->hires_steps;
+  g.hires_upscaler = params->hires_upscaler ? params->hires_upscaler : "latent";
+  return g;
 }
 
 }  // namespace
@@ -135,64 +199,7 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
   if (!model || !params || !images) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_txt2img: NULL argument");
   if (count < 1) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_txt2img: count must be at least 1");
   return guarded([&] {
-    websd::GenerateParams g;
-    g.prompt = params->prompt ? params->prompt : "";
-    g.negative_prompt = params->negative_prompt ? params->negative_prompt : "";
-    g.width = params->width;
-    g.height = params->height;
-    g.steps = params->steps;
-    g.guidance = params->guidance;
-    g.seed = params->seed;
-    g.scheduler = params->scheduler ? params->scheduler : "";
-    if (params->scheduler_config) {
-      g.scheduler_overrides = nlohmann::json::parse(params->scheduler_config, nullptr, /*allow_exceptions=*/false);
-      if (!g.scheduler_overrides.is_object())
-        throw websd::Error(websd::ErrorCode::kInvalidArgument,
-                           std::string("scheduler_config must be a JSON object such as {\"timestep_spacing\": "
-                                       "\"trailing\"}, got: ") + params->scheduler_config);
-    }
-    g.batch_count = count;
-    if (const websd_image* init = params->init_image) {
-      if (!init->data || init->channels != 3 || init->width <= 0 || init->height <= 0)
-        throw websd::Error(websd::ErrorCode::kInvalidArgument,
-                           "init_image must be 8-bit RGB (channels 3) with its pixels");
-      websd::RgbImage rgb{init->width, init->height,
-                          std::vector<uint8_t>(init->data, init->data + size_t(init->width) * size_t(init->height) * 3)};
-      g.init_image = websd::to_float(rgb);
-    }
-    g.strength = params->strength;
-    if (const websd_image* mask = params->mask) {
-      if (!mask->data || (mask->channels != 1 && mask->channels != 3) || mask->width <= 0 || mask->height <= 0)
-        throw websd::Error(websd::ErrorCode::kInvalidArgument, "mask must be an 8-bit image of channels 1 or 3");
-      if (!params->init_image || mask->width != params->init_image->width || mask->height != params->init_image->height)
-        throw websd::Error(websd::ErrorCode::kInvalidArgument, "the mask must have the init image's size");
-      g.mask = websd::mask_values(mask->data, mask->width, mask->height, mask->channels);
-    }
-    if (params->lora_count < 0 || (params->lora_count > 0 && !params->loras))
-      throw websd::Error(websd::ErrorCode::kInvalidArgument, "loras must hold lora_count entries");
-    for (int i = 0; i < params->lora_count; ++i) {
-      const websd_lora& l = params->loras[i];
-      if (!l.path || !std::isfinite(l.scale))
-        throw websd::Error(websd::ErrorCode::kInvalidArgument, "loras[" + std::to_string(i) + "] needs a path and a finite scale");
-      g.loras.push_back({l.path, l.scale, l.scale});
-    }
-    g.lora_dir = params->lora_dir ? params->lora_dir : "";
-    if (params->embedding_count < 0 || (params->embedding_count > 0 && !params->embeddings))
-      throw websd::Error(websd::ErrorCode::kInvalidArgument, "embeddings must hold embedding_count entries");
-    for (int i = 0; i < params->embedding_count; ++i) {
-      const websd_embedding& e = params->embeddings[i];
-      if (!e.path)
-        throw websd::Error(websd::ErrorCode::kInvalidArgument, "embeddings[" + std::to_string(i) + "] needs a path");
-      g.embeddings.push_back({e.path, e.word ? e.word : ""});
-    }
-    g.embedding_dir = params->embedding_dir ? params->embedding_dir : "";
-    g.literal_prompt = params->literal_prompt != 0;
-    g.vae_decoder = params->vae_decoder ? params->vae_decoder : "";
-    g.preview_decoder = params->preview_decoder ? params->preview_decoder : "";
-    g.hires_scale = params->hires_scale;
-    g.hires_strength = params->hires_strength;
-    g.hires_steps = params->hires_steps;
-    g.hires_upscaler = params->hires_upscaler ? params->hires_upscaler : "latent";
+    websd::GenerateParams g = generate_params(params, count);
     websd::GenerateCallbacks cb;
     if (params->progress)
       cb.on_progress = [params](int image, int step, int steps) {
@@ -216,6 +223,29 @@ websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* param
     }
   });
 }
+
+websd_status websd_parameters_text(websd_model* model, const websd_txt2img_params* params, int image,
+                                   const char* model_name, char** out) {
+  if (!model || !params || !out) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_parameters_text: NULL argument");
+  *out = nullptr;
+  if (image < 0) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_parameters_text: image must be >= 0");
+  return guarded([&] {
+    const websd::GenerateParams g = generate_params(params, image + 1);
+    const websd::ModelInfo& info = model->sd->info();
+    const bool img2img = !g.init_image.empty();
+    const std::string text = websd::parameters_text(
+        g, {g.scheduler.empty() ? info.default_scheduler : g.scheduler, g.seed + uint64_t(image),
+            g.width ? g.width : img2img ? g.init_image.width : info.native_width,
+            g.height ? g.height : img2img ? g.init_image.height : info.native_height,
+            model_name ? model_name : ""});
+    char* copy = static_cast<char*>(std::malloc(text.size() + 1));
+    if (!copy) throw std::bad_alloc();
+    std::memcpy(copy, text.c_str(), text.size() + 1);
+    *out = copy;
+  });
+}
+
+void websd_string_free(char* text) { std::free(text); }
 
 void websd_image_free(websd_image* image) {
   if (!image) return;

@@ -12,6 +12,7 @@
 #include "apps/png_io.h"
 #include "core/error.h"
 #include "backends/cpu/cpu_backend.h"
+#include "pipeline/parameters_text.h"
 #include "pipeline/stable_diffusion.h"
 #include "pipeline/limits.h"
 #include "schedulers/scheduler.h"
@@ -31,57 +32,6 @@ struct GenerateOptions {
   int threads = 0;
   bool quiet = false;
 };
-
-// The sampler names other tools print, so that the text chunk reads like theirs.
-std::string display_sampler(const std::string& name) {
-  static const std::pair<const char*, const char*> kNames[] = {
-      {"pndm", "PLMS"},       {"ddim", "DDIM"},
-      {"euler", "Euler"},     {"euler_a", "Euler a"},
-      {"euler_karras", "Euler Karras"}, {"dpmpp_2m", "DPM++ 2M"},
-      {"dpmpp_2m_karras", "DPM++ 2M Karras"}, {"heun", "Heun"},
-      {"unipc", "UniPC"},     {"lcm", "LCM"}};
-  for (auto [n, d] : kNames)
-    if (name == n) return d;
-  return name;
-}
-
-std::string format_guidance(float g) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", double(g));
-  return buf;
-}
-
-// "Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 512x512, Model: sd15" with the prompts above it;
-// scheduler overrides follow as "Scheduler config: timestep_spacing=trailing".
-std::string parameters_text(const GenerateParams& p, const std::string& scheduler, uint64_t seed, int w, int h,
-                            const std::string& model) {
-  // LoRAs given as options are recorded as the prompt tags that ask for them (what the web UI writes).
-  std::string s = p.prompt;
-  for (const LoraRequest& l : p.loras)
-    s += " <lora:" + std::filesystem::path(l.path).stem().string() + ":" + format_guidance(l.unet_scale) + ">";
-  s += "\n";
-  if (!p.negative_prompt.empty()) s += "Negative prompt: " + p.negative_prompt + "\n";
-  s += "Steps: " + std::to_string(p.steps) + ", Sampler: " + display_sampler(scheduler) +
-       ", CFG scale: " + format_guidance(p.guidance) + ", Seed: " + std::to_string(seed) + ", Size: " +
-       std::to_string(w) + "x" + std::to_string(h) + ", Model: " + model + ", Scheduler: " + scheduler;
-  std::string overrides;
-  for (const auto& [key, value] : p.scheduler_overrides.items())
-    overrides += (overrides.empty() ? "" : " ") + key + "=" +
-                 (value.is_string() ? value.get<std::string>() : value.dump());
-  if (!overrides.empty()) s += ", Scheduler config: " + overrides;
-  if (!p.init_image.empty())
-    s += ", Denoising strength: " + format_guidance(p.strength != 0 ? p.strength : p.mask.empty() ? 0.8f : 1.0f);
-  if (p.hires_scale > 1) {
-    // As the web UI writes a hires fix: its strength as the denoising strength, its steps only when set.
-    if (p.init_image.empty()) s += ", Denoising strength: " + format_guidance(p.hires_strength);
-    s += ", Hires upscale: " + format_guidance(p.hires_scale);
-    if (p.hires_steps) s += ", Hires steps: " + std::to_string(p.hires_steps);
-    s += std::string(", Hires upscaler: ") + (p.hires_upscaler == "image" ? "image" : "Latent");
-  }
-  if (p.literal_prompt) s += ", Prompt syntax: literal";
-  if (!p.vae_decoder.empty()) s += ", VAE: " + std::filesystem::path(p.vae_decoder).filename().string();
-  return s;
-}
 
 // KEY=VALUE, VALUE read as JSON where it parses (true, 1.5, null) and as a string otherwise.
 void add_scheduler_option(GenerateParams& p, const std::string& option) {
@@ -161,7 +111,7 @@ int run_generate(GenerateOptions& o) {
     const uint64_t seed = o.params.seed + uint64_t(i);
     const std::string path = output_path(o.output, i, int(images.size()));
     write_png(path, images[size_t(i)],
-              {{"parameters", parameters_text(o.params, scheduler, seed, w, h, model_name)}, {"Software", "websd"}});
+              {{"parameters", parameters_text(o.params, {scheduler, seed, w, h, model_name})}, {"Software", "websd"}});
     if (!o.quiet) std::printf("%s  (seed %llu)\n", path.c_str(), static_cast<unsigned long long>(seed));
   }
   return 0;

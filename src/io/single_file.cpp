@@ -244,15 +244,17 @@ std::unique_ptr<ModelSource> open_single_file(const std::string& path, const Mod
   if (has_prefix(f, std::string(kLdmUNetPrefix) + "label_emb."))
     unsupported(path, "its UNet takes class/size embeddings (label_emb: SDXL or unCLIP)");
   const std::string conv_in = std::string(kLdmUNetPrefix) + "input_blocks.0.0.weight";
-  if (f.contains(conv_in) && f.get(conv_in).shape.rank() == 4 && f.get(conv_in).shape[1] != 4) {
+  // 4 input channels: text to image; 9: inpainting (latents, mask, masked-image latents: pipeline/family.cpp tells
+  // it by the UNet's in_channels, as single files name no pipeline).
+  if (f.contains(conv_in) && f.get(conv_in).shape.rank() == 4 && f.get(conv_in).shape[1] != 4 &&
+      f.get(conv_in).shape[1] != 9) {
     const int64_t in = f.get(conv_in).shape[1];
-    const char* kind = in == 9   ? "an inpainting"
-                       : in == 8 ? "an InstructPix2Pix"
+    const char* kind = in == 8   ? "an InstructPix2Pix"
                        : in == 5 ? "a depth-conditioned"
                        : in == 7 ? "an upscaler"
                                  : "a non-text-to-image";
     unsupported(path, std::string("this is ") + kind + " UNet (" + std::to_string(in) +
-                          " input channels; text-to-image models have 4)");
+                          " input channels; text-to-image models have 4, inpainting models 9)");
   }
   Family family;
   if (has_prefix(f, std::string(kLdmTextPrefix) + "transformer."))

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -33,55 +34,41 @@ int32_t finish(websd_status status, std::string& message) {
   return int32_t(status);
 }
 
-}  // namespace
+// websd_txt2img_params read from the JSON object engine.mjs writes, with the strings its pointers point into.
+struct JsonParams {
+  std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir, vae_decoder, preview_decoder,
+      hires_upscaler;
+  std::vector<std::string> lora_paths, embedding_paths, embedding_words;
+  std::vector<websd_lora> loras;
+  std::vector<websd_embedding> embeddings;
+  websd_txt2img_params p = websd_txt2img_params_default();
 
-extern "C" {
+  JsonParams() = default;
+  JsonParams(const JsonParams&) = delete;
 
-// Opens a model; *out receives it. The host owns `path` and `backend` until the job ends.
-EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend, int threads, websd_model** out) {
-  websd::wasm::start_job([=](std::string& message) {
-    websd_model_params p = websd_model_params_default();
-    p.backend = backend;
-    p.threads = threads;
-    return finish(websd_model_open(path, &p, out), message);
-  });
-}
-
-// Generates `count` images into images[0..count) (websd_image is 4 words: width, height, channels, data).
-// Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
-// snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
-// scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
-// file system), lora_dir, embeddings ([{path, word}]), embedding_dir, literal_prompt (a boolean), vae_decoder and
-// preview_decoder (TAESD folders in the module's file system), hires_scale, hires_strength, hires_steps and
-// hires_upscaler. An unknown key is an invalid argument.
-// `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
-// websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a
-// latent-resolution RGB preview goes to it too. The host owns the JSON and the images until the job ends.
-EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* params_json, const websd_image* init,
-                                             const websd_image* mask, websd_image* images, int count) {
-  websd::wasm::start_job([=](std::string& message) {
+  // False with `message` for JSON that is no object, an unknown key or a value of the wrong type.
+  bool read(const char* params_json, const websd_image* init, const websd_image* mask, std::string& message) {
     const nlohmann::json j = nlohmann::json::parse(params_json ? params_json : "", nullptr, false);
     if (!j.is_object()) {
-      message = "websd_wasm_txt2img: the parameters are not a JSON object";
-      return int(WEBSD_ERROR_INVALID_ARGUMENT);
+      message = "the parameters are not a JSON object";
+      return false;
     }
-    static const char* kKeys[] = {"prompt", "negative_prompt", "width", "height", "steps", "guidance", "seed",
-                                  "scheduler", "scheduler_config", "strength", "preview_every", "loras", "lora_dir",
-                                  "embeddings", "embedding_dir", "literal_prompt", "vae_decoder",
-                                  "preview_decoder", "hires_scale", "hires_strength", "hires_steps", "hires_upscaler"};
+    static const char* kKeys[] = {"prompt",         "negative_prompt", "width",
+                                  "height",         "steps",           "guidance",
+                                  "seed",           "scheduler",       "scheduler_config",
+                                  "strength",       "preview_every",   "loras",
+                                  "lora_dir",       "embeddings",      "embedding_dir",
+                                  "literal_prompt", "vae_decoder",     "preview_decoder",
+                                  "hires_scale",    "hires_strength",  "hires_steps",
+                                  "hires_upscaler"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
-      if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) == std::end(kKeys)) {
-        message = "websd_wasm_txt2img: unknown parameter '" + key + "'";
-        return int(WEBSD_ERROR_INVALID_ARGUMENT);
+      if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) ==
+          std::end(kKeys)) {
+        message = "unknown parameter '" + key + "'";
+        return false;
       }
     }
-    std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir, vae_decoder, preview_decoder,
-        hires_upscaler;
-    std::vector<std::string> lora_paths, embedding_paths, embedding_words;
-    std::vector<websd_lora> loras;
-    std::vector<websd_embedding> embeddings;
-    websd_txt2img_params p = websd_txt2img_params_default();
     try {  // a value of the wrong type is the caller's error, named
       prompt = j.value("prompt", "");
       negative = j.value("negative_prompt", "");
@@ -99,7 +86,6 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       p.init_image = init;
       p.mask = mask;
       p.strength = j.value("strength", p.strength);
-      p.progress = report_progress;
       p.preview_every = j.value("preview_every", 0);
       for (const auto& l : j.value("loras", nlohmann::json::array())) {
         lora_paths.push_back(l.at("path").get<std::string>());
@@ -131,15 +117,70 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* par
       hires_upscaler = j.value("hires_upscaler", "");
       p.hires_upscaler = hires_upscaler.empty() ? nullptr : hires_upscaler.c_str();
     } catch (const nlohmann::json::exception& e) {
-      message = std::string("websd_wasm_txt2img: a parameter has the wrong type (") + e.what() + ")";
-      return int(WEBSD_ERROR_INVALID_ARGUMENT);
+      message = std::string("a parameter has the wrong type (") + e.what() + ")";
+      return false;
     }
-    p.preview = p.preview_every > 0 ? report_preview : nullptr;
-    return finish(websd_txt2img(model, &p, images, count), message);
+    return true;
+  }
+};
+
+}  // namespace
+
+extern "C" {
+
+// Opens a model; *out receives it. The host owns `path` and `backend` until the job ends.
+EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend, int threads, websd_model** out) {
+  websd::wasm::start_job([=](std::string& message) {
+    websd_model_params p = websd_model_params_default();
+    p.backend = backend;
+    p.threads = threads;
+    return finish(websd_model_open(path, &p, out), message);
   });
 }
 
-// Frees a model on an engine thread: its GPU buffers are released through the host.
+// Generates `count` images into images[0..count) (websd_image is 4 words: width, height, channels, data).
+// Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
+// snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
+// scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
+// file system), lora_dir, embeddings ([{path, word}]), embedding_dir, literal_prompt (a boolean), vae_decoder and
+// preview_decoder (TAESD folders in the module's file system), hires_scale, hires_strength, hires_steps and
+// hires_upscaler. An unknown key is an invalid argument.
+// `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
+// websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a preview goes to
+// it too. The host owns the JSON and the images until the job ends.
+EMSCRIPTEN_KEEPALIVE void websd_wasm_txt2img(websd_model* model, const char* params_json, const websd_image* init,
+                                             const websd_image* mask, websd_image* images, int count) {
+  websd::wasm::start_job([=](std::string& message) {
+    JsonParams j;
+    if (!j.read(params_json, init, mask, message)) {
+      message = "websd_wasm_txt2img: " + message;
+      return int(WEBSD_ERROR_INVALID_ARGUMENT);
+    }
+    j.p.progress = report_progress;
+    j.p.preview = j.p.preview_every > 0 ? report_preview : nullptr;
+    return finish(websd_txt2img(model, &j.p, images, count), message);
+  });
+}
+
+// The parameters text of image `image` of a txt2img call with `params_json` (websd_parameters_text), called directly
+// (it runs no network): a string, or null with *error set to why. Free either with websd_string_free.
+EMSCRIPTEN_KEEPALIVE char* websd_wasm_parameters_text(websd_model* model, const char* params_json,
+                                                      const websd_image* init, const websd_image* mask, int image,
+                                                      const char* model_name, char** error) {
+  JsonParams j;
+  std::string message;
+  char* text = nullptr;
+  if (!j.read(params_json, init, mask, message))
+    message = "websd_wasm_parameters_text: " + message;
+  else if (websd_parameters_text(model, &j.p, image, model_name, &text) == WEBSD_OK)
+    return text;
+  else
+    message = websd_last_error();
+  *error = static_cast<char*>(std::malloc(message.size() + 1));
+  if (*error) std::memcpy(*error, message.c_str(), message.size() + 1);
+  return nullptr;
+}
+
 EMSCRIPTEN_KEEPALIVE void websd_wasm_free(websd_model* model) {
   websd::wasm::start_job([=](std::string&) {
     websd_model_free(model);

@@ -1,8 +1,8 @@
 // The websd page: wires the form, the engine Worker, the progress bars, the result and the gallery together.
 // The root element's data-state (idle, loading, generating, done, error) tells scripts and tests where it is.
-import { SAMPLER_NAMES, parametersText } from '../../js/lib/parameters.mjs';
+import { SAMPLER_NAMES } from '../../js/lib/parameters.mjs';
 import { EngineClient, EngineError } from './engine-client';
-import type { Backend, CachedModel, Capabilities, Event, Image, ModelInfo, ModelSource } from './protocol';
+import type { Backend, CachedModel, Capabilities, Event, GenerateResult, Image, ModelInfo, ModelSource } from './protocol';
 import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, schedulerConfig, shareLink, validate,
   type Settings } from './settings';
 import { bytes, duration, RateMeter } from './ui/format';
@@ -255,7 +255,6 @@ async function generate() {
   }
   persist();
   const width = s.width || model.nativeWidth, height = s.height || model.nativeHeight;
-  const scheduler = s.scheduler || model.defaultScheduler;
   const start = startImage.at(width, height);
   const overrides = schedulerConfig(s.schedulerOptions);
   const previewEvery = Math.max(1, Math.round(s.steps / 10));
@@ -282,7 +281,7 @@ async function generate() {
   };
   const t0 = performance.now();
   try {
-    const images = await engine.request<Image[]>({ type: 'generate', params: {
+    const { images, parameters } = await engine.request<GenerateResult>({ type: 'generate', params: {
       prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, guidance: s.guidance, seed: s.seed,
       scheduler: s.scheduler, schedulerConfig: overrides, width, height, count: s.count, previewEvery,
       initImage: start?.image ?? null,
@@ -290,10 +289,7 @@ async function generate() {
     const seconds = (performance.now() - t0) / 1000;
     images.forEach((image, i) => {
       const seed = (BigInt(s.seed) + BigInt(i)) & ((1n << 64n) - 1n);
-      const parameters = parametersText({ prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps,
-        scheduler, guidance: s.guidance, seed: seed.toString(), width, height, model: model!.name,
-        schedulerConfig: overrides, strength: start ? s.strength : undefined });
-      const item = { image, parameters, fileName: `websd-${seed}.png`, settings: { ...s, seed: seed.toString() } };
+      const item = { image, parameters: parameters[i], fileName: `websd-${seed}.png`, settings: { ...s, seed: seed.toString() } };
       gallery.add(item);
       if (i === 0) shown = item;
     });

@@ -60,6 +60,12 @@ export interface Image {
   rgb: Uint8Array;
 }
 
+// What a 'generate' request resolves to: the images, and each one's "parameters" PNG text (the engine's).
+export interface GenerateResult {
+  images: Image[];
+  parameters: string[];
+}
+
 export type Request =
   | { id: number; type: 'capabilities' }
   | { id: number; type: 'load'; source: ModelSource; backend: Backend }

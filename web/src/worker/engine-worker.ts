@@ -5,7 +5,8 @@ import { Engine, Model, WebsdError } from '../../../js/lib/engine.mjs';
 import { GpuHost } from '../../../js/lib/gpu-host.mjs';
 import { fetchModel, type FetchedModel } from './model-fetch';
 import { listCached, removeCached } from './model-cache';
-import type { Backend, Capabilities, Control, Event, GenerateParams, ModelInfo, ModelSource, Reply, Request } from '../protocol';
+import type { Backend, Capabilities, Control, Event, GenerateParams, GenerateResult, Image, ModelInfo, ModelSource, Reply,
+  Request } from '../protocol';
 
 declare function importScripts(...urls: string[]): void;
 declare const createWebsdModule: (options: object) => Promise<any>;
@@ -144,14 +145,16 @@ async function load(id: number, source: ModelSource, backend: Backend): Promise<
   return modelInfo;
 }
 
-async function generate(id: number, p: GenerateParams) {
+async function generate(id: number, p: GenerateParams): Promise<GenerateResult> {
   if (!model) throw new WebsdError(1, 'no model is loaded: load one first');
   cancelRequested = false;
-  const images = await model.txt2img({
+  const options = {
     prompt: p.prompt, negativePrompt: p.negativePrompt, width: p.width, height: p.height, steps: p.steps,
     guidance: p.guidance, seed: BigInt(p.seed), scheduler: p.scheduler, schedulerConfig: p.schedulerConfig,
-    count: p.count,
-    previewEvery: p.previewEvery, initImage: p.initImage, strength: p.strength,
+    count: p.count, previewEvery: p.previewEvery, initImage: p.initImage, strength: p.strength,
+  };
+  const images = await model.txt2img({
+    ...options,
     onProgress: (image: number, step: number, steps: number) => {
       post({ id, type: 'event', event: { phase: 'step', image, step, steps } });
       return !cancelRequested;
@@ -160,7 +163,9 @@ async function generate(id: number, p: GenerateParams) {
       post({ id, type: 'event', event: { phase: 'preview', image, step, ...img } }, [img.rgb.buffer]);
     },
   });
-  return images;
+  // Each image's PNG text, written by the engine as the native tool writes it.
+  const parameters = images.map((_: Image, i: number) => model!.parametersText(options, i, modelInfo!.name));
+  return { images, parameters };
 }
 
 async function handle(r: Request): Promise<[unknown, Transferable[]]> {
@@ -168,8 +173,8 @@ async function handle(r: Request): Promise<[unknown, Transferable[]]> {
     case 'capabilities': return [await capabilities(), []];
     case 'load': return [await load(r.id, r.source, r.backend), []];
     case 'generate': {
-      const images = await generate(r.id, r.params);
-      return [images, images.map((i: { rgb: Uint8Array }) => i.rgb.buffer)];
+      const result = await generate(r.id, r.params);
+      return [result, result.images.map((i) => i.rgb.buffer)];
     }
     case 'cache-list': return [await listCached(), []];
     case 'cache-remove': return [await removeCached(r.key), []];
