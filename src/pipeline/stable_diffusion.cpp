@@ -444,10 +444,12 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
     std::unique_ptr<Executable> exe;
     UNetGraph unet;
     if (params.hires_strength > 0) {
-      // SDXL conditions on the size: the second pass's conditioning is the final size's.
-      UNetConditioning big = m.conditioner->encode(prompt, negative, guided, out_w, out_h, params.literal_prompt);
-      big.timestep_cond = cond.timestep_cond;
-      cond = std::move(big);
+      // SDXL conditions on the size: its second pass takes the final size's time ids (the text is the same, so
+      // only the added conditioning changes); SD 1.x/2.x conditioning does not depend on the size.
+      if (!cond.added.empty()) {
+        UNetConditioning big = m.conditioner->encode(prompt, negative, guided, out_w, out_h, params.literal_prompt);
+        cond.added = std::move(big.added);
+      }
       unet = build_unet(m.unet_cfg, *m.unet_weights, batch, hlh, hlw, context_tokens);
       check_memory(*m.backend, unet, out_w, out_h);
       exe = m.backend->compile(unet.graph);
