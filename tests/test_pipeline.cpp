@@ -182,6 +182,39 @@ TEST(CApi, LimitsAreRefusedUpFrontWithTheLimit) {
 }
 
 // A cancel sent just before a run starts stops that run; the next one runs.
+// websd_prompt_info: token counts per chunk as the encoder gets them, and the weights' byte ranges.
+TEST(CApi, PromptInfoCountsTokensAndPlacesWeights) {
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  const auto info = [&](const std::string& prompt, int literal) {
+    char* json = nullptr;
+    EXPECT_EQ(websd_prompt_info(model, prompt.c_str(), literal, &json), WEBSD_OK) << websd_last_error();
+    nlohmann::json j = nlohmann::json::parse(json ? json : "null");
+    websd_string_free(json);
+    return j;
+  };
+  nlohmann::json j = info("a (red:1.5) cat", 0);
+  EXPECT_EQ(j["tokens"], nlohmann::json::array({3}));
+  EXPECT_EQ(j["chunk_size"], 75);
+  EXPECT_EQ(j["max_chunks"], 16);
+  ASSERT_EQ(j["spans"].size(), 3u) << j.dump();
+  EXPECT_EQ(j["spans"][1], nlohmann::json::array({3, 6, 1.5, 0}));  // "red"
+  // 80 one-token words: 75 in the first chunk, 5 in the second; read literally, one count of 80.
+  std::string words;
+  for (int i = 0; i < 80; ++i) words += i ? " cat" : "cat";
+  EXPECT_EQ(info(words, 0)["tokens"], nlohmann::json::array({75, 5}));
+  EXPECT_EQ(info(words + " BREAK dog", 0)["tokens"], nlohmann::json::array({75, 5, 1}));
+  j = info(words + " (x)", 1);
+  EXPECT_EQ(j["tokens"], nlohmann::json::array({83}));
+  EXPECT_EQ(j["spans"].size(), 1u);
+  EXPECT_EQ(info("", 0)["tokens"], nlohmann::json::array({0}));
+  char* json = nullptr;
+  EXPECT_EQ(websd_prompt_info(model, nullptr, 0, &json), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(websd_prompt_info(model, std::string(70000, 'a').c_str(), 0, &json), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(websd_last_error()).find("65536"), std::string::npos) << websd_last_error();
+  websd_model_free(model);
+}
+
 TEST(CApi, CancelBeforeTheRunIsNotLost) {
   websd_model* model = nullptr;
   ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);

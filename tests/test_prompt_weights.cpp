@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <tuple>
 
 #include "core/error.h"
 #include "fixtures.h"
@@ -91,6 +92,61 @@ TEST(PromptWeights, AnyTextParses) {
     const auto got = parse_prompt_weights(s);
     ASSERT_FALSE(got.empty()) << s;
     for (const auto& r : got) ASSERT_TRUE(r.is_break || !r.text.empty() || got.size() == 1) << s;
+  }
+}
+
+// The spans' text (escapes read), weight by weight, is what parse_prompt_weights gives.
+Runs spans_as_runs(const std::string& prompt) {
+  Runs out;
+  for (const WeightSpan& w : prompt_weight_spans(prompt)) {
+    std::string text = w.is_break ? "BREAK" : "";
+    for (size_t i = w.begin; !w.is_break && i < w.end; ++i) {
+      if (prompt[i] == '\\' && i + 1 < w.end) ++i;
+      text += prompt[i];
+    }
+    const double weight = w.is_break ? -1 : w.weight;
+    if (!out.empty() && !w.is_break && out.back().second == weight) out.back().first += text;
+    else out.emplace_back(text, weight);
+  }
+  return out;
+}
+
+TEST(PromptWeightSpans, RangesOfThePromptAsTyped) {
+  const std::string p = "a (b:1.3) [c] \\(d\\) BREAK e";
+  const std::vector<WeightSpan> got = prompt_weight_spans(p);
+  std::vector<std::tuple<std::string, double, bool>> want = {
+      {"a ", 1.0, false}, {"b", 1.3, false}, {" ", 1.0, false}, {"c", 1 / 1.1, false},
+      {" \\(d\\)", 1.0, false}, {"BREAK", 1.0, true}, {"e", 1.0, false}};
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(p.substr(got[i].begin, got[i].end - got[i].begin), std::get<0>(want[i])) << i;
+    EXPECT_NEAR(got[i].weight, std::get<1>(want[i]), 1e-12) << i;
+    EXPECT_EQ(got[i].is_break, std::get<2>(want[i])) << i;
+  }
+  EXPECT_TRUE(prompt_weight_spans("").empty());
+}
+
+TEST(PromptWeightSpans, AgreeWithTheParseOnAnyText) {
+  std::mt19937 rng(11);
+  const std::string alphabet = "()[]:\\ ab1.2-+BREAK\xc3\xa9";
+  for (int i = 0; i < 20000; ++i) {
+    std::string s(rng() % 24, ' ');
+    for (char& c : s) c = alphabet[rng() % alphabet.size()];
+    size_t at = 0;
+    for (const WeightSpan& w : prompt_weight_spans(s)) {
+      ASSERT_LE(at, w.begin) << s;
+      ASSERT_LT(w.begin, w.end) << s;
+      ASSERT_LE(w.end, s.size()) << s;
+      at = w.end;
+    }
+    // The same runs, where the parse has any text (its merging drops empty runs alike).
+    Runs want = runs(s), got = spans_as_runs(s);
+    if (want.size() == 1 && want[0].first.empty()) want.clear();
+    ASSERT_EQ(got.size(), want.size()) << s;
+    for (size_t k = 0; k < got.size(); ++k) {
+      ASSERT_EQ(got[k].first, want[k].first) << s;
+      ASSERT_NEAR(got[k].second, want[k].second, 1e-12) << s;
+    }
   }
 }
 

@@ -175,6 +175,15 @@ websd_status websd_parameters_text(websd_model* model, const websd_txt2img_param
                                    const char* model_name, char** out);
 void websd_string_free(char* text);
 
+/* How the engine reads a prompt, for an editor that highlights weights and counts tokens as one types. *out is a
+ * JSON object (free it with websd_string_free):
+ *   {"tokens": [n, ...], "chunk_size": 75, "max_chunks": 16, "spans": [[begin, end, weight, is_break], ...]}
+ * tokens: the tokens of each chunk of chunk_size the first text encoder gets (literal: one count of the whole
+ * prompt, of which the encoder reads chunk_size); more than max_chunks chunks is refused by websd_txt2img.
+ * spans: UTF-8 byte ranges [begin, end) of the prompt and their weight (brackets and weight syntax lie between
+ * spans; is_break 1 marks a BREAK); literal: one span of weight 1 over the prompt. */
+websd_status websd_prompt_info(websd_model* model, const char* prompt, int literal, char** out);
+
 /* Thread-safe: makes a running websd_txt2img on this model return WEBSD_ERROR_CANCELLED soon; one called while no
  * run is active cancels the next run (a cancel sent just before a run starts is not lost). */
 void websd_cancel(websd_model* model);

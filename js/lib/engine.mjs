@@ -165,6 +165,20 @@ function heapImage(e, a, img, what) {
   return p;
 }
 
+// A function from UTF-8 byte offsets of `text` to indices of the JS (UTF-16) string.
+function utf16Indices(text) {
+  const at = [0];  // at[byte offset] = string index, for offsets at character starts
+  let bytes = 0;
+  for (let i = 0; i < text.length; ++i) {
+    const c = text.codePointAt(i);
+    const n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (c >= 0x10000) ++i;
+    bytes += n;
+    at[bytes] = i + 1;
+  }
+  return (offset) => at[offset] ?? text.length;
+}
+
 export class Model {
   static async open(engine, path, { backend = 'cpu', threads = 0 } = {}) {
     const a = engine.allocator();
@@ -256,6 +270,28 @@ export class Model {
       e.module._websd_string_free(p || message);
       if (!p) throw new WebsdError(1, text);
       return text;
+    } finally {
+      a.free();
+    }
+  }
+
+  // How the engine reads `prompt` (websd_prompt_info in websd.h), called directly, never beside a txt2img of this
+  // model: { tokens: [per chunk], chunk_size, max_chunks, spans: [[start, end, weight, isBreak]] } with the spans'
+  // UTF-8 byte offsets turned into indices of the JS string (String.slice takes them as they are).
+  promptInfo(prompt, { literal = false } = {}) {
+    const e = this.engine;
+    const a = e.allocator();
+    try {
+      const error = a.zeroed(4);
+      const p = e.module._websd_wasm_prompt_info(this.handle, a.string(prompt), literal ? 1 : 0, error);
+      const message = new Uint32Array(e.module.wasmMemory.buffer, error, 1)[0];
+      const text = e.string(p || message);
+      e.module._websd_string_free(p || message);
+      if (!p) throw new WebsdError(1, text);
+      const info = JSON.parse(text);
+      const index = utf16Indices(prompt);
+      info.spans = info.spans.map(([b, end, weight, isBreak]) => [index(b), index(end), weight, isBreak === 1]);
+      return info;
     } finally {
       a.free();
     }

@@ -110,6 +110,33 @@ test('the engine\'s parameters text names samplers as SAMPLER_NAMES does', async
   assert.match(error, /hires_upscaler.*wrong type|wrong type/);
 });
 
+// Model.promptInfo: the engine's reading of a prompt in JS string indices (the page highlights with them), past
+// characters that take several UTF-8 bytes and one outside the BMP.
+test('promptInfo gives token counts and weighted spans in string indices', async () => {
+  const script = `
+    import { Engine, Model } from '${path.join(repoRoot, 'js/lib/engine.mjs')}';
+    import { inModule, loadModule } from '${path.join(repoRoot, 'js/lib/node.mjs')}';
+    import { wasmDir } from '${path.join(repoRoot, 'js/lib/node.mjs')}';
+    const module = await loadModule(wasmDir() + '/src/wasm/websd.js', { print: () => {}, printErr: () => {} });
+    const model = await Model.open(new Engine(module, null), inModule(${JSON.stringify(fixture('tiny-sd1/model'))}),
+      { backend: 'cpu', threads: 1 });
+    const prompt = 'café 🦊 (fox:1.3) [snow] BREAK sky';
+    const info = model.promptInfo(prompt);
+    const literal = model.promptInfo(prompt, { literal: true });
+    console.log(JSON.stringify({ prompt, info, literal }));
+    process.exit(0);`;
+  const { stdout } = await run('node', ['--input-type=module', '-e', script]);
+  const { prompt, info, literal } = JSON.parse(stdout);
+  const shown = info.spans.map(([b, e, w, brk]) => [prompt.slice(b, e), +w.toFixed(4), brk]);
+  assert.deepEqual(shown, [['café 🦊 ', 1, false], ['fox', 1.3, false], [' ', 1, false], ['snow', 0.9091, false],
+    ['BREAK', 1, true], ['sky', 1, false]]);
+  assert.equal(info.tokens.length, 2, 'BREAK starts a second chunk');
+  assert.equal(info.tokens[1], 1);
+  assert.equal(info.chunk_size, 75);
+  assert.equal(literal.tokens.length, 1);
+  assert.deepEqual(literal.spans, [[0, prompt.length, 1, false]]);
+});
+
 test('a missing model is an error that names the path', async () => {
   await assert.rejects(run('node', [cli, '--backend', 'cpu', '--model', '/nonexistent/model', '-p', 'x']),
     (e) => /websd-node: error: .*\/nonexistent\/model/.test(e.stderr));

@@ -1,4 +1,5 @@
 // The C API: a thin shell around the C++ pipeline that turns every exception into a status and a message.
+#include <cstdio>
 #include <cstdlib>
 #include <cmath>
 #include <cstring>
@@ -10,8 +11,10 @@
 #include "backends/webgpu/webgpu_backend.h"
 #endif
 #include "core/error.h"
+#include "pipeline/limits.h"
 #include "pipeline/parameters_text.h"
 #include "pipeline/stable_diffusion.h"
+#include "text/prompt_weights.h"
 #include "websd/websd.h"
 
 struct websd_model {
@@ -246,6 +249,33 @@ websd_status websd_parameters_text(websd_model* model, const websd_txt2img_param
 }
 
 void websd_string_free(char* text) { std::free(text); }
+
+websd_status websd_prompt_info(websd_model* model, const char* prompt, int literal, char** out) {
+  if (!model || !prompt || !out) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_prompt_info: NULL argument");
+  *out = nullptr;
+  return guarded([&] {
+    const std::string text = prompt;
+    std::string json = "{\"tokens\":[";
+    const websd::StableDiffusion::PromptTokens tokens = model->sd->prompt_tokens(text, literal != 0);
+    for (size_t i = 0; i < tokens.counts.size(); ++i) json += (i ? "," : "") + std::to_string(tokens.counts[i]);
+    json += "],\"chunk_size\":" + std::to_string(tokens.chunk_size) +
+            ",\"max_chunks\":" + std::to_string(websd::limits::kMaxPromptChunks) + ",\"spans\":[";
+    std::vector<websd::WeightSpan> spans = literal ? std::vector<websd::WeightSpan>{{0, text.size(), 1.0, false}}
+                                                   : websd::prompt_weight_spans(text);
+    if (text.empty()) spans.clear();
+    char weight[32];
+    for (size_t i = 0; i < spans.size(); ++i) {
+      std::snprintf(weight, sizeof weight, "%.9g", spans[i].weight);
+      json += std::string(i ? "," : "") + "[" + std::to_string(spans[i].begin) + "," + std::to_string(spans[i].end) +
+              "," + weight + "," + (spans[i].is_break ? "1" : "0") + "]";
+    }
+    json += "]}";
+    char* copy = static_cast<char*>(std::malloc(json.size() + 1));
+    if (!copy) throw std::bad_alloc();
+    std::memcpy(copy, json.c_str(), json.size() + 1);
+    *out = copy;
+  });
+}
 
 void websd_image_free(websd_image* image) {
   if (!image) return;

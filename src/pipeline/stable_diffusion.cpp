@@ -87,6 +87,13 @@ StableDiffusion::StableDiffusion() : impl_(std::make_unique<Impl>()) {}
 StableDiffusion::~StableDiffusion() = default;
 const ModelInfo& StableDiffusion::info() const { return impl_->info; }
 void StableDiffusion::cancel() { impl_->cancelled = true; }
+StableDiffusion::PromptTokens StableDiffusion::prompt_tokens(const std::string& prompt, bool literal) const {
+  if (prompt.size() > limits::kMaxPromptBytes)
+    throw Error(ErrorCode::kInvalidArgument, "a prompt of " + std::to_string(prompt.size()) + " bytes; at most " +
+                                                 std::to_string(limits::kMaxPromptBytes) + " are read");
+  const ClipTextComponent& text = *impl_->conditioner->text_components()[0];
+  return {prompt_token_counts(text, prompt, literal), text.cfg.max_positions - 2};
+}
 
 std::unique_ptr<StableDiffusion> StableDiffusion::open(const std::string& path, std::shared_ptr<Backend> backend,
                                                        const ModelSourceOptions& options) {

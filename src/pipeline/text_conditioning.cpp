@@ -60,14 +60,33 @@ ClipTextOutputs encode_text(Backend& backend, const ClipTextComponent& text,
   return encode_ids(backend, text, std::move(ids), cancel);
 }
 
+namespace {
+
+ChunkRules chunk_rules(const ClipTextComponent& text) {
+  ChunkRules rules;
+  rules.max_positions = text.cfg.max_positions;
+  rules.keep_together = text.token_runs;
+  return rules;
+}
+
+}  // namespace
+
+std::vector<int> prompt_token_counts(const ClipTextComponent& text, const std::string& prompt, bool literal) {
+  if (literal) return {int(text.tokenizer->encode(prompt).size())};
+  std::vector<int> counts;
+  for (const PromptChunk& chunk : chunk_prompt(*text.tokenizer, parse_prompt_weights(prompt), chunk_rules(text))) {
+    // A chunk is BOS, its tokens, EOS, then padding.
+    const auto eos = std::find(chunk.ids.begin() + 1, chunk.ids.end(), text.tokenizer->eos_id());
+    counts.push_back(int(eos - chunk.ids.begin()) - 1);
+  }
+  return counts;
+}
+
 std::vector<PromptChunk> prompt_chunks(const ClipTextComponent& text, const std::string& prompt,
                                        bool literal) {
   const int L = text.cfg.max_positions;
   if (literal) return {{text.tokenizer->encode_padded(prompt, L), std::vector<float>(size_t(L), 1.0f)}};
-  ChunkRules rules;
-  rules.max_positions = L;
-  rules.keep_together = text.token_runs;
-  std::vector<PromptChunk> chunks = chunk_prompt(*text.tokenizer, parse_prompt_weights(prompt), rules);
+  std::vector<PromptChunk> chunks = chunk_prompt(*text.tokenizer, parse_prompt_weights(prompt), chunk_rules(text));
   if (chunks.size() > size_t(limits::kMaxPromptChunks))
     throw Error(ErrorCode::kInvalidArgument,
                 "a prompt needs " + std::to_string(chunks.size()) + " chunks of " + std::to_string(L - 2) +

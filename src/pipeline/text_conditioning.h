@@ -52,6 +52,11 @@ ClipTextOutputs encode_text(Backend& backend, const ClipTextComponent& text,
 std::vector<PromptChunk> prompt_chunks(const ClipTextComponent& text, const std::string& prompt,
                                        bool literal);
 
+// The tokens of each chunk prompt_chunks() makes, without its BOS, EOS and padding, and without its limit on
+// chunks (for counters that show a prompt going over it); `literal`: one count of the whole prompt, which the
+// encoder cuts after max_positions - 2.
+std::vector<int> prompt_token_counts(const ClipTextComponent& text, const std::string& prompt, bool literal);
+
 struct EncodedPrompts {
   std::vector<float> states;  // [B, chunks * 77, D]: each chunk's states weighted, in order
   std::vector<float>

@@ -38,31 +38,37 @@ size_t weight_close(std::string_view s, size_t i, double& weight) {
   return j + 1 - i;
 }
 
-// Plain text split at each BREAK (a word of its own; the spaces around it go with it).
-void add_text(std::vector<WeightedText>& out, std::string_view text) {
+// A run of the parse with the bytes of the prompt it came from.
+struct Piece {
+  WeightedText run;
+  size_t begin, end;
+};
+
+// Plain text (prompt bytes [base, base + text.size())) split at each BREAK (a word of its own; the spaces around
+// it go with it).
+void add_text(std::vector<Piece>& out, std::string_view text, size_t base) {
   size_t from = 0;
   for (size_t at = text.find("BREAK"); at != std::string_view::npos; at = text.find("BREAK", at + 1)) {
     const size_t end = at + 5;
     if ((at > 0 && is_word(text[at - 1])) || (end < text.size() && is_word(text[end]))) continue;
     size_t left = at;
     while (left > from && is_space(text[left - 1])) --left;
-    out.push_back({std::string(text.substr(from, left - from)), 1.0, false});
-    out.push_back({"", 1.0, true});
+    out.push_back({{std::string(text.substr(from, left - from)), 1.0, false}, base + from, base + left});
+    out.push_back({{"", 1.0, true}, base + at, base + end});
     from = end;
     while (from < text.size() && is_space(text[from])) ++from;
     at = from > 0 ? from - 1 : 0;
   }
-  out.push_back({std::string(text.substr(from)), 1.0, false});
+  out.push_back({{std::string(text.substr(from)), 1.0, false}, base + from, base + text.size()});
 }
 
-}  // namespace
-
-std::vector<WeightedText> parse_prompt_weights(std::string_view s) {
-  std::vector<WeightedText> res;
+// The one parse behind both public functions: every run with its weight and source bytes, unmerged.
+std::vector<Piece> parse(std::string_view s) {
+  std::vector<Piece> res;
   std::vector<size_t> round, square;  // where each open bracket's range starts in res
   auto multiply_from = [&](size_t start, double m) {
     for (size_t p = start; p < res.size(); ++p)
-      if (!res[p].is_break) res[p].weight *= m;
+      if (!res[p].run.is_break) res[p].run.weight *= m;
   };
   for (size_t i = 0; i < s.size();) {
     const char c = s[i];
@@ -73,7 +79,7 @@ std::vector<WeightedText> parse_prompt_weights(std::string_view s) {
       // alone).
       const bool escapes = i + 1 < s.size() && (s[i + 1] == '(' || s[i + 1] == ')' || s[i + 1] == '[' ||
                                                 s[i + 1] == ']' || s[i + 1] == '\\');
-      if (escapes) res.push_back({std::string(1, s[i + 1]), 1.0, false});
+      if (escapes) res.push_back({{std::string(1, s[i + 1]), 1.0, false}, i, i + 2});
       i += escapes ? 2 : 1;
     } else if (c == '(') {
       round.push_back(res.size());
@@ -103,15 +109,21 @@ std::vector<WeightedText> parse_prompt_weights(std::string_view s) {
       } else {
         while (end < s.size() && !is_special(s[end])) ++end;
       }
-      add_text(res, s.substr(i, end - i));
+      add_text(res, s.substr(i, end - i), i);
       i = end;
     }
   }
   for (size_t start : round) multiply_from(start, kRoundBracket);
   for (size_t start : square) multiply_from(start, kSquareBracket);
+  return res;
+}
 
+}  // namespace
+
+std::vector<WeightedText> parse_prompt_weights(std::string_view s) {
   std::vector<WeightedText> merged;
-  for (WeightedText& r : res) {
+  for (Piece& piece : parse(s)) {
+    WeightedText& r = piece.run;
     if (!r.is_break && r.text.empty()) continue;
     if (!merged.empty() && !r.is_break && !merged.back().is_break && merged.back().weight == r.weight)
       merged.back().text += r.text;
@@ -120,6 +132,20 @@ std::vector<WeightedText> parse_prompt_weights(std::string_view s) {
   }
   if (merged.empty()) merged.push_back({"", 1.0, false});
   return merged;
+}
+
+std::vector<WeightSpan> prompt_weight_spans(std::string_view s) {
+  std::vector<WeightSpan> spans;
+  for (const Piece& piece : parse(s)) {
+    if (piece.begin == piece.end) continue;
+    WeightSpan span{piece.begin, piece.end, piece.run.weight, piece.run.is_break};
+    if (!spans.empty() && !span.is_break && !spans.back().is_break && spans.back().end == span.begin &&
+        spans.back().weight == span.weight)
+      spans.back().end = span.end;
+    else
+      spans.push_back(span);
+  }
+  return spans;
 }
 
 }  // namespace websd

@@ -27,4 +27,15 @@ struct WeightedText {
 // prompt is one empty run of weight 1).
 std::vector<WeightedText> parse_prompt_weights(std::string_view prompt);
 
+// Where the weights are in the prompt as typed, from the same parse: byte ranges [begin, end) of the prompt with
+// the weight their text gets (an escape such as \( is one span of its two bytes; the word BREAK is a span of
+// its own). Brackets and ":1.3)" weight syntax lie between spans, in no span; touching
+// spans of one weight are merged. For highlighting a prompt as it is typed.
+struct WeightSpan {
+  size_t begin = 0, end = 0;
+  double weight = 1.0;
+  bool is_break = false;
+};
+std::vector<WeightSpan> prompt_weight_spans(std::string_view prompt);
+
 }  // namespace websd

@@ -181,6 +181,17 @@ EMSCRIPTEN_KEEPALIVE char* websd_wasm_parameters_text(websd_model* model, const 
   return nullptr;
 }
 
+// websd_prompt_info, called directly (it runs no network; not beside a generation of this model): the JSON, or
+// null with *error set to why. Free either with websd_string_free.
+EMSCRIPTEN_KEEPALIVE char* websd_wasm_prompt_info(websd_model* model, const char* prompt, int literal, char** error) {
+  char* json = nullptr;
+  if (websd_prompt_info(model, prompt, literal, &json) == WEBSD_OK) return json;
+  const std::string message = websd_last_error();
+  *error = static_cast<char*>(std::malloc(message.size() + 1));
+  if (*error) std::memcpy(*error, message.c_str(), message.size() + 1);
+  return nullptr;
+}
+
 EMSCRIPTEN_KEEPALIVE void websd_wasm_free(websd_model* model) {
   websd::wasm::start_job([=](std::string&) {
     websd_model_free(model);

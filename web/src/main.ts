@@ -6,8 +6,11 @@ import type { Backend, CachedModel, Capabilities, Event, GenerateResult, Image, 
 import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, schedulerConfig, shareLink, validate,
   type Settings } from './settings';
 import { bytes, duration, RateMeter } from './ui/format';
+import { AdapterPanel } from './ui/adapters';
 import { Gallery } from './ui/gallery';
 import { downloadPng, drawRgb } from './ui/image';
+import { MaskEditor } from './ui/mask-editor';
+import { PromptHighlight } from './ui/prompt-highlight';
 import { StartImage } from './ui/start-image';
 
 type State = 'idle' | 'loading' | 'generating' | 'done' | 'error';
@@ -26,8 +29,33 @@ let caps: Capabilities | null = null;
 let model: ModelInfo | null = null;
 let loadedUrl = '';  // the URL the loaded model came from ('' for local files)
 let shown: { image: Image; parameters: string; fileName: string } | null = null;
-const startImage = new StartImage($<HTMLCanvasElement>('init-preview'), $('init-info'),
-  $<HTMLButtonElement>('clear-init'), () => { input('strength').disabled = !startImage?.present; });
+const mask = new MaskEditor($<HTMLCanvasElement>('mask-canvas'), { brush: input('mask-brush'),
+  eraser: input('mask-eraser'), size: input('mask-size'), info: $('mask-info') }, () => {});
+const startImage = new StartImage($('mask-stage'), $<HTMLCanvasElement>('init-preview'), $('init-info'),
+  $<HTMLButtonElement>('clear-init'), (width, height) => {
+    input('strength').disabled = !width;
+    $('mask-tools').hidden = !width;
+    mask.reset(width, height);
+  });
+const adapters = new AdapterPanel(engine, {
+  loras: $<HTMLUListElement>('lora-list'), embeddings: $<HTMLUListElement>('embedding-list'),
+  taesds: $<HTMLUListElement>('taesd-list'), summary: $('adapter-summary'),
+  previewDecoder: $<HTMLSelectElement>('preview-decoder'), vaeDecoder: $<HTMLSelectElement>('vae-decoder'),
+}, { insert: insertInPrompt, changed: () => persist(), message: (text, error) => setState(error ? 'error' : 'idle', text) });
+const highlights = (['prompt', 'negative-prompt'] as const).map((id) => new PromptHighlight(engine,
+  $<HTMLTextAreaElement>(id), $(`${id}-highlight`), $(`${id}-tokens`), () => input('literal-prompt').checked));
+
+// Puts text at the prompt's cursor (a LoRA tag, an embedding's word), spaced from its neighbours.
+function insertInPrompt(text: string) {
+  const t = $<HTMLTextAreaElement>('prompt');
+  const [a, b] = [t.selectionStart ?? t.value.length, t.selectionEnd ?? t.value.length];
+  const before = t.value.slice(0, a), after = t.value.slice(b);
+  const piece = `${before && !/[\s,(]$/.test(before) ? ', ' : ''}${text}${after && !/^[\s,)]/.test(after) ? ', ' : ''}`;
+  t.value = before + piece + after;
+  t.selectionStart = t.selectionEnd = before.length + piece.length;
+  t.dispatchEvent(new Event('input', { bubbles: true }));
+  t.focus();
+}
 
 function setState(state: State, message = '') {
   app.dataset.state = state;
@@ -58,6 +86,19 @@ function fillForm(s: Settings) {
   input('count').value = String(s.count);
   input('strength').value = String(s.strength);
   $<HTMLSelectElement>('backend').value = s.backend;
+  input('literal-prompt').checked = s.literalPrompt;
+  input('hires-scale').value = String(s.hiresScale);
+  input('hires-strength').value = String(s.hiresStrength);
+  input('hires-steps').value = String(s.hiresSteps);
+  $<HTMLSelectElement>('hires-upscaler').value = s.hiresUpscaler;
+  adapters.restore(s.loras, s.previewDecoder, s.vaeDecoder);
+  showHires();
+  for (const h of highlights) h.schedule();
+}
+
+function showHires() {
+  const scale = Number(input('hires-scale').value);
+  $('hires-summary').textContent = scale > 1 ? `×${scale} at strength ${input('hires-strength').value}` : 'off';
 }
 
 function readForm(): Settings {
@@ -77,6 +118,14 @@ function readForm(): Settings {
     count: num('count', 1),
     strength: num('strength', DEFAULTS.strength),
     backend: $<HTMLSelectElement>('backend').value as Settings['backend'],
+    literalPrompt: input('literal-prompt').checked,
+    loras: adapters.loras,
+    previewDecoder: adapters.previewDecoder,
+    vaeDecoder: adapters.vaeDecoder,
+    hiresScale: num('hires-scale', DEFAULTS.hiresScale),
+    hiresStrength: num('hires-strength', DEFAULTS.hiresStrength),
+    hiresSteps: num('hires-steps', DEFAULTS.hiresSteps),
+    hiresUpscaler: $<HTMLSelectElement>('hires-upscaler').value as Settings['hiresUpscaler'],
   };
 }
 
@@ -230,6 +279,7 @@ async function loadModel(source: ModelSource): Promise<boolean> {
     (backend === 'cpu' ? `. CPU estimate: about ${duration(cpuStepEstimate(model))} per step at ` +
       `${model.nativeWidth}×${model.nativeHeight}` : '');
   setState('idle', 'Model ready.');
+  for (const h of highlights) h.schedule();
   await refreshCache();
   return true;
 }
@@ -256,6 +306,7 @@ async function generate() {
   persist();
   const width = s.width || model.nativeWidth, height = s.height || model.nativeHeight;
   const start = startImage.at(width, height);
+  const maskImage = start ? mask.at(width, height) : null;
   const overrides = schedulerConfig(s.schedulerOptions);
   const previewEvery = Math.max(1, Math.round(s.steps / 10));
   setState('generating', `Generating ${s.count > 1 ? `${s.count} images` : ''}…`);
@@ -284,8 +335,10 @@ async function generate() {
     const { images, parameters } = await engine.request<GenerateResult>({ type: 'generate', params: {
       prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, guidance: s.guidance, seed: s.seed,
       scheduler: s.scheduler, schedulerConfig: overrides, width, height, count: s.count, previewEvery,
-      initImage: start?.image ?? null,
-      strength: s.strength } }, onEvent);
+      initImage: start?.image ?? null, strength: s.strength, mask: maskImage, loras: s.loras,
+      literalPrompt: s.literalPrompt, previewDecoder: s.previewDecoder, vaeDecoder: s.vaeDecoder,
+      hiresScale: s.hiresScale, hiresStrength: s.hiresStrength, hiresSteps: s.hiresSteps,
+      hiresUpscaler: s.hiresUpscaler } }, onEvent);
     const seconds = (performance.now() - t0) / 1000;
     images.forEach((image, i) => {
       const seed = (BigInt(s.seed) + BigInt(i)) & ((1n << 64n) - 1n);
@@ -384,6 +437,38 @@ function wire() {
     takeFile(e.dataTransfer?.files[0]);
   });
   $('use-as-init').addEventListener('click', () => { if (shown) startImage.fromResult(shown.image); });
+  // The inpainting mask's tools.
+  $('mask-invert').addEventListener('click', () => mask.invert());
+  $('mask-clear').addEventListener('click', () => mask.clear());
+  $('mask-undo').addEventListener('click', () => mask.stepBack());
+  input('pick-mask').addEventListener('change', () => {
+    const file = input('pick-mask').files?.[0];
+    if (file) mask.fromFile(file).catch((e) => setState('error', (e as Error).message));
+    input('pick-mask').value = '';
+  });
+  $('mask-save').addEventListener('click', () => {
+    const c = $<HTMLCanvasElement>('mask-canvas');
+    const m = mask.at(c.width, c.height);
+    if (m) downloadPng(m, '', 'mask.png');
+    else setState('error', 'There is no mask to save: paint one over the start image first.');
+  });
+  // Add-ons: files from the disk or a URL, stored in this browser.
+  for (const kind of ['lora', 'embedding', 'taesd'] as const) {
+    const picker = input(`add-${kind}`);
+    picker.addEventListener('change', () => {
+      const files = Array.from(picker.files ?? []).map((f) => ({ path: f.webkitRelativePath || f.name, file: f }));
+      if (files.length) void adapters.add(kind, { kind: 'files', files });
+      picker.value = '';
+    });
+  }
+  $('adapter-url-add').addEventListener('click', () => {
+    const url = input('adapter-url').value.trim();
+    if (!url) return setState('error', 'Enter the URL of a .safetensors file (or of a TAESD folder).');
+    const kind = $<HTMLSelectElement>('adapter-url-kind').value as 'lora' | 'embedding' | 'taesd';
+    void adapters.add(kind, { kind: 'url', url: new URL(url, location.href).href });
+  });
+  for (const id of ['hires-scale', 'hires-strength']) input(id).addEventListener('input', showHires);
+  input('literal-prompt').addEventListener('change', () => { for (const h of highlights) h.schedule(); });
   document.addEventListener('input', persist);
   document.addEventListener('change', persist);
   document.addEventListener('keydown', (e) => {
@@ -408,7 +493,7 @@ async function start() {
     setState('error', `The engine could not start: ${(e as Error).message}`);
     return;
   }
-  const [cached] = await Promise.all([refreshCache(), showShipped()]);
+  const [cached] = await Promise.all([refreshCache(), showShipped(), adapters.refresh()]);
   setState('idle');
   // A model named in the link, or the last one used if it is stored here, loads by itself.
   const url = settings.model ? new URL(settings.model, location.href).href : '';

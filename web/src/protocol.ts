@@ -23,6 +23,29 @@ export interface GenerateParams {
   previewEvery: number;
   initImage: Image | null;  // img2img: the start image at the size asked for; null = text to image
   strength: number;
+  mask: Image | null;       // inpainting: white = repaint, at the size asked for; null = none (needs initImage)
+  loras: { name: string; scale: number }[];  // stored LoRAs (by name) merged for this run
+  literalPrompt: boolean;   // read the prompts as diffusers does (no weighting syntax, no chunks)
+  previewDecoder: string;   // a stored TAESD (by name) that draws the previews; '' = the latent-to-RGB map
+  vaeDecoder: string;       // a stored TAESD that draws the final image; '' = the model's VAE
+  hiresScale: number;       // 1 = no hires fix
+  hiresStrength: number;
+  hiresSteps: number;       // 0 = steps
+  hiresUpscaler: 'latent' | 'image';
+}
+
+// Add-ons stored beside the models: LoRAs and textual-inversion embeddings (one .safetensors each, named by
+// the file) and TAESD decoders (an AutoencoderTiny folder).
+export type AdapterKind = 'lora' | 'embedding' | 'taesd';
+
+export type AdapterSource =
+  | { kind: 'url'; url: string }
+  | { kind: 'files'; files: { path: string; file: File }[] };
+
+export interface Adapter {
+  kind: AdapterKind;
+  name: string;   // what prompts and the form refer to it by: <lora:NAME:…>, the embedding's word, the TAESD's name
+  bytes: number;
 }
 
 export interface Capabilities {
@@ -71,7 +94,20 @@ export type Request =
   | { id: number; type: 'load'; source: ModelSource; backend: Backend }
   | { id: number; type: 'generate'; params: GenerateParams }
   | { id: number; type: 'cache-list' }
-  | { id: number; type: 'cache-remove'; key: string };
+  | { id: number; type: 'cache-remove'; key: string }
+  | { id: number; type: 'adapter-list' }
+  | { id: number; type: 'adapter-add'; kind: AdapterKind; source: AdapterSource }
+  | { id: number; type: 'adapter-remove'; kind: AdapterKind; name: string }
+  | { id: number; type: 'prompt-info'; prompt: string; literal: boolean };
+
+// What 'prompt-info' resolves to (the engine's reading of a prompt, for the highlight and the token counter):
+// tokens per 75-token chunk, and spans [start, end, weight, isBreak] in string indices; null with no model.
+export interface PromptInfo {
+  tokens: number[];
+  chunkSize: number;
+  maxChunks: number;
+  spans: [number, number, number, boolean][];
+}
 
 // 'cancel' needs no answer: the running generation ends with an error of status 'cancelled'.
 export type Control = { type: 'cancel' };

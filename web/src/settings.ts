@@ -1,7 +1,7 @@
 // The generation settings: read from and written to the form, kept in localStorage so they survive a reload,
 // and overridable by URL query parameters (shareable links use the CLI's names: model, prompt, negative_prompt,
-// seed, steps, guidance, scheduler, scheduler_options, width, height, strength; autostart=1 generates once the
-// model is loaded).
+// seed, steps, guidance, scheduler, scheduler_options, width, height, strength, literal_prompt, hires_scale,
+// hires_strength, hires_steps, hires_upscaler; autostart=1 generates once the model is loaded).
 
 export interface Settings {
   model: string;
@@ -18,6 +18,14 @@ export interface Settings {
   count: number;
   strength: number;  // img2img: the share of the schedule run over the start image
   backend: 'auto' | 'webgpu' | 'cpu';
+  literalPrompt: boolean;
+  loras: { name: string; scale: number }[];  // stored LoRAs in use
+  previewDecoder: string;  // stored TAESD names; '' = none
+  vaeDecoder: string;
+  hiresScale: number;      // 1 = off
+  hiresStrength: number;
+  hiresSteps: number;
+  hiresUpscaler: 'latent' | 'image';
 }
 
 export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', 'dpmpp_2m', 'dpmpp_2m_karras', 'heun',
@@ -26,7 +34,8 @@ export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', '
 export const DEFAULTS: Settings = {
   model: '', prompt: 'a lighthouse on a cliff at dusk, oil painting', negativePrompt: 'blurry, low quality',
   steps: 20, guidance: 7.5, seed: '42', seedLocked: false, scheduler: '', schedulerOptions: '', width: 0, height: 0, count: 1,
-  strength: 0.8, backend: 'auto',
+  strength: 0.8, backend: 'auto', literalPrompt: false, loras: [], previewDecoder: '', vaeDecoder: '', hiresScale: 1,
+  hiresStrength: 0.7, hiresSteps: 0, hiresUpscaler: 'latent',
 };
 
 const STORAGE_KEY = 'websd.settings.v1';
@@ -35,7 +44,8 @@ const STORAGE_KEY = 'websd.settings.v1';
 const QUERY: Record<string, keyof Settings> = {
   model: 'model', prompt: 'prompt', negative_prompt: 'negativePrompt', seed: 'seed', steps: 'steps',
   guidance: 'guidance', scheduler: 'scheduler', width: 'width', height: 'height', count: 'count', backend: 'backend',
-  strength: 'strength', scheduler_options: 'schedulerOptions',
+  strength: 'strength', scheduler_options: 'schedulerOptions', literal_prompt: 'literalPrompt',
+  hires_scale: 'hiresScale', hires_strength: 'hiresStrength', hires_steps: 'hiresSteps', hires_upscaler: 'hiresUpscaler',
 };
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -51,6 +61,12 @@ export function validate(s: Settings): string | null {
   if (!Number.isInteger(s.count) || s.count < 1 || s.count > 16) return 'number of images must be from 1 to 16';
   if (s.scheduler && !SCHEDULERS.includes(s.scheduler)) return `unknown scheduler '${s.scheduler}'`;
   if (!(s.strength > 0 && s.strength <= 1)) return 'strength must be above 0 and at most 1';
+  if (!(s.hiresScale >= 1 && s.hiresScale <= 4)) return 'the hires fix upscales by 1 (off) to 4';
+  if (!(s.hiresStrength >= 0 && s.hiresStrength <= 1)) return 'the hires fix\'s denoising strength is from 0 to 1';
+  if (!Number.isInteger(s.hiresSteps) || s.hiresSteps < 0 || s.hiresSteps > 1000) return 'hires steps must be a whole number from 0 (= steps) to 1000';
+  if (s.hiresUpscaler !== 'latent' && s.hiresUpscaler !== 'image') return `unknown hires upscaler '${s.hiresUpscaler}'`;
+  const badScale = s.loras.find((l) => !(Math.abs(l.scale) <= 4));
+  if (badScale) return `the LoRA ${badScale.name}'s scale must be from -4 to 4`;
   const bad = s.schedulerOptions.split(/\s+/).find((kv) => kv && !/^[A-Za-z_][A-Za-z0-9_]*=\S+$/.test(kv));
   if (bad) return `scheduler options are KEY=VALUE words (e.g. timestep_spacing=trailing); '${bad}' is not one`;
   return null;
@@ -69,6 +85,7 @@ export function loadSettings(query: URLSearchParams): { settings: Settings; auto
     saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || '{}');
   } catch { /* a damaged entry: start from the defaults */ }
   const s: Settings = { ...DEFAULTS, ...saved };
+  if (!Array.isArray(s.loras)) s.loras = [];
   let fromQuery = false;
   for (const [param, key] of Object.entries(QUERY)) {
     const v = query.get(param);
@@ -99,6 +116,13 @@ export function shareLink(s: Settings, base: string): string {
   if (s.schedulerOptions.trim()) q.set('scheduler_options', s.schedulerOptions.trim());
   if (s.width) q.set('width', String(s.width));
   if (s.height) q.set('height', String(s.height));
+  if (s.literalPrompt) q.set('literal_prompt', '1');
+  if (s.hiresScale !== 1) {
+    q.set('hires_scale', String(s.hiresScale));
+    q.set('hires_strength', String(s.hiresStrength));
+    if (s.hiresSteps) q.set('hires_steps', String(s.hiresSteps));
+    q.set('hires_upscaler', s.hiresUpscaler);
+  }
   return `${base.split('?')[0]}?${q}`;
 }
 

@@ -345,3 +345,195 @@ test('scheduler options from a link reach the engine: SD-Turbo style sampling dr
     await ctx.close();
   }
 });
+
+// ---- add-ons, inpainting, hires fix, prompt weighting ----
+
+const creative = readReferenceJson('tiny-sd1-creative');
+const creativeImages = readSafetensors(fixture('tiny-sd1-creative/reference.safetensors'));
+
+async function expectImage(p, want, label) {
+  const got = await canvasRgb(p);
+  const r = compareImages(Uint8Array.from(got.rgb), want);
+  console.log(`  ${label}: ${r.summary}`);
+  assert.ok(r.ok, `${label}: ${r.summary}`);
+}
+
+// The form as a creative run's arguments ask (with "leading" timestep spacing, as diffusers kept it).
+async function fillRun(p, { prompt, negative, seed, steps, scheduler }) {
+  await p.fill('#prompt', prompt);
+  await p.fill('#negative-prompt', negative);
+  await p.fill('#seed', String(seed));
+  await p.check('#seed-lock');
+  await p.fill('#steps', String(steps));
+  await p.fill('#guidance', '7.5');
+  await p.selectOption('#scheduler', scheduler);
+  await p.fill('#scheduler-options', 'timestep_spacing=leading');
+}
+
+async function generateIn(p) {
+  await p.click('#generate');
+  assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
+}
+
+test('add-ons from the disk, stored in the browser: a LoRA at 0.8, an embedding\'s word and a TAESD decoder draw diffusers\' images (WebGPU)', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
+    await p.goto(`${server.url}/?${q}`);
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#model-info'), /on the GPU/);
+    await p.click('#adapter-panel summary');
+    // A LoRA: stored, ticked at scale 1 when added; set to the run's 0.8.
+    await p.setInputFiles('#add-lora', fixture('tiny-sd1-creative/lora_kohya.safetensors'));
+    await p.waitForFunction(() => document.querySelectorAll('#lora-list li').length === 1, null, { timeout: 30000 });
+    assert.match(await p.textContent('#lora-list'), /lora_kohya — /);
+    assert.equal(await p.isChecked('#lora-list input[type=checkbox]'), true);
+    await p.fill('#lora-list input.scale', '0.8');
+    await p.dispatchEvent('#lora-list input.scale', 'change');
+    const run = creative.runs.lora_kohya_s08.args;
+    await fillRun(p, { prompt: run.prompt, negative: run.negative_prompt, seed: 2468, steps: 6, scheduler: 'euler_a' });
+    await generateIn(p);
+    await expectImage(p, creativeImages.get('lora_kohya_s08/image_u8').data, 'lora_kohya_s08 in the page (WebGPU)');
+    assert.match(await p.textContent('#result-params'), /<lora:lora_kohya:0\.8>/);
+    await shot('08-lora', p);
+    // An embedding: its word (the file's name) in the prompt is enough. The fixture's word is <tiny-style>; file
+    // names cannot hold < or >, and the tokenizer cuts either word out alike, so the token ids are the same.
+    await p.uncheck('#lora-list input[type=checkbox]');
+    await p.setInputFiles('#add-embedding', fixture('tiny-sd1-creative/tiny-style.safetensors'));
+    await p.waitForFunction(() => document.querySelectorAll('#embedding-list li').length === 1, null, { timeout: 30000 });
+    const ti = creative.runs.ti_dpmpp_2m.args;
+    await fillRun(p, { prompt: ti.prompt.replace('<tiny-style>', 'tiny-style'), negative: ti.negative_prompt, seed: 1357,
+      steps: 6, scheduler: 'dpmpp_2m' });
+    await generateIn(p);
+    await expectImage(p, creativeImages.get('ti_dpmpp_2m/image_u8').data, 'ti_dpmpp_2m in the page (WebGPU)');
+    // A TAESD folder draws the final image.
+    await p.setInputFiles('#add-taesd', fixture('tiny-taesd/taesd'));
+    await p.waitForFunction(() => document.querySelectorAll('#taesd-list li').length === 1, null, { timeout: 30000 });
+    await p.selectOption('#vae-decoder', 'taesd');
+    assert.equal(await p.inputValue('#preview-decoder'), 'taesd', 'the first TAESD stored draws the previews');
+    const taesd = readReferenceJson('tiny-taesd');
+    await fillRun(p, { prompt: taesd.prompt, negative: taesd.negative_prompt, seed: taesd.seed, steps: taesd.steps,
+      scheduler: 'pndm' });
+    await generateIn(p);
+    await expectImage(p, readSafetensors(fixture('tiny-taesd/reference.safetensors')).get('pndm/image_u8').data,
+      'tiny-taesd pndm in the page (WebGPU)');
+    await shot('09-addons', p);
+    // They survive a reload, with the choices made.
+    await p.reload();
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#adapter-summary'), /1 LoRA, 1 embedding\(s\), 1 TAESD; 0 LoRA in use/);
+    assert.equal(await p.inputValue('#vae-decoder'), 'taesd');
+    // Removing one takes it out of the lists.
+    await p.click('#adapter-panel summary');
+    await p.click('#taesd-list button:has-text("Remove")');
+    await p.waitForFunction(() => document.querySelectorAll('#taesd-list li').length === 0, null, { timeout: 30000 });
+    assert.equal(await p.inputValue('#vae-decoder'), '');
+    // A pickled file is refused before anything is stored.
+    const pickled = path.join(os.tmpdir(), 'websd-style.pt');
+    fs.writeFileSync(pickled, 'not safetensors');
+    await p.setInputFiles('#add-embedding', pickled);
+    await p.waitForFunction(() => /pickled/.test(document.getElementById('message').textContent), null, { timeout: 30000 });
+    fs.rmSync(pickled);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('inpainting with a painted mask and a LoRA draws what the native tool draws from the saved mask; hires fix doubles the size (CPU backend)', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext({ acceptDownloads: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-inpaint-'));
+  try {
+    const model = fixture('tiny-sd1/model'), lora = fixture('tiny-sd1-creative/lora_kohya.safetensors');
+    const init = path.join(dir, 'start.png');
+    execFileSync(websd, ['generate', '--model', model, '-p', 'a red house', '--seed', '3', '--steps', '4', '-q', '-o', init]);
+    const p = await ctx.newPage();
+    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/`, backend: 'cpu' });
+    await p.goto(`${server.url}/?${q}`);
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    await p.click('#adapter-panel summary');
+    await p.setInputFiles('#add-lora', lora);
+    await p.waitForFunction(() => document.querySelectorAll('#lora-list li').length === 1, null, { timeout: 30000 });
+    await p.fill('#lora-list input.scale', '0.8');
+    await p.dispatchEvent('#lora-list input.scale', 'change');
+    await p.setInputFiles('#pick-init', init);
+    await p.waitForFunction(() => document.getElementById('init-info').textContent.includes('64×64'));
+    assert.match(await p.textContent('#mask-info'), /No mask/);
+    // Paint a stroke across the left half, a dab on the right, then undo the dab (Ctrl+Z on the mask).
+    await p.fill('#mask-size', '10');
+    // The box after anything that scrolls (fill does): mouse positions are the viewport's.
+    await p.locator('#mask-canvas').scrollIntoViewIfNeeded();
+    const box = await p.locator('#mask-canvas').boundingBox();
+    const at = (x, y) => [box.x + (x / 64) * box.width, box.y + (y / 64) * box.height];
+    await p.mouse.move(...at(8, 16));
+    await p.mouse.down();
+    await p.mouse.move(...at(20, 32), { steps: 5 });
+    await p.mouse.move(...at(8, 48), { steps: 5 });
+    await p.mouse.up();
+    await p.mouse.move(...at(56, 56));
+    await p.mouse.down();
+    await p.mouse.up();
+    await p.keyboard.press('Control+z');
+    assert.match(await p.textContent('#mask-info'), /Inpainting: the painted part is redrawn/);
+    const [download] = await Promise.all([p.waitForEvent('download'), p.click('#mask-save')]);
+    const maskFile = path.join(dir, 'mask.png');
+    fs.copyFileSync(await download.path(), maskFile);
+    const m = decodePng(fs.readFileSync(maskFile));
+    const grey = (x, y) => m.rgb[(y * m.width + x) * 3];
+    assert.deepEqual([m.width, m.height], [64, 64]);
+    assert.equal(grey(20, 32), 255, 'painted where the stroke went');
+    assert.equal(grey(50, 10), 0, 'not painted away from it');
+    assert.equal(grey(56, 56), 0, 'the undone dab is gone');
+    const args = ['-p', 'a blue door', '-n', 'blurry', '--seed', '11', '--steps', '5', '--scheduler', 'euler_a'];
+    await fillRun(p, { prompt: 'a blue door', negative: 'blurry', seed: 11, steps: 5, scheduler: 'euler_a' });
+    await p.fill('#scheduler-options', '');
+    await p.fill('#strength', '1');
+    await generateIn(p);
+    assert.match(await p.textContent('#result-params'), /<lora:lora_kohya:0\.8>.*Denoising strength: 1/s);
+    await shot('10-inpaint', p);
+    const native = path.join(dir, 'native.png');
+    execFileSync(websd, ['generate', '--model', model, ...args, '--init-image', init, '--mask', maskFile,
+      '--strength', '1', '--lora', `${lora}:0.8`, '-q', '-o', native]);
+    await expectImage(p, decodePng(fs.readFileSync(native)).rgb, 'inpainting in the page (wasm cpu) vs the native tool');
+    // The hires fix: twice the size, recorded in the parameters.
+    await p.click('#clear-init');
+    await p.click('#hires-panel summary');
+    await p.fill('#hires-scale', '2');
+    await p.fill('#hires-strength', '0.5');
+    assert.match(await p.textContent('#hires-summary'), /×2 at strength 0\.5/);
+    await generateIn(p);
+    const got = await canvasRgb(p);
+    assert.deepEqual([got.width, got.height], [128, 128]);
+    assert.match(await p.textContent('#result-params'), /Hires upscale: 2, Hires upscaler: Latent/);
+    await shot('11-hires', p);
+  } finally {
+    await ctx.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('prompt weighting is highlighted as the engine reads it, with a token counter', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/`, backend: 'cpu' });
+    await p.goto(`${server.url}/?${q}`);
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    await p.fill('#prompt', 'a (red:1.3) fox BREAK [snow], ((sky))');
+    const spans = async () => p.evaluate(() => [...document.querySelectorAll('#prompt-highlight span')]
+      .map((s) => `${s.className}:${s.textContent}`));
+    await p.waitForFunction(() => document.querySelectorAll('#prompt-highlight span.w-up').length > 0, null, { timeout: 30000 });
+    const got = await spans();
+    assert.ok(got.includes('w-up:red'), got.join(' | '));
+    assert.ok(got.includes('w-break:BREAK'), got.join(' | '));
+    assert.ok(got.includes('w-down:snow'), got.join(' | '));
+    assert.ok(got.includes('w-up:sky'), got.join(' | '));
+    assert.match(await p.textContent('#prompt-tokens'), /^\d+\/150 tokens \(2 chunks\)$/);
+    await shot('12-weights', p);
+    await p.check('#literal-prompt');
+    await p.waitForFunction(() => document.querySelectorAll('#prompt-highlight span.w-up').length === 0, null, { timeout: 30000 });
+    assert.match(await p.textContent('#prompt-tokens'), /^\d+\/75 tokens$/);
+  } finally {
+    await ctx.close();
+  }
+});

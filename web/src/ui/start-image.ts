@@ -1,4 +1,4 @@
-// The img2img start image: picked from the disk, dropped on its panel, or taken from a result; kept at its own
+// The img2img (and inpainting) start image: picked from the disk, dropped on its panel, or taken from a result; kept at its own
 // size and resized (stretched, as the widely used web UI's "just resize") to the size asked for when a generation
 // starts, with a note when that changed it.
 import type { Image } from '../protocol';
@@ -8,8 +8,9 @@ export class StartImage {
   private source: HTMLCanvasElement | null = null;
   private label = '';
 
-  constructor(private preview: HTMLCanvasElement, private info: HTMLElement, private clear: HTMLButtonElement,
-              private onChange: () => void) {
+  // `stage` holds the preview (and the mask painted over it); onChange hears of every new start image.
+  constructor(private stage: HTMLElement, private preview: HTMLCanvasElement, private info: HTMLElement,
+              private clear: HTMLButtonElement, private onChange: (width: number, height: number) => void) {
     clear.onclick = () => this.set(null, '');
   }
 
@@ -61,6 +62,7 @@ export class StartImage {
     this.source = source;
     this.label = label;
     this.clear.disabled = !source;
+    this.stage.hidden = !source;
     if (source) {
       this.preview.width = source.width;
       this.preview.height = source.height;
@@ -70,6 +72,6 @@ export class StartImage {
       this.preview.width = this.preview.height = 0;
       this.info.textContent = 'None: the picture starts from noise. Open or drop an image here, or press “Start from this” under a result.';
     }
-    this.onChange();
+    this.onChange(source?.width ?? 0, source?.height ?? 0);
   }
 }

@@ -5,8 +5,9 @@ import { Engine, Model, WebsdError } from '../../../js/lib/engine.mjs';
 import { GpuHost } from '../../../js/lib/gpu-host.mjs';
 import { fetchModel, type FetchedModel } from './model-fetch';
 import { listCached, removeCached } from './model-cache';
-import type { Backend, Capabilities, Control, Event, GenerateParams, GenerateResult, Image, ModelInfo, ModelSource, Reply,
-  Request } from '../protocol';
+import { addAdapter, removeAdapter, storedAdapters } from './adapter-store';
+import type { Adapter, Backend, Capabilities, Control, Event, GenerateParams, GenerateResult, Image, ModelInfo,
+  ModelSource, PromptInfo, Reply, Request } from '../protocol';
 
 declare function importScripts(...urls: string[]): void;
 declare const createWebsdModule: (options: object) => Promise<any>;
@@ -29,6 +30,12 @@ let modelInfo: ModelInfo | null = null;
 let mounts = 0;
 let mounted = '';  // where the open model's files are in the module's file system
 let cancelRequested = false;
+// The stored add-ons as the module sees them: mounted at a new path whenever the store changed (the engine keys its
+// merged LoRAs by path, so an unchanged store keeps them and switching LoRAs re-reads nothing else).
+let adapterMount = '';
+let adapterMounts = 0;
+let adapterList: Adapter[] = [];
+let generating: Promise<unknown> = Promise.resolve();
 
 function post(reply: Reply, transfer: Transferable[] = []) {
   scope.postMessage(reply, transfer);
@@ -145,13 +152,54 @@ async function load(id: number, source: ModelSource, backend: Backend): Promise<
   return modelInfo;
 }
 
+// Mounts the stored add-ons (again, if the store changed since); the folder they are in.
+async function mountAdapters(): Promise<string> {
+  if (adapterMount) return adapterMount;
+  const FS = (await getEngine()).module.FS;
+  const { list, blobs } = await storedAdapters();
+  // One WORKERFS per kind, so that each kind's folder exists even with nothing stored in it.
+  const mount = `/adapters-${++adapterMounts}`;
+  FS.mkdir(mount);
+  for (const kind of ['lora', 'embedding', 'taesd']) {
+    FS.mkdir(`${mount}/${kind}`);
+    const mine = blobs.filter((b) => b.name.startsWith(`${kind}/`)).map((b) => ({ name: b.name.slice(kind.length + 1),
+      data: b.data }));
+    FS.mount(FS.filesystems.WORKERFS, { blobs: mine }, `${mount}/${kind}`);
+  }
+  adapterMount = mount;
+  adapterList = list;
+  return mount;
+}
+
+function adaptersChanged() {
+  if (!adapterMount || !engine) return;
+  for (const kind of ['lora', 'embedding', 'taesd']) engine.module.FS.unmount(`${adapterMount}/${kind}`);
+  adapterMount = '';
+}
+
+function stored(kind: Adapter['kind'], name: string, what: string) {
+  if (!adapterList.some((a) => a.kind === kind && a.name === name)) {
+    throw new WebsdError(2, `${what} '${name}' is not stored in this browser (any more): add it again`);
+  }
+}
+
 async function generate(id: number, p: GenerateParams): Promise<GenerateResult> {
   if (!model) throw new WebsdError(1, 'no model is loaded: load one first');
   cancelRequested = false;
+  const dir = await mountAdapters();
+  for (const l of p.loras) stored('lora', l.name, 'the LoRA');
+  for (const [name, what] of [[p.previewDecoder, 'the preview TAESD'], [p.vaeDecoder, 'the TAESD']]) {
+    if (name) stored('taesd', name, what);
+  }
   const options = {
     prompt: p.prompt, negativePrompt: p.negativePrompt, width: p.width, height: p.height, steps: p.steps,
     guidance: p.guidance, seed: BigInt(p.seed), scheduler: p.scheduler, schedulerConfig: p.schedulerConfig,
-    count: p.count, previewEvery: p.previewEvery, initImage: p.initImage, strength: p.strength,
+    count: p.count, previewEvery: p.previewEvery, initImage: p.initImage, strength: p.strength, mask: p.mask,
+    loras: p.loras.map((l) => ({ path: `${dir}/lora/${l.name}.safetensors`, scale: l.scale })),
+    loraDir: `${dir}/lora`, embeddingDir: `${dir}/embedding`, literalPrompt: p.literalPrompt,
+    previewDecoder: p.previewDecoder ? `${dir}/taesd/${p.previewDecoder}` : '',
+    vaeDecoder: p.vaeDecoder ? `${dir}/taesd/${p.vaeDecoder}` : '',
+    hiresScale: p.hiresScale, hiresStrength: p.hiresStrength, hiresSteps: p.hiresSteps, hiresUpscaler: p.hiresUpscaler,
   };
   const images = await model.txt2img({
     ...options,
@@ -173,11 +221,32 @@ async function handle(r: Request): Promise<[unknown, Transferable[]]> {
     case 'capabilities': return [await capabilities(), []];
     case 'load': return [await load(r.id, r.source, r.backend), []];
     case 'generate': {
-      const result = await generate(r.id, r.params);
+      const run = generate(r.id, r.params);
+      generating = run.catch(() => {});
+      const result = await run;
       return [result, result.images.map((i) => i.rgb.buffer)];
     }
     case 'cache-list': return [await listCached(), []];
     case 'cache-remove': return [await removeCached(r.key), []];
+    case 'adapter-list': return [(await storedAdapters()).list, []];
+    case 'adapter-add': {
+      const added = await addAdapter(r.kind, r.source);
+      adaptersChanged();
+      return [added, []];
+    }
+    case 'adapter-remove': {
+      await removeAdapter(r.kind, r.name);
+      adaptersChanged();
+      return [null, []];
+    }
+    case 'prompt-info': {
+      await generating;  // the engine reads a prompt between generations, never beside one
+      if (!model) return [null, []];
+      const info = model.promptInfo(r.prompt, { literal: r.literal });
+      const value: PromptInfo = { tokens: info.tokens, chunkSize: info.chunk_size, maxChunks: info.max_chunks,
+        spans: info.spans };
+      return [value, []];
+    }
   }
 }
 
