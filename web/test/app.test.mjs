@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { launchChromium } from '../../js/browser/chromium.mjs';
-import { decodePng } from '../../js/lib/png.mjs';
+import { decodePng, encodePng } from '../../js/lib/png.mjs';
 import { fixture, readReferenceJson } from '../../js/test/fixtures.mjs';
 import { compareImages } from '../../js/test/image-compare.mjs';
 import { readSafetensors } from '../../js/test/safetensors.mjs';
@@ -495,6 +495,12 @@ test('inpainting with a painted mask and a LoRA draws what the native tool draws
     execFileSync(websd, ['generate', '--model', model, ...args, '--init-image', init, '--mask', maskFile,
       '--strength', '1', '--lora', `${lora}:0.8`, '-q', '-o', native]);
     await expectImage(p, decodePng(fs.readFileSync(native)).rgb, 'inpainting in the page (wasm cpu) vs the native tool');
+    // A mask picture of another size is stretched over the start image, and the page says so.
+    const other = path.join(dir, 'other-mask.png');
+    fs.writeFileSync(other, encodePng({ width: 32, height: 16, rgb: new Uint8Array(32 * 16 * 3).fill(255) }));
+    await p.setInputFiles('#pick-mask', other);
+    await p.waitForFunction(() => /stretched/.test(document.getElementById('mask-info').textContent), null, { timeout: 30000 });
+    assert.match(await p.textContent('#mask-info'), /32×16: stretched to the start image's 64×64/);
     // The hires fix: twice the size, recorded in the parameters.
     await p.click('#clear-init');
     await p.click('#hires-panel summary');

@@ -66,6 +66,8 @@ export class MaskEditor {
       throw new Error(`${file.name} is not an image this browser can read, so it cannot be a mask`);
     }
     const { width, height } = this.canvas;
+    const stretched = bitmap.width !== width || bitmap.height !== height
+      ? ` (${file.name} is ${bitmap.width}×${bitmap.height}: stretched to the start image's ${width}×${height})` : '';
     const c = document.createElement('canvas');
     c.width = width;
     c.height = height;
@@ -83,6 +85,7 @@ export class MaskEditor {
     this.ctx.putImageData(out, 0, 0);
     this.painted = true;
     this.changed();
+    this.tools.info.textContent += stretched;
   }
 
   invert() {
