@@ -3,7 +3,7 @@
 // (Dawn) or cpu backend in Node:
 //   node js/bench-node.mjs [--arch sd15|sd21|sdxl|MODEL_PATH] [--backend webgpu|cpu] [--width W --height H] [--runs N]
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
-//                          [--generate N --tokenizer DIR [--guidance G]] [--limit NAME=VALUE ...]
+//                          [--generate N --tokenizer DIR [--guidance G] [--lora-rank R]] [--limit NAME=VALUE ...]
 //                          [--only unet,vae,text] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
 //                          [--kernels gemm=0,attention=0,group_norm=0]
 // Prints per network the compile time (weight upload included), the median, min and max run time, the planned
@@ -13,12 +13,19 @@
 // count, ms, share, TFLOP/s or GB/s) and writes them to FILE.json; --json writes the timings.
 // --generate N instead runs N whole txt2img generations of a synthetic model of the architecture (random f16
 // weights, the tokenizer in DIR) and prints seconds per image, ms per denoising step and the peak GPU memory.
+// --lora-rank R with --generate N times what using and switching LoRAs costs (js/lib/lora-bench.mjs): it makes two
+// rank-R LoRA files in kohya naming for the synthetic model's attention, proj_in/proj_out, feed-forward and text
+// encoder linears, then times, --runs times each (medians), generations of N images with (a) no LoRA, (b) LoRA A at
+// 0.8 the first time (merge + upload + run), (c) A at 0.8 again, (d) a switch to LoRA B, (e) A at 0.5, (f) no LoRA
+// again; per case seconds per image, the overhead over (a), the bytes uploaded to the GPU, the peak GPU memory, the
+// RSS and the wasm heap, and the LoRA files' sizes and the adapted tensors' count and bytes (--json: all of it).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { Engine, WebsdError } from './lib/engine.mjs';
 import { GpuHost } from './lib/gpu-host.mjs';
+import { benchLoras } from './lib/lora-bench.mjs';
 import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
 
 const { values: o } = parseArgs({
@@ -31,7 +38,7 @@ const { values: o } = parseArgs({
     limit: { type: 'string', multiple: true, default: [] },
     only: { type: 'string', default: '' }, dtype: { type: 'string', default: 'f16' },
     profile: { type: 'string', default: '' }, json: { type: 'string', default: '' },
-    kernels: { type: 'string', default: '' },
+    kernels: { type: 'string', default: '' }, 'lora-rank': { type: 'string', default: '0' },
   },
 });
 
@@ -50,6 +57,17 @@ if (Number(o.generate) > 0) {
   if (!o.tokenizer) {
     console.error('bench-node: --generate needs --tokenizer DIR (a CLIP tokenizer folder: vocab.json + merges.txt)');
     process.exit(2);
+  }
+  if (Number(o['lora-rank']) > 0) {
+    try {
+      const results = await benchLoras({ engine, module, gpuHost, o, arch, tokenizer: inModule(o.tokenizer) });
+      if (o.json) fs.writeFileSync(o.json, JSON.stringify({ ...results, flags: o['dawn-flag'] }, null, 1));
+    } catch (e) {
+      console.error(`bench-node: error: ${e.message}`);
+      process.exit(1);
+    }
+    a.free();
+    process.exit(0);
   }
   const n = Number(o.generate);
   const out = a.zeroed(8 * 4 * n);

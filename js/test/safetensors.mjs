@@ -16,7 +16,8 @@ export function readSafetensors(file) {
       const Type = TYPES[t.dtype];
       if (!Type) throw new Error(`${file}: '${name}' has dtype ${t.dtype}, which this reader does not handle`);
       const [begin, end] = t.data_offsets;
-      const copy = bytes.subarray(base + begin, base + end).slice();  // aligned, owned
+      // A copy of its own (Buffer#slice would share the file's memory, which may sit at any offset of Node's pool).
+      const copy = Uint8Array.prototype.slice.call(bytes, base + begin, base + end);
       return { shape: t.shape, data: new Type(copy.buffer, copy.byteOffset, (end - begin) / Type.BYTES_PER_ELEMENT) };
     },
   };
