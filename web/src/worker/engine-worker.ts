@@ -231,10 +231,12 @@ async function handle(r: Request): Promise<[unknown, Transferable[]]> {
     case 'adapter-list': return [(await storedAdapters()).list, []];
     case 'adapter-add': {
       const added = await addAdapter(r.kind, r.source);
+      await generating;  // a running generation may still read the mounted files
       adaptersChanged();
       return [added, []];
     }
     case 'adapter-remove': {
+      await generating;
       await removeAdapter(r.kind, r.name);
       adaptersChanged();
       return [null, []];
