@@ -3,12 +3,14 @@
 #include <cmath>
 #include <random>
 
+#include "core/low_rank.h"
+
 namespace websd::test {
 namespace {
 
 // A stored tensor with random contents in the requested dtype.
-TensorId random_weight(Graph& g, std::vector<std::shared_ptr<void>>& keep, const std::string& name, Shape shape,
-                       DType dtype, float amp = 0.5f, float offset = 0.0f) {
+WeightData random_data(std::vector<std::shared_ptr<void>>& keep, const std::string& name, Shape shape, DType dtype,
+                       float amp = 0.5f, float offset = 0.0f) {
   std::mt19937 rng(uint32_t(std::hash<std::string>{}(name) + shape.numel()));
   std::uniform_real_distribution<float> u(-amp, amp);
   const size_t n = size_t(shape.numel());
@@ -24,7 +26,7 @@ TensorId random_weight(Graph& g, std::vector<std::shared_ptr<void>>& keep, const
     keep.push_back(buf);
     WeightData w{name, dtype, std::move(shape), buf->q.data(), buf};
     w.scales = buf->scales.data();
-    return g.weight(std::move(w));
+    return w;
   }
   std::shared_ptr<std::vector<uint8_t>> buf = std::make_shared<std::vector<uint8_t>>(n * dtype_size(dtype));
   for (size_t i = 0; i < n; ++i) {
@@ -38,7 +40,28 @@ TensorId random_weight(Graph& g, std::vector<std::shared_ptr<void>>& keep, const
     }
   }
   keep.push_back(buf);
-  return g.weight(WeightData{name, dtype, std::move(shape), buf->data(), buf});
+  return WeightData{name, dtype, std::move(shape), buf->data(), buf};
+}
+
+TensorId random_weight(Graph& g, std::vector<std::shared_ptr<void>>& keep, const std::string& name, Shape shape,
+                       DType dtype, float amp = 0.5f, float offset = 0.0f) {
+  return g.weight(random_data(keep, name, std::move(shape), dtype, amp, offset));
+}
+
+// A random weight of `base` storage plus a random product of `rank` (a LoRA merged into it: core/low_rank.h),
+// stored as `merged`.
+TensorId low_rank_weight(Graph& g, std::vector<std::shared_ptr<void>>& keep, Shape shape, DType base, int64_t rank,
+                         DType merged) {
+  auto sum = std::make_shared<LowRankSum>();
+  sum->base = random_data(keep, "w", shape, base);
+  sum->rank = rank;
+  std::mt19937 rng(uint32_t(shape.numel() + rank));
+  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+  sum->up.resize(size_t(shape[0] * rank));
+  sum->down.resize(size_t(shape.numel() / shape[0] * rank));
+  for (float& v : sum->up) v = u(rng);
+  for (float& v : sum->down) v = u(rng);
+  return g.weight(low_rank_sum("w", std::move(sum), merged));
 }
 
 std::string dims(std::initializer_list<int64_t> d) {
@@ -168,6 +191,34 @@ std::vector<OpCase> all_op_cases() {
   add("slice", [](Graph& g, auto&) { g.mark_output(ops::slice_channels(g, g.input("a", Shape{2, 8, 3, 3}), 2, 6), "y"); });
   add("to_tokens", [](Graph& g, auto&) { g.mark_output(ops::to_tokens(g, g.input("a", Shape{2, 40, 33, 35})), "y"); });
   add("to_image", [](Graph& g, auto&) { g.mark_output(ops::to_image(g, g.input("a", Shape{2, 33 * 35, 40}), 33, 35), "y"); });
+  // LoRA-merged weights (core/low_rank.h), computed by each backend where the base weight lives (webgpu: on the
+  // GPU, in every weight layout the GEMM variants read: as stored, K-major, Winograd), stored as the pair says.
+  const std::pair<DType, DType> merges[] = {{DType::kF32, DType::kF32}, {DType::kF16, DType::kF32},
+                                            {DType::kBF16, DType::kF32}, {DType::kF16, DType::kF16},
+                                            {DType::kI8, DType::kI8}};
+  for (auto [m, k, n, rank] : {std::tuple{7, 40, 33, 3}, {77, 320, 64, 8}})
+    for (auto [base, merged] : merges)
+      add("linear_lora_" + dims({m, k, n}) + "_r" + std::to_string(rank) + "_" + dtype_name(base) + "_to_" +
+              dtype_name(merged),
+          [=, m = m, k = k, n = n, rank = rank, base = base, merged = merged](Graph& g, auto& keep) {
+            TensorId x = g.input("x", Shape{1, m, k});
+            TensorId w = low_rank_weight(g, keep, Shape{n, k}, base, rank, merged);
+            TensorId b = random_weight(g, keep, "b", Shape{n}, DType::kF16);
+            g.mark_output(ops::linear(g, x, w, b), "y");
+          });
+  for (Conv cv : {Conv{2, 5, 9, 7, 6, 3, 1, 1, 1}, Conv{2, 16, 5, 6, 12, 1, 1, 0, 0}, Conv{1, 272, 4, 4, 272, 3, 1, 1, 1}})
+    for (auto [base, merged] : merges) {
+      if (cv.c == 272 && base != merged) continue;  // the large case is for f16 transformed weights staying f16
+      add("conv2d_lora_" + dims({cv.b, cv.c, cv.h, cv.w}) + "_o" + std::to_string(cv.o) + "_k" + std::to_string(cv.k) +
+              "_s1_p" + std::to_string(cv.pad) + std::to_string(cv.pad_end) + "_" + dtype_name(base) + "_to_" +
+              dtype_name(merged),
+          [=, base = base, merged = merged](Graph& g, auto& keep) {
+            TensorId x = g.input("x", Shape{cv.b, cv.c, cv.h, cv.w});
+            TensorId w = low_rank_weight(g, keep, Shape{cv.o, cv.c, cv.k, cv.k}, base, 2, merged);
+            TensorId b = random_weight(g, keep, "b", Shape{cv.o}, DType::kF16);
+            g.mark_output(ops::conv2d(g, x, w, b, 1, cv.pad, cv.pad_end), "y");
+          });
+    }
   for (DType dt : {DType::kF16, DType::kI8})
     add(std::string("embedding_") + dtype_name(dt), [dt](Graph& g, auto& keep) {
       TensorId table = random_weight(g, keep, "table", Shape{500, 24}, dt);

@@ -8,6 +8,7 @@
 #include "backends/profile_report.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/low_rank.h"
 #include "core/memory_plan.h"
 #include "fixtures.h"
 #include "io/pipeline_folder.h"
@@ -157,6 +158,45 @@ TEST(ProfileReport, GroupsStepsByKernelAndShapeLargestFirst) {
   EXPECT_NE(table.find("96.2% of it"), std::string::npos) << table;
   const std::string json = profile_json(r, 6.5);
   EXPECT_NE(json.find("\"count\": 2"), std::string::npos) << json;
+}
+
+// A low-rank sum computed on the host is W + up · down in the storage type asked for (f16 rounded once, q8
+// re-quantised per row), and factors that do not fit the weight are refused.
+TEST(LowRank, HostSumIsTheWeightPlusTheProduct) {
+  const int64_t N = 3, K = 5, R = 2;
+  auto base = std::make_shared<std::vector<float>>(N * K);
+  for (int64_t i = 0; i < N * K; ++i) (*base)[size_t(i)] = 0.1f * float(i) - 0.7f;
+  auto sum = std::make_shared<LowRankSum>();
+  sum->base = WeightData{"w", DType::kF32, Shape{N, K}, base->data(), base};
+  sum->rank = R;
+  for (int64_t i = 0; i < N * R; ++i) sum->up.push_back(0.25f * float(i % 3) - 0.2f);
+  for (int64_t i = 0; i < R * K; ++i) sum->down.push_back(0.5f - 0.15f * float(i));
+  std::vector<double> want(size_t(N * K));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      double d = 0;
+      for (int64_t r = 0; r < R; ++r) d += double(sum->up[size_t(n * R + r)]) * double(sum->down[size_t(r * K + k)]);
+      want[size_t(n * K + k)] = double((*base)[size_t(n * K + k)]) + d;
+    }
+  for (DType dt : {DType::kF32, DType::kF16, DType::kI8}) {
+    const WeightData w = low_rank_sum("w", sum, dt);
+    EXPECT_EQ(w.data, nullptr);  // computed where it is needed
+    ASSERT_TRUE(w.low_rank);
+    const WeightData host = resident(w);
+    ASSERT_EQ(host.dtype, dt);
+    std::vector<float> got(size_t(N * K));
+    expand_weight(host, 0, got.size(), got.data());
+    for (int64_t n = 0; n < N; ++n) {
+      double row_max = 0;
+      for (int64_t k = 0; k < K; ++k) row_max = std::max(row_max, std::abs(want[size_t(n * K + k)]));
+      const double tolerance = dt == DType::kF32 ? 1e-6 : dt == DType::kF16 ? 1e-3 : row_max / 127 / 2 + 1e-6;
+      for (int64_t k = 0; k < K; ++k) EXPECT_NEAR(got[size_t(n * K + k)], want[size_t(n * K + k)], tolerance) << dtype_name(dt);
+    }
+    EXPECT_EQ(resident(w).data, host.data);  // computed once
+  }
+  auto bad = std::make_shared<LowRankSum>(*sum);
+  bad->down.pop_back();
+  EXPECT_THROW(low_rank_sum("w", bad, DType::kF32), Error);
 }
 
 }  // namespace

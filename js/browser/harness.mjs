@@ -43,8 +43,11 @@ async function main() {
     await host.device.lost;
     start = () => module._websd_webtest_ops(a.string(filter), 0, a.string(''));
   } else if (suite === 'models') {
-    // The filter names a model or one run ('tiny-sdxl euler'): copy only the fixtures it needs.
-    for (const m of MODELS.filter((m) => !filter || filter.includes(m) || m.includes(filter))) await copyFixtures(module, m);
+    // The filter names a model or one run ('tiny-sdxl euler'): copy only the fixtures it needs (the LoRA and
+    // embedding runs, 'tiny-sd1 lora_kohya_s08', read tiny-sd1-creative's files too).
+    const needed = MODELS.filter((m) => !filter || filter.includes(m) || m.includes(filter));
+    if (needed.includes('tiny-sd1') && !needed.includes('tiny-sd1-creative')) needed.push('tiny-sd1-creative');
+    for (const m of needed) await copyFixtures(module, m);
     start = () => module._websd_webtest_models(a.string('/fixtures'), a.string(filter));
   } else {
     throw new Error(`unknown suite '${suite}' (ops, models, lab or lost)`);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/low_rank.h"
 #include "models/unet.h"
 
 namespace websd {
@@ -205,45 +206,26 @@ WeightData LoraWeights::get(const std::string& name, const Shape& shape) const {
   const auto t = terms_.find(name);
   if (t == terms_.end()) return base_->get(name, shape);
   if (const auto done = merged_.find(name); done != merged_.end()) return done->second;
-  const WeightData w = resident(base_->get(name, shape));
-  const size_t n = size_t(shape.numel()), out = size_t(shape[0]), in = n / out;
-  auto f = std::make_shared<std::vector<float>>(n);
-  expand_weight(w, 0, n, f->data());
+  // The LoRAs of this weight stacked into one pair of factors: [s1·up1 | s2·up2 | …] · [down1; down2; …].
+  auto sum = std::make_shared<LowRankSum>();
+  sum->base = base_->get(name, shape);
+  const size_t out = size_t(shape[0]), in = size_t(shape.numel()) / out;
+  for (const Term& term : t->second) sum->rank += term.module->down.shape[0];
+  const size_t rank = size_t(sum->rank);
+  sum->up.resize(out * rank);
+  sum->down.reserve(rank * in);
+  size_t at = 0;
   for (const Term& term : t->second) {
     const std::vector<float> up = term.module->up.to_f32(), down = term.module->down.to_f32();
-    const size_t rank = size_t(term.module->down.shape[0]);
-    for (size_t o = 0; o < out; ++o) {
-      float* row = f->data() + o * in;
-      for (size_t r = 0; r < rank; ++r) {
-        const float u = term.scale * up[o * rank + r];
-        const float* d = down.data() + r * in;
-        for (size_t i = 0; i < in; ++i) row[i] += u * d[i];
-      }
-    }
+    const size_t r = size_t(term.module->down.shape[0]);
+    for (size_t o = 0; o < out; ++o)
+      for (size_t j = 0; j < r; ++j) sum->up[o * rank + at + j] = term.scale * up[o * r + j];
+    sum->down.insert(sum->down.end(), down.begin(), down.end());
+    at += r;
   }
-  WeightData m{name, DType::kF32, shape};
-  if (n * 4 <= kExactMergeBytes || (w.dtype != DType::kF16 && w.dtype != DType::kI8)) {
-    m.data = f->data();
-    m.owner = f;
-  } else if (w.dtype == DType::kF16) {
-    auto h = std::make_shared<std::vector<uint16_t>>(n);
-    for (size_t i = 0; i < n; ++i) (*h)[i] = f32_to_f16((*f)[i]);
-    m.dtype = DType::kF16;
-    m.data = h->data();
-    m.owner = h;
-  } else {
-    struct Q8 {
-      std::vector<uint8_t> q;
-      std::vector<float> scales;
-    };
-    auto q = std::make_shared<Q8>();
-    quantize_q8(*f, int64_t(out), q->q, q->scales);
-    m.dtype = DType::kI8;
-    m.data = q->q.data();
-    m.scales = q->scales.data();
-    m.owner = q;
-  }
-  return merged_[name] = m;
+  const DType stored = sum->base.dtype;
+  const bool exact = size_t(shape.numel()) * 4 <= kExactMergeBytes || (stored != DType::kF16 && stored != DType::kI8);
+  return merged_[name] = low_rank_sum(name, std::move(sum), exact ? DType::kF32 : stored);
 }
 
 std::map<std::string, std::shared_ptr<WeightSource>> apply_loras(

@@ -5,8 +5,9 @@
 // and attention-processor names) — and merged into the weights when a network is built.
 //
 // Merged, not applied at run time: a merged network runs exactly as fast as the plain one (a run-time LoRA adds
-// two small GEMMs per adapted layer, several hundred dispatches per SD 1.5 UNet call), and switching LoRAs
-// recomputes and re-uploads only the weights they touch (docs/lora.md has the measurements).
+// two small GEMMs per adapted layer, several hundred dispatches per SD 1.5 UNet call), and the merge runs where
+// the weights live (on the GPU for webgpu), so switching LoRAs uploads only their factors (docs/lora.md has the
+// measurements).
 #pragma once
 
 #include <map>
@@ -71,9 +72,10 @@ LoraRequest parse_lora_argument(const std::string& arg);
 std::string find_lora(const std::string& dir, const std::string& name);
 
 // The weights of one component with the LoRAs merged into those they adapt: every other tensor is the base's
-// own WeightData (so its GPU copy is reused); a merged one is computed on first use and kept while this lives.
-// Merged weights are f32 where that is under 4 MiB (exact: tiny models, small layers), else in the base's
-// storage type (f16 rounded once, q8 re-quantised per row): the size of one more rounding of the weights.
+// own WeightData (so its GPU copy is reused); a merged one is a low-rank sum (core/low_rank.h) that each backend
+// computes where the base lives (the webgpu backend on the GPU), kept while this lives. Merged weights are f32
+// where that is under 4 MiB (exact: tiny models, small layers), else in the base's storage type (f16 rounded
+// once, q8 re-quantised per row): the size of one more rounding of the weights.
 class LoraWeights final : public WeightSource {
  public:
   struct Term {

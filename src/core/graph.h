@@ -63,6 +63,11 @@ struct OpParams {
 // synthesized weights, `data` is null and `load` brings the bytes when a backend needs them (the cpu backend when
 // it compiles, the webgpu backend while it uploads, then drops them), so a graph never holds a network's weights
 // in memory. `owner` then identifies the stored bytes (their file) for caches.
+//
+// A weight may also be a stored one plus a low-rank product (LoRAs merged into it): `low_rank` then describes the
+// sum (core/low_rank.h), so that a backend can compute it where the stored weight already lives (the webgpu
+// backend does, on the GPU); `load` computes it on the host.
+struct LowRankSum;
 struct WeightData {
   std::string name;
   DType dtype = DType::kF32;
@@ -71,6 +76,7 @@ struct WeightData {
   std::shared_ptr<const void> owner;
   const float* scales = nullptr;  // I8 only: shape[0] scales, kept alive by `owner`
   std::function<WeightData()> load;  // for weights that are not resident: this weight with `data` set
+  std::shared_ptr<const LowRankSum> low_rank;  // set where this weight is base + up · down
 };
 
 // `w` with its bytes in memory: itself when resident, else what w.load() reads (kept alive by its owner).

@@ -94,4 +94,9 @@ struct EmbeddingParams {  // kernels/embedding.wgsl
 };
 static_assert(sizeof(EmbeddingParams) == 16);
 
+struct LowRankParams {  // kernels/low_rank_delta.wgsl
+  uint32_t n, k, npad, rank;
+};
+static_assert(sizeof(LowRankParams) == 16);
+
 }  // namespace websd::webgpu

@@ -10,7 +10,6 @@
 namespace websd::webgpu {
 namespace {
 
-constexpr uint32_t kFlatWorkgroup = 256;  // kernels/common.wgsl
 constexpr uint32_t kGemmTile = 64;        // kernels/matmul.wgsl, conv2d.wgsl
 constexpr uint32_t kAttentionWorkgroup = 64;
 
@@ -23,19 +22,6 @@ std::vector<uint8_t> bytes_of(const P& params) {
 
 uint32_t u32(int64_t v) { return uint32_t(v); }
 uint32_t ceil_div(uint64_t a, uint64_t b) { return uint32_t((a + b - 1) / b); }
-
-// Workgroups for `threads` threads of flat kernels, folded into a 2D grid (a dimension holds at most
-// maxComputeWorkgroupsPerDimension); the kernels mask the excess.
-std::array<uint32_t, 3> flat_grid(uint64_t threads, uint32_t per_group, const wsd_gpu_info& info) {
-  const uint64_t groups = (threads + per_group - 1) / per_group;
-  const uint32_t max = info.max_compute_workgroups_per_dimension;
-  const uint32_t x = uint32_t(std::min<uint64_t>(groups, max));
-  const uint64_t y = (groups + x - 1) / x;
-  if (y > max)
-    throw Error(ErrorCode::kUnsupported, "webgpu: an op needs " + std::to_string(threads) +
-                                             " threads, more than one dispatch holds; splitting it is not implemented yet");
-  return {x, uint32_t(y), 1};
-}
 
 std::array<uint32_t, 3> grid_2d(uint32_t x, uint32_t y, const wsd_gpu_info& info, const Node& n) {
   const uint32_t max = info.max_compute_workgroups_per_dimension;
@@ -619,6 +605,17 @@ std::vector<Dispatch> Lowerer::run() {
 }
 
 }  // namespace
+
+std::array<uint32_t, 3> flat_grid(uint64_t threads, uint32_t per_group, const wsd_gpu_info& info) {
+  const uint64_t groups = (threads + per_group - 1) / per_group;
+  const uint32_t max = info.max_compute_workgroups_per_dimension;
+  const uint32_t x = uint32_t(std::min<uint64_t>(groups, max));
+  const uint64_t y = (groups + x - 1) / x;
+  if (y > max)
+    throw Error(ErrorCode::kUnsupported, "webgpu: an op needs " + std::to_string(threads) +
+                                             " threads, more than one dispatch holds; splitting it is not implemented yet");
+  return {x, uint32_t(y), 1};
+}
 
 size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   if (const WinogradPlan w = plan_winograd(g, n, info); w.use) return size_t(w.v_bytes + w.m_bytes);

@@ -43,6 +43,11 @@ struct Dispatch {
   double flops = 0;
 };
 
+// Flat kernels (kernels/common.wgsl, flat_index) run 256-thread workgroups: the workgroups for `threads` threads,
+// folded into a 2D grid (a dimension holds at most maxComputeWorkgroupsPerDimension); the kernels mask the excess.
+constexpr uint32_t kFlatWorkgroup = 256;
+std::array<uint32_t, 3> flat_grid(uint64_t threads, uint32_t per_group, const wsd_gpu_info& info);
+
 // The dispatches that compute `node` (one; two for concat). `where` locates any tensor of the graph (weights in
 // the layout asked for).
 std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device);

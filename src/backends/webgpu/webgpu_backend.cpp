@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "backends/webgpu/gpu_device.h"
+#include "backends/webgpu/kernel_params.h"
 #include "backends/webgpu/lowering.h"
 #include "core/error.h"
+#include "core/low_rank.h"
 
 namespace websd {
 namespace webgpu {
@@ -36,6 +38,7 @@ class WeightCache {
 
   std::shared_ptr<const GpuWeight> get(const WeightData& w, WeightLayout layout) {
     const auto make = [&] {
+      if (w.low_rank) return merge(w, layout);
       return layout == WeightLayout::kKMajor    ? upload_kn(resident(w))
              : layout == WeightLayout::kWinograd ? upload_winograd(resident(w))
                                                  : upload(resident(w));
@@ -97,16 +100,13 @@ class WeightCache {
     const bool half = w.dtype == DType::kF16 && 16 * C * O4 * 4 > kExactWinogradBytes;
     gpu->dtype = half ? DType::kF16 : DType::kF32;
     std::vector<uint8_t> staging(16 * C * O4 * (half ? 2 : 4), 0);
-    static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     for (size_t o = 0; o < O; ++o)
       for (size_t c = 0; c < C; ++c) {
-        const float* k = &g[(o * C + c) * 9];
-        double gk[4][3];  // G g
-        for (int a = 0; a < 4; ++a)
-          for (int j = 0; j < 3; ++j) gk[a][j] = G[a][0] * k[j] + G[a][1] * k[3 + j] + G[a][2] * k[6 + j];
+        double U[4][4];
+        winograd_transform(&g[(o * C + c) * 9], U);
         for (int a = 0; a < 4; ++a)
           for (int b = 0; b < 4; ++b) {
-            const float u = float(gk[a][0] * G[b][0] + gk[a][1] * G[b][1] + gk[a][2] * G[b][2]);
+            const float u = float(U[a][b]);
             const size_t at = ((size_t(a) * 4 + size_t(b)) * C + c) * O4 + o;
             if (half)
               reinterpret_cast<uint16_t*>(staging.data())[at] = f32_to_f16(u);
@@ -117,14 +117,109 @@ class WeightCache {
     return write(std::move(gpu), w, staging.data(), staging.size());
   }
 
-  std::shared_ptr<const GpuWeight> write(std::shared_ptr<GpuWeight> gpu, const WeightData& w, const void* bytes,
-                                         size_t size) const {
+  // W' = W + up · down (a LoRA set merged into W: core/low_rank.h), computed on the GPU from W's copy in the same
+  // layout (uploaded once and kept while the model lives, like every weight), into the layout and storage type
+  // the host would have uploaded W' in. A change of LoRAs so costs the upload of their factors and one small
+  // program per adapted weight, never the merged weights themselves (docs/lora.md).
+  std::shared_ptr<const GpuWeight> merge(const WeightData& w, WeightLayout layout) {
+    const LowRankSum& sum = *w.low_rank;
+    const std::shared_ptr<const GpuWeight> base = get(sum.base, layout);
+    const size_t N = size_t(w.shape[0]), K = size_t(w.shape.numel()) / N, R = size_t(sum.rank);
+    const bool rows = layout == WeightLayout::kAsStored;
+    const size_t npad = rows ? N : (N + 3) / 4 * 4;
+    size_t cols = K;
+    DType dtype = w.dtype;  // F32, F16 or I8 (low_rank_sum)
+    const float* down = sum.down.data();
+    std::vector<float> transformed;
+    if (layout == WeightLayout::kWinograd) {  // U' = U + up · (G down Gᵀ): the transform is linear
+      const size_t C = size_t(w.shape[1]);
+      transformed = winograd_rows(sum.down, R, C);
+      down = transformed.data();
+      cols = 16 * C;
+      dtype = w.dtype == DType::kF16 && 16 * C * npad * 4 > kExactWinogradBytes ? DType::kF16 : DType::kF32;
+    }
+    std::vector<float> up(npad * R, 0.0f);  // zero rows past N: the padding columns stay zero
+    std::copy(sum.up.begin(), sum.up.end(), up.begin());
+    const size_t count = cols * npad;
+    const size_t size = dtype == DType::kF32   ? count * 4
+                        : dtype == DType::kF16 ? (count + 1) / 2 * 4
+                        : rows                 ? 8 + N * 4 + (count + 3) / 4 * 4
+                                               : npad * 4 + count;
+    auto gpu = std::make_shared<GpuWeight>();
+    gpu->dtype = dtype;
+    gpu->buffer = weight_buffer(w, size);
+    Buffer up_buffer = device_->create_buffer(up.size() * 4, "LoRA factors of " + w.name);
+    Buffer down_buffer = device_->create_buffer(R * cols * 4, "LoRA factors of " + w.name);
+    check(wsd_gpu_buffer_write(up_buffer.handle(), 0, up.data(), up.size() * 4), "uploading LoRA factors of " + w.name);
+    check(wsd_gpu_buffer_write(down_buffer.handle(), 0, down, R * cols * 4), "uploading LoRA factors of " + w.name);
+
+    const LowRankParams params{uint32_t(N), uint32_t(cols), uint32_t(npad), uint32_t(R)};
+    const std::array<wsd_gpu_binding, 4> bindings{
+        wsd_gpu_binding{base->buffer.handle(), 0, 0, base->buffer.size()},
+        wsd_gpu_binding{up_buffer.handle(), 0, 0, up_buffer.size()},
+        wsd_gpu_binding{down_buffer.handle(), 0, 0, down_buffer.size()},
+        wsd_gpu_binding{gpu->buffer.handle(), 0, 0, gpu->buffer.size()}};
+    // Threads: one per written word (rows) or per four columns of a K-major row; q8 first finds its scales.
+    const uint64_t threads = !rows ? count / 4 : dtype == DType::kF32 ? count : dtype == DType::kF16 ? (count + 1) / 2
+                                                                                                        : (count + 3) / 4;
+    std::vector<std::pair<const char*, uint64_t>> steps;
+    if (dtype == DType::kI8) steps.push_back({"merge_q8_scales", rows ? N : npad});
+    steps.push_back({dtype == DType::kF32 ? "merge_f32" : dtype == DType::kF16 ? "merge_f16" : "merge_q8", threads});
+    std::vector<wsd_gpu_dispatch> program;
+    for (const auto& [entry, n] : steps) {
+      KernelVariant v;
+      v.file = rows ? "low_rank_rows" : "low_rank_kn";
+      v.entry = entry;
+      v.weights = {{"base", base->dtype}};
+      v.uniform_bytes = sizeof(params);
+      v.storage_bindings = uint32_t(bindings.size());
+      const std::array<uint32_t, 3> groups = flat_grid(n, kFlatWorkgroup, device_->info());
+      program.push_back(wsd_gpu_dispatch{device_->pipeline(v), uint32_t(bindings.size()), bindings.data(), &params,
+                                         uint32_t(sizeof(params)), {groups[0], groups[1], groups[2]}});
+    }
+    wsd_gpu_program merge = 0;
+    check(wsd_gpu_program_create(program.data(), uint32_t(program.size()), &merge), "merging LoRAs into " + w.name);
+    const wsd_gpu_status ran = wsd_gpu_program_run(merge);
+    wsd_gpu_program_destroy(merge);  // the GPU finishes submitted work with its buffers before freeing them
+    check(ran, "merging LoRAs into " + w.name);
+    return gpu;
+  }
+
+  // The rows of a conv LoRA's down factor [R, C, 3, 3] transformed as Winograd transforms a 3×3 kernel (G d Gᵀ,
+  // in double): [R, 16 · C], in U's order.
+  static std::vector<float> winograd_rows(const std::vector<float>& down, size_t R, size_t C) {
+    std::vector<float> out(R * 16 * C);
+    for (size_t r = 0; r < R; ++r)
+      for (size_t c = 0; c < C; ++c) {
+        double u[4][4];
+        winograd_transform(&down[(r * C + c) * 9], u);
+        for (size_t x = 0; x < 16; ++x) out[r * 16 * C + x * C + c] = float(u[x / 4][x % 4]);
+      }
+    return out;
+  }
+
+  // U = G g Gᵀ of one 3×3 kernel g (row-major), F(2×2, 3×3).
+  static void winograd_transform(const float* g, double u[4][4]) {
+    static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    double gk[4][3];  // G g
+    for (int a = 0; a < 4; ++a)
+      for (int j = 0; j < 3; ++j) gk[a][j] = G[a][0] * g[j] + G[a][1] * g[3 + j] + G[a][2] * g[6 + j];
+    for (int a = 0; a < 4; ++a)
+      for (int b = 0; b < 4; ++b) u[a][b] = gk[a][0] * G[b][0] + gk[a][1] * G[b][1] + gk[a][2] * G[b][2];
+  }
+
+  Buffer weight_buffer(const WeightData& w, size_t size) const {
     if (size > device_->info().max_storage_buffer_binding_size)
       throw Error(ErrorCode::kUnsupported, "webgpu: weight " + w.name + " " + w.shape.str() + " needs " + mib(size) +
                                                " in one binding, above this GPU's maxStorageBufferBindingSize of " +
                                                mib(device_->info().max_storage_buffer_binding_size) +
                                                " (splitting large tensors is not implemented yet)");
-    gpu->buffer = device_->create_buffer(size, "weight " + w.name);
+    return device_->create_buffer(size, "weight " + w.name);
+  }
+
+  std::shared_ptr<const GpuWeight> write(std::shared_ptr<GpuWeight> gpu, const WeightData& w, const void* bytes,
+                                         size_t size) const {
+    gpu->buffer = weight_buffer(w, size);
     check(wsd_gpu_buffer_write(gpu->buffer.handle(), 0, bytes, size), "uploading weight " + w.name);
     return gpu;
   }
