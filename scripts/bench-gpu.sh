@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU benchmark, run on a machine with a GPU from the bundle scripts/pack-device.sh makes:
-#   bash out/device/run.sh bash scripts/bench-gpu.sh [networks|lab|images|peer|all] [RESULTS_DIR]
+#   bash out/device/run.sh bash scripts/bench-gpu.sh [networks|lab|images|lora|peer|all] [RESULTS_DIR]
 # Everything lands in RESULTS_DIR (default ./bench-results) as JSON, and the summary prints websd beside the
 # PyTorch peer measured in the same run (js/bench-summary.mjs):
 #   networks  SD 1.5 text encoder, UNet (batch 2) and VAE decode at 512x512, medians of 7 runs: f16 weights with
@@ -10,6 +10,9 @@
 #             decodes in tiles there)
 #   lab       the kernel lab: every numbered kernel variant at real SD shapes, checked and timed
 #   images    whole 20-step 512x512 images (3 in one process): seconds per image, ms per step, peak GPU memory
+#   lora      what using and switching LoRAs costs (bench-node --lora-rank): SD 1.5 at 512x512, 4 steps, LoRAs of
+#             rank 16 and 128: seconds per image and bytes uploaded with none, a first use, the same again, a switch,
+#             another scale and none again (docs/lora.md)
 #   peer      the PyTorch peer (../shared/peers/torch_peer.py, carried in the bundle) on the same GPU
 set -euo pipefail
 what="${1:-all}"
@@ -47,5 +50,11 @@ if [[ $what == lab || $what == all ]]; then
 fi
 if [[ $what == images || $what == all ]]; then
   bench --arch sd15 --generate 3 --tokenizer "$tok" --steps 20 --json "$out/sd15-images.json"
+fi
+if [[ $what == lora || $what == all ]]; then
+  for rank in 16 128; do
+    bench --arch sd15 --generate 1 --tokenizer "$tok" --steps 4 --runs 3 --lora-rank "$rank" \
+      --json "$out/sd15-lora-r$rank.json" | tee "$out/sd15-lora-r$rank.txt"
+  done
 fi
 node js/bench-summary.mjs "$out"
