@@ -1,11 +1,12 @@
 // What using and switching LoRAs costs in whole generations (js/bench-node.mjs --generate N --lora-rank R): two
 // LoRA files in kohya naming are made for the synthetic model's own layers (every attention projection, proj_in/
 // proj_out and feed-forward linear of the UNet, every attention and MLP linear of the text encoder(s)), and six
-// cases are timed in one process, each --runs times: (a) no LoRA, (b) LoRA A at 0.8 for the first time (files read,
-// adapted weights merged and uploaded), (c) A at 0.8 again (the merged weights reused), (d) a switch to LoRA B,
-// (e) A at another scale (merged again), (f) back to no LoRA. Per case: the median seconds per image, its overhead
-// over (a), the time to the first denoising step (where merging and uploading happen), the bytes written to the
-// GPU during the case, the peak GPU memory of the case, and the process's RSS and wasm heap after it.
+// cases are timed in one process, each --runs times: (a) no LoRA, (b) LoRA A at 0.8 for the first time (files
+// read, adapted weights merged: on the webgpu backend on the GPU, from the LoRA's factors), (c) A at 0.8 again
+// (the merged weights reused), (d) a switch to LoRA B, (e) A at another scale (merged again), (f) back to no LoRA.
+// Per case: the median seconds per image, its overhead over (a), the time to the first denoising step (where
+// merging and uploading happen), the bytes written to the GPU during the case, the peak GPU memory of the case,
+// and the process's RSS and wasm heap after it.
 import { encodeSafetensors, f16Bits } from './safetensors.mjs';
 import { WebsdError } from './engine.mjs';
 
@@ -124,12 +125,14 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
     module.FS.writeFile(file, bytes);
     sizes[which] = bytes.length;
   }
-  const count = {}, baseBytes = {}, mergedBytes = {};
+  const count = {}, baseBytes = {}, mergedBytes = {}, factorBytes = {};
   for (const { component, shape } of layers) {
-    const n = shape.reduce((x, d) => x * d, 1);
+    const n = shape.reduce((x, d) => x * d, 1), rows = shape[0], cols = n / rows;
     count[component] = (count[component] || 0) + 1;
     baseBytes[component] = (baseBytes[component] || 0) + 2 * n;  // the synthetic weights are f16
     mergedBytes[component] = (mergedBytes[component] || 0) + (4 * n <= EXACT_MERGE_BYTES ? 4 * n : 2 * n);
+    // What the webgpu backend uploads to merge it on the GPU: up [N rounded up to 4, R] and down [R, K], as f32.
+    factorBytes[component] = (factorBytes[component] || 0) + 4 * rank * (Math.ceil(rows / 4) * 4 + cols);
   }
   const sum = (m) => Object.values(m).reduce((x, y) => x + y, 0);
   const allTensors = Object.values(tensors).reduce((n, l) => n + l.length, 0);
@@ -154,7 +157,8 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
   console.log(`  adapted tensors: ${layers.length} (` +
     Object.entries(count).map(([k, n]) => `${k} ${n}`).join(', ') + `), ${mib(sum(baseBytes))} MiB of the model's ` +
     `weights (${(100 * sum(baseBytes) / allBytes).toFixed(1)}%); merged copies ${mib(sum(mergedBytes))} MiB ` +
-    `(f32 up to ${EXACT_MERGE_BYTES >> 20} MiB a tensor, else f16)`);
+    `(f32 up to ${EXACT_MERGE_BYTES >> 20} MiB a tensor, else f16), merged on the GPU from ` +
+    `${bytes(sum(factorBytes))} of f32 factors`);
   for (const c of cases) c.runs = [];
   for (let r = 0; r < runs; ++r) {
     for (const c of cases) {
@@ -196,7 +200,7 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
     `${mib(maxRss)} MiB` + (gpuHost ? `, peak GPU memory of the run ${mib(peakGpu)} MiB)` : ')'));
   return { arch: o.arch, backend: o.backend, steps: Number(o.steps), width: Number(o.width), height: Number(o.height),
     images, rank, runs, adapter: gpuHost?.description, kernels: o.kernels || 'auto', lora_file_bytes: sizes,
-    adapted: { tensors: count, base_bytes: baseBytes, merged_bytes: mergedBytes }, model_tensors: allTensors,
+    adapted: { tensors: count, base_bytes: baseBytes, merged_bytes: mergedBytes, factor_bytes: factorBytes }, model_tensors: allTensors,
     model_bytes: allBytes, first_generation: warm, cases: results, peak_rss_bytes: maxRss,
     peak_gpu_bytes: gpuHost ? peakGpu : undefined };
 }

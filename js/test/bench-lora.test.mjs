@@ -1,7 +1,7 @@
 // js/bench-node.mjs --lora-rank (js/lib/lora-bench.mjs) on tiny-sd1's architecture: every case runs and prints,
 // on the wasm cpu backend and on Dawn (SwiftShader without a GPU, as dawn.test.mjs), where the bytes uploaded per
 // case show the design of src/adapters/lora.h: the same LoRA set again and no LoRA after one upload no weights,
-// a new set uploads its merged tensors and nothing else.
+// a new set uploads its low-rank factors and nothing else (the merge runs on the GPU).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -49,7 +49,7 @@ test('bench-node --lora-rank runs every case on the wasm cpu backend', { timeout
   console.log(r.stdout.trim().split('\n').map((l) => `  ${l}`).join('\n'));
 });
 
-test('bench-node --lora-rank on Dawn: a cached or dropped LoRA uploads no weights, a new one its merged tensors',
+test('bench-node --lora-rank on Dawn: a cached or dropped LoRA uploads no weights, a new one only its factors',
   { timeout: 10 * 60 * 1000 }, async () => {
     const r = await bench('webgpu');
     checkCommon(r);
@@ -58,8 +58,8 @@ test('bench-node --lora-rank on Dawn: a cached or dropped LoRA uploads no weight
     assert.ok(up.a < 256 << 10, `a generation without LoRA uploaded ${up.a} bytes`);
     assert.equal(up.c, up.a, 'the same LoRA set again must reuse its merged weights');
     assert.equal(up.f, up.a, 'no LoRA after one must reuse the model\'s own GPU copies');
-    const merged = Object.values(r.results.adapted.merged_bytes).reduce((x, y) => x + y, 0);
-    for (const id of ['b', 'd', 'e']) assert.equal(up[id] - up.a, merged, `case ${id}: merged tensors only`);
+    const factors = Object.values(r.results.adapted.factor_bytes).reduce((x, y) => x + y, 0);
+    for (const id of ['b', 'd', 'e']) assert.equal(up[id] - up.a, factors, `case ${id}: the LoRA's factors only`);
   });
 
 test('safetensors writer: f16 bits, layout readable by the reader, kohya LoRA keys', () => {
