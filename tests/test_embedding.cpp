@@ -70,8 +70,8 @@ TEST(Embedding, FolderMatchesWholeWordsOnly) {
                                std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(creative("tiny-style.safetensors"), dir / "ignored.txt",
                              std::filesystem::copy_options::overwrite_existing);
-  const auto found = find_embeddings(dir.string(), {"a party, concept art", "bad-hands, ignored"});
-  ASSERT_EQ(found.size(), 2u);
+  const auto found = find_embeddings(dir.string(), {"a party, concept art", "Bad-Hands, ignored"});
+  ASSERT_EQ(found.size(), 2u);  // in any case, as the web UI's tokenizer lowercases the prompt
   EXPECT_EQ(found[0].word, "art");
   EXPECT_EQ(found[1].word, "bad-hands");
   EXPECT_TRUE(find_embeddings("", {"art"}).empty());
@@ -85,6 +85,9 @@ TEST(Embedding, WordsAreSpelledOutAndArgumentsParse) {
   const ClipTextComponent text = with_embeddings(ClipTextComponent::load(*model, "text_encoder", "tokenizer"), uses);
   EXPECT_EQ(text.cfg.vocab_size, 49410);
   EXPECT_EQ(expand_embedding_words("a <s> and <s>", uses, text), "a <s> <s>_1 and <s> <s>_1");
+  const std::vector<EmbeddingUse> named{{EmbeddingFile::open(creative("tiny-style.safetensors")), "TinyStyle"}};
+  const ClipTextComponent text2 = with_embeddings(ClipTextComponent::load(*model, "text_encoder", "tokenizer"), named);
+  EXPECT_EQ(expand_embedding_words("TINYSTYLE, tinystyle", named, text2), "TinyStyle TinyStyle_1, TinyStyle TinyStyle_1");
   EXPECT_EQ(text.tokenizer->encode("x <s> <s>_1"), (std::vector<int32_t>{text.tokenizer->encode("x")[0], 49408, 49409}));
   EXPECT_EQ(parse_embedding_argument("dir/file.safetensors:<w>").word, "<w>");
   EXPECT_EQ(parse_embedding_argument("dir/file.safetensors").path, "dir/file.safetensors");

@@ -14,6 +14,17 @@ namespace {
 
 constexpr const char* kTokenTable = "embeddings.token_embedding.weight";
 
+// Where `word` next occurs in `text` from `from`, ignoring ASCII case: the CLIP tokenizer lowercases prompts, so
+// the widely used web UI's embedding words match in any case ("EasyNegative", "easynegative").
+size_t find_word(const std::string& text, const std::string& word, size_t from) {
+  const auto same = [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+  };
+  if (word.empty() || from > text.size()) return std::string::npos;
+  const auto it = std::search(text.begin() + long(from), text.end(), word.begin(), word.end(), same);
+  return it == text.end() ? std::string::npos : size_t(it - text.begin());
+}
+
 EmbeddingVectors read_vectors(const TensorView& t, const std::string& path) {
   if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16)
     throw Error(ErrorCode::kCorruptFile, path + ": embedding tensor '" + t.name + "' is " + dtype_name(t.dtype) +
@@ -181,7 +192,7 @@ std::vector<EmbeddingRequest> find_embeddings(const std::string& dir, const std:
     const std::string word = file.stem().string();
     bool used = false;
     for (const std::string& p : prompts)
-      for (size_t at = p.find(word); !used && at != std::string::npos; at = p.find(word, at + 1))
+      for (size_t at = find_word(p, word, 0); !used && at != std::string::npos; at = find_word(p, word, at + 1))
         used = (at == 0 || !word_char(p[at - 1]) || !word_char(word.front())) &&
                (at + word.size() == p.size() || !word_char(p[at + word.size()]) || !word_char(word.back()));
     if (used) found.push_back({file.string(), word});
@@ -235,12 +246,12 @@ std::string expand_embedding_words(const std::string& prompt, const std::vector<
   std::string out = prompt;
   for (const EmbeddingUse& u : uses) {
     const EmbeddingVectors* v = u.file->vectors_for(text.name, text.cfg.hidden_size);
-    if (!v || v->count == 1) continue;
-    std::string spelled = u.word;
+    if (!v) continue;
+    std::string spelled = u.word;  // also the word's own spelling where the prompt's case differs
     for (int i = 1; i < v->count; ++i) spelled += " " + u.word + "_" + std::to_string(i);
     std::string next;
     for (size_t pos = 0;;) {
-      const size_t at = out.find(u.word, pos);
+      const size_t at = find_word(out, u.word, pos);
       next.append(out, pos, at == std::string::npos ? std::string::npos : at - pos);
       if (at == std::string::npos) break;
       next += spelled;

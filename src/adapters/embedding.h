@@ -52,7 +52,8 @@ EmbeddingRequest parse_embedding_argument(const std::string& arg);
 std::string embedding_word(const EmbeddingRequest& r);
 
 // The embeddings of `dir` ("" = none) whose word (a NAME.safetensors file's NAME) one of `prompts` holds as a word
-// of its own (not inside a longer word of letters and digits), in the order of the folder's sorted names.
+// of its own (not inside a longer word of letters and digits; in any ASCII case), in the order of the folder's
+// sorted names.
 std::vector<EmbeddingRequest> find_embeddings(const std::string& dir, const std::vector<std::string>& prompts);
 
 // `base` (an encoder as the model has it, LoRAs merged or not) with the embeddings' words added: a tokenizer that
@@ -62,7 +63,8 @@ std::vector<EmbeddingRequest> find_embeddings(const std::string& dir, const std:
 ClipTextComponent with_embeddings(const ClipTextComponent& base, const std::vector<EmbeddingUse>& uses);
 
 // `prompt` with each embedding's word spelled out as all of its tokenizer entries ("WORD WORD_1 …"), as diffusers'
-// maybe_convert_prompt does; one-vector words stay as they are.
+// maybe_convert_prompt does. The word matches in any ASCII case, as in the widely used web UI (whose tokenizer
+// lowercases it): "EASYNEGATIVE" is spelled as the word was registered.
 std::string expand_embedding_words(const std::string& prompt, const std::vector<EmbeddingUse>& uses,
                                    const ClipTextComponent& text);
 
