@@ -3,7 +3,8 @@
 // (Dawn) or cpu backend in Node:
 //   node js/bench-node.mjs [--arch sd15|sd21|sdxl|MODEL_PATH] [--backend webgpu|cpu] [--width W --height H] [--runs N]
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
-//                          [--generate N --tokenizer DIR [--guidance G] [--lora-rank R]] [--limit NAME=VALUE ...]
+//                          [--generate N --tokenizer DIR [--guidance G] [--lora-rank R [--lora-mode runtime]]]
+//                          [--limit NAME=VALUE ...]
 //                          [--only unet,vae,text] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
 //                          [--kernels gemm=0,attention=0,group_norm=0]
 // Prints per network the compile time (weight upload included), the median, min and max run time, the planned
@@ -19,6 +20,7 @@
 // 0.8 the first time (merge + upload + run), (c) A at 0.8 again, (d) a switch to LoRA B, (e) A at 0.5, (f) no LoRA
 // again; per case seconds per image, the overhead over (a), the bytes uploaded to the GPU, the peak GPU memory, the
 // RSS and the wasm heap, and the LoRA files' sizes and the adapted tensors' count and bytes (--json: all of it).
+// --lora-mode runtime applies the LoRAs at run time instead of merging them (src/adapters/lora.h, LoraMode).
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,6 +41,7 @@ const { values: o } = parseArgs({
     only: { type: 'string', default: '' }, dtype: { type: 'string', default: 'f16' },
     profile: { type: 'string', default: '' }, json: { type: 'string', default: '' },
     kernels: { type: 'string', default: '' }, 'lora-rank': { type: 'string', default: '0' },
+    'lora-mode': { type: 'string', default: 'merged' },
   },
 });
 

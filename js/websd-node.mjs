@@ -29,6 +29,7 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --mask FILE               inpainting: a PNG of the init image's size, white = repaint (any model)
   --lora FILE[:SCALE]       a LoRA .safetensors to apply (repeatable; kohya/A1111 or diffusers naming; SCALE 1)
   --lora-dir DIR            folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors
+  --lora-mode MODE          merged (default: steps as fast as without LoRA) or runtime (no second weight copies)
   --embedding FILE[:WORD]   a textual inversion embedding; WORD in a prompt stands for it (default: the stem)
   --embedding-dir DIR       folder of embeddings: each NAME.safetensors whose NAME a prompt holds is used
   --literal-prompt          read the prompts as diffusers does: no (word:1.3) weights, no BREAK, 75 tokens at most
@@ -71,6 +72,7 @@ function parseOptions(argv) {
       'init-image': { type: 'string' }, strength: { type: 'string' }, mask: { type: 'string' },
       'scheduler-option': { type: 'string', multiple: true, default: [] },
       lora: { type: 'string', multiple: true, default: [] }, 'lora-dir': { type: 'string', default: '' },
+      'lora-mode': { type: 'string', default: 'merged' },
       embedding: { type: 'string', multiple: true, default: [] }, 'embedding-dir': { type: 'string', default: '' },
       'literal-prompt': { type: 'boolean', default: false }, 'vae-decoder': { type: 'string', default: '' },
       preview: { type: 'string', default: '' }, 'preview-every': { type: 'string' },
@@ -202,7 +204,7 @@ async function main() {
     height: o.height, steps: o.steps, guidance: o.guidance, seed: o.seed, scheduler: o.scheduler, count: o.count,
     schedulerConfig: o.schedulerConfig, initImage: o.initImage ?? null, strength: o.strength,
     mask: o.maskImage ?? null, loras: o.loras.map(({ file, scale }) => ({ path: inModule(file), scale })),
-    loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '', embeddings: o.embeddings,
+    loraDir: o['lora-dir'] ? inModule(o['lora-dir']) : '', loraMode: o['lora-mode'], embeddings: o.embeddings,
     embeddingDir: o['embedding-dir'] ? inModule(o['embedding-dir']) : '', literalPrompt: o['literal-prompt'],
     vaeDecoder: o['vae-decoder'] ? inModule(o['vae-decoder']) : '',
     previewDecoder: o['preview-decoder'] ? inModule(o['preview-decoder']) : '', previewEvery: o.previewEvery,

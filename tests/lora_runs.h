@@ -46,8 +46,10 @@ struct LoraNetworkOutputs {
   std::vector<float> unet_out;  // unet(lora_unet_in, t=981, the fixture's text_ctx), with the LoRA
 };
 
-// tiny-sd1's text encoder and UNet on `backend` with run `r`'s LoRA merged, on the fixture's inputs.
-inline LoraNetworkOutputs lora_network_outputs(Backend& backend, const std::string& fixtures, const LoraRun& r) {
+// tiny-sd1's text encoder and UNet on `backend` with run `r`'s LoRA applied (merged or at run time), on the
+// fixture's inputs.
+inline LoraNetworkOutputs lora_network_outputs(Backend& backend, const std::string& fixtures, const LoraRun& r,
+                                               LoraMode mode = LoraMode::kMerged) {
   const std::string creative = fixtures + "/tiny-sd1-creative";
   const auto model = open_model_source(fixtures + "/tiny-sd1/model");
   const SafetensorsFile ref = SafetensorsFile::open(creative + "/reference.safetensors");
@@ -55,7 +57,7 @@ inline LoraNetworkOutputs lora_network_outputs(Backend& backend, const std::stri
   const UNetConfig ucfg = UNetConfig::from(model->config("unet"));
   ClipTextComponent text = ClipTextComponent::load(*model, "text_encoder", "tokenizer");
   const auto w = apply_loras({{"unet", model->weights("unet")}, {"text_encoder", text.weights}}, ucfg,
-                             {{LoraFile::open(creative + "/" + r.file), r.scale, r.scale}});
+                             {{LoraFile::open(creative + "/" + r.file), r.scale, r.scale}}, mode);
   text.weights = w.at("text_encoder");
   LoraNetworkOutputs out;
   ClipTextOutputs t = encode_text(backend, text, {info["negative_prompt"], info["prompt"]});

@@ -162,6 +162,7 @@ TEST(Cli, ErrorsAreOneClearLine) {
            {"generate --model " + model + " -p x --scheduler warp", "--scheduler"},
            {"generate --model " + model + " -p x -W 100 -H 64", "multiples of 8"},
            {"generate --model " + model + " -p x --steps 0", "--steps"},
+           {"generate --model " + model + " -p x --lora-mode fused", "--lora-mode"},
            {"generate --model " + model + "/unet/diffusion_pytorch_model.bin -p x", "no such file"},
            {"generate --model " + bad_tokenizer + " -p x", "tokenizer"},
            {"generate -p x", "--model"},
@@ -173,6 +174,24 @@ TEST(Cli, ErrorsAreOneClearLine) {
     std::printf("  websd %s\n    -> exit %d: %s", b.args.c_str(), r.code, r.out.substr(0, r.out.find('\n') + 1).c_str());
   }
   std::filesystem::remove_all(bad_tokenizer);
+}
+
+// A LoRA merged (the default) and applied at run time draws the same image.
+TEST(Cli, LoraModesDrawTheSameImage) {
+  const std::string args = "generate --model " + test::fixture("tiny-sd1/model") +
+                           " -p 'a cat' --seed 3 --steps 4 -W 64 -H 64 --lora " +
+                           test::fixture("tiny-sd1-creative/lora_kohya.safetensors") + ":0.8 -o ";
+  const std::string merged = tmp("websd_cli_lora_merged.png"), runtime = tmp("websd_cli_lora_runtime.png");
+  Result a = run(args + merged), b = run(args + runtime + " --lora-mode runtime");
+  ASSERT_EQ(a.code, 0) << a.out;
+  ASSERT_EQ(b.code, 0) << b.out;
+  const RgbImage x = read_png(merged), y = read_png(runtime);
+  ASSERT_EQ(x.pixels.size(), y.pixels.size());
+  int worst = 0;
+  for (size_t i = 0; i < x.pixels.size(); ++i) worst = std::max(worst, std::abs(int(x.pixels[i]) - int(y.pixels[i])));
+  EXPECT_LE(worst, 1);
+  std::filesystem::remove(merged);
+  std::filesystem::remove(runtime);
 }
 
 TEST(Cli, PickledCheckpointsAreRefusedWithAReason) {

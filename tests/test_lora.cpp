@@ -26,19 +26,21 @@ constexpr float kNetworkTolerance = 1e-4f;
 
 std::string creative(const std::string& rel) { return test::fixture("tiny-sd1-creative/" + rel); }
 
+// Merged and applied at run time alike.
 TEST(Lora, NetworksMatchDiffusersFusedLora) {
   const SafetensorsFile ref = SafetensorsFile::open(creative("reference.safetensors"));
   auto backend = make_cpu_backend();
+  for (LoraMode mode : {LoraMode::kMerged, LoraMode::kRunTime})
   for (const test::LoraRun& r : test::kLoraRuns) {
-    SCOPED_TRACE(r.run);
-    const test::LoraNetworkOutputs got = test::lora_network_outputs(*backend, test::fixtures_dir(), r);
+    SCOPED_TRACE(std::string(r.run) + " " + lora_mode_name(mode));
+    const test::LoraNetworkOutputs got = test::lora_network_outputs(*backend, test::fixtures_dir(), r, mode);
     const TensorView& ids = ref.get("lora_ids");
     EXPECT_EQ(got.ids, std::vector<int32_t>(static_cast<const int32_t*>(ids.data),
                                             static_cast<const int32_t*>(ids.data) + ids.shape.numel()));
     const float text_err = test::max_abs_diff(got.text_ctx, ref.get(std::string(r.run) + "/text_ctx").to_f32());
     const float unet_err = test::max_abs_diff(got.unet_out, ref.get(std::string(r.run) + "/unet_out").to_f32());
-    std::printf("  %-20s text_ctx max abs error %.3g, unet_out %.3g (tolerance %.0e)\n", r.run, text_err, unet_err,
-                kNetworkTolerance);
+    std::printf("  %-20s %-8s text_ctx max abs error %.3g, unet_out %.3g (tolerance %.0e)\n", r.run,
+                lora_mode_name(mode), text_err, unet_err, kNetworkTolerance);
     EXPECT_LE(text_err, kNetworkTolerance);
     EXPECT_LE(unet_err, kNetworkTolerance);
   }
@@ -63,6 +65,15 @@ TEST(Lora, RunsMatchDiffusersAndSwitch) {
     expect_image(img, ref.get(std::string(r.run) + "/image_u8"), r.run);
   }
   EXPECT_EQ(sd->generate(plain).at(0).pixels, before) << "no LoRA after LoRAs: the model's own weights";
+  // Applied at run time: the same images, and the mode is part of the set (switching modes rebuilds it).
+  for (const test::LoraRun& r : {test::kLoraRuns[0], test::kLoraRuns[1]}) {
+    GenerateParams p = test::lora_run_params(info["runs"][r.run], r, creative(""));
+    p.lora_mode = LoraMode::kRunTime;
+    expect_image(sd->generate(p).at(0), ref.get(std::string(r.run) + "/image_u8"), std::string(r.run) + " runtime");
+  }
+  EXPECT_EQ(sd->generate(plain).at(0).pixels, before);
+  EXPECT_EQ(parse_lora_mode("runtime"), LoraMode::kRunTime);
+  EXPECT_THROW(parse_lora_mode("fused"), Error);
 }
 
 // <lora:NAME:SCALE> in the prompt is the same as asking for the file, and is not part of the text encoded.

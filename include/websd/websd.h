@@ -152,6 +152,10 @@ typedef struct websd_txt2img_params {
   float hires_strength;
   int hires_steps;
   const char* hires_upscaler;
+  /* How LoRAs are applied: "merged" (NULL, the default: merged into the weights, steps as fast as without a
+     LoRA; on WebGPU merged on the GPU, a second copy of each adapted weight) or "runtime" (the model's weights
+     untouched, each adapted layer also computes up·(down·x): no copies, slower steps). docs/lora.md. */
+  const char* lora_mode;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

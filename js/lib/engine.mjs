@@ -143,13 +143,14 @@ const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
 
 // txt2img's options as websd_txt2img_params under its C names, as src/wasm/websd_exports.cpp reads them.
 function paramsJson({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
-  scheduler = '', schedulerConfig = {}, strength = 0, previewEvery = 0, loras = [], loraDir = '', embeddings = [],
-  embeddingDir = '', literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1, hiresStrength = 0.7,
-  hiresSteps = 0, hiresUpscaler = 'latent' }) {
+  scheduler = '', schedulerConfig = {}, strength = 0, previewEvery = 0, loras = [], loraDir = '', loraMode = 'merged',
+  embeddings = [], embeddingDir = '', literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1,
+  hiresStrength = 0.7, hiresSteps = 0, hiresUpscaler = 'latent' }) {
   return JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
     seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
     preview_every: previewEvery, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })), lora_dir: loraDir,
-    embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })), embedding_dir: embeddingDir,
+    lora_mode: loraMode, embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })),
+    embedding_dir: embeddingDir,
     literal_prompt: literalPrompt, vae_decoder: vaeDecoder, preview_decoder: previewDecoder, hires_scale: hiresScale,
     hires_strength: hiresStrength, hires_steps: hiresSteps, hires_upscaler: hiresUpscaler });
 }
@@ -208,8 +209,8 @@ export class Model {
   // scheduler config values ({ timestep_spacing: 'trailing' }); initImage ({ width, height, rgb }, 8-bit RGB)
   // makes it image to image, running the last steps * strength steps over it (strength 0: the pipeline's default);
   // mask (the same, white = repaint) inpaints it with an inpainting model. loras ([{ path, scale }], paths as the
-  // module sees them) are merged into the model for this call, and the prompt's <lora:NAME:SCALE> tags find
-  // NAME.safetensors in loraDir. embeddings ([{ path, word }]; word defaults to the file's stem) are textual
+  // module sees them) are merged into the model for this call (loraMode 'runtime': applied beside the weights
+  // instead; websd.h says when that pays), and the prompt's <lora:NAME:SCALE> tags find NAME.safetensors in loraDir. embeddings ([{ path, word }]; word defaults to the file's stem) are textual
   // inversion embeddings whose words the prompts may use; every NAME.safetensors in embeddingDir whose NAME a
   // prompt holds is used too. Prompts are read as the widely used web UI reads them ((word:1.3) weights, BREAK, any
   // length in chunks of 75 tokens); literalPrompt reads them as diffusers does. vaeDecoder and previewDecoder are
@@ -220,7 +221,7 @@ export class Model {
    *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
    *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number,
    *   mask?: { width: number, height: number, rgb: Uint8Array } | null, previewEvery?: number,
-   *   loras?: { path: string, scale?: number }[], loraDir?: string,
+   *   loras?: { path: string, scale?: number }[], loraDir?: string, loraMode?: 'merged' | 'runtime',
    *   embeddings?: { path: string, word?: string }[], embeddingDir?: string, literalPrompt?: boolean,
    *   vaeDecoder?: string, previewDecoder?: string, hiresScale?: number, hiresStrength?: number,
    *   hiresSteps?: number, hiresUpscaler?: string,
@@ -229,14 +230,15 @@ export class Model {
    * }} [options] */
   async txt2img({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
     scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0, mask = null, onProgress = null,
-    previewEvery = 0, onPreview = null, loras = [], loraDir = '', embeddings = [], embeddingDir = '',
-    literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1, hiresStrength = 0.7, hiresSteps = 0,
+    previewEvery = 0, onPreview = null, loras = [], loraDir = '', loraMode = 'merged', embeddings = [],
+    embeddingDir = '', literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1, hiresStrength = 0.7, hiresSteps = 0,
     hiresUpscaler = 'latent' } = {}) {
     const e = this.engine;
     const a = e.allocator();
     const images = a.zeroed(IMAGE_BYTES * count);
     const params = paramsJson({ prompt, negativePrompt, width, height, steps, guidance, seed, scheduler,
-      schedulerConfig, strength, previewEvery: onPreview ? previewEvery : 0, loras, loraDir, embeddings, embeddingDir,
+      schedulerConfig, strength, previewEvery: onPreview ? previewEvery : 0, loras, loraDir, loraMode, embeddings,
+      embeddingDir,
       literalPrompt, vaeDecoder, previewDecoder, hiresScale, hiresStrength, hiresSteps, hiresUpscaler });
     try {
       const init = heapImage(e, a, initImage, 'initImage'), maskImage = heapImage(e, a, mask, 'mask');

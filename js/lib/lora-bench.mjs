@@ -94,7 +94,8 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
     const written = gpuHost?.bytesWritten ?? 0;
     if (gpuHost) gpuHost.peakBytes = gpuHost.liveBytes;  // the peak of this case alone
     const r = await engine.run(() => module._websd_wasm_bench_model_generate(model, Number(o.width), Number(o.height),
-      Number(o.steps), Number(o.guidance), images, g.string(loras.map(([f, s]) => `${f}:${s}`).join('\n')), out));
+      Number(o.steps), Number(o.guidance), images, g.string(loras.map(([f, s]) => `${f}:${s}`).join('\n')),
+      g.string(o['lora-mode'] || 'merged'), out));
     check(r, `generating with ${loras.length ? loras.map(([f, s]) => `${f}:${s}`).join(', ') : 'no LoRA'}`);
     const [total, toFirst, perStep, tail] = new Float64Array(module.wasmMemory.buffer, out, 4);
     g.free();
@@ -149,16 +150,18 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
   const size = Number(o.width) || Number(o.height) ? `${Number(o.width) || 'native'}x${Number(o.height) || 'native'}`
     : 'native size';
   console.log(`${o.arch} txt2img on ${o.backend}, ${o.steps} steps, guidance ${o.guidance}, ${size}, ` +
-    `${images} image(s) a generation, synthetic f16 weights; LoRAs of rank ${rank}, median of ${runs} round(s)`);
+    `${images} image(s) a generation, synthetic f16 weights; LoRAs of rank ${rank} ` +
+    `${o['lora-mode'] === 'runtime' ? 'applied at run time' : 'merged'}, median of ${runs} round(s)`);
   console.log(`  model: ${allTensors} tensors, ${mib(allBytes)} MiB (f16); first generation ` +
     `${(warm.total_ms / 1000).toFixed(2)} s (every network compiled` +
     (gpuHost ? `, ${mib(warm.uploaded_bytes)} MiB uploaded)` : ')'));
   console.log(`  LoRA files: A ${mib(sizes.A)} MiB, B ${mib(sizes.B)} MiB (kohya names, f16, alpha = rank)`);
   console.log(`  adapted tensors: ${layers.length} (` +
     Object.entries(count).map(([k, n]) => `${k} ${n}`).join(', ') + `), ${mib(sum(baseBytes))} MiB of the model's ` +
-    `weights (${(100 * sum(baseBytes) / allBytes).toFixed(1)}%); merged copies ${mib(sum(mergedBytes))} MiB ` +
-    `(f32 up to ${EXACT_MERGE_BYTES >> 20} MiB a tensor, else f16), merged on the GPU from ` +
-    `${bytes(sum(factorBytes))} of f32 factors`);
+    `weights (${(100 * sum(baseBytes) / allBytes).toFixed(1)}%); ` + (o['lora-mode'] === 'runtime'
+      ? 'applied at run time (two more GEMMs a layer, no merged copies)'
+      : `merged copies ${mib(sum(mergedBytes))} MiB (f32 up to ${EXACT_MERGE_BYTES >> 20} MiB a tensor, else f16), ` +
+        `merged on the GPU from ${bytes(sum(factorBytes))} of f32 factors`));
   for (const c of cases) c.runs = [];
   for (let r = 0; r < runs; ++r) {
     for (const c of cases) {
@@ -170,7 +173,7 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
 
   const base = median(cases[0].runs.map((m) => m.total_ms)) / images;
   const col = (s, n) => String(s).padStart(n);
-  console.log(`  ${'case'.padEnd(30)}${col('s/image', 9)}${col('over (a)', 10)}${col('1st step', 10)}` +
+  console.log(`  ${'case'.padEnd(30)}${col('s/image', 9)}${col('over (a)', 10)}${col('1st step', 10)}${col('ms/step', 9)}` +
     `${col('uploaded', 13)}${col('GPU peak', 12)}${col('RSS', 11)}${col('wasm heap', 12)}`);
   const results = [];
   for (const c of cases) {
@@ -188,7 +191,7 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
     results.push(res);
     const over = res.overhead_s >= 0 ? `+${res.overhead_s.toFixed(2)}` : res.overhead_s.toFixed(2);
     console.log(`  ${`(${c.id}) ${c.label}`.padEnd(30)}${col(res.s_per_image.toFixed(2), 9)}${col(over, 10)}` +
-      `${col(res.to_first_step_s.toFixed(2), 10)}` +
+      `${col(res.to_first_step_s.toFixed(2), 10)}${col(res.per_step_ms.toFixed(1), 9)}` +
       `${col(gpuHost ? bytes(res.uploaded_bytes) : '-', 13)}` +
       `${col(gpuHost ? `${mib(res.peak_gpu_bytes)} MiB` : '-', 12)}` +
       `${col(`${mib(res.rss_bytes)} MiB`, 11)}${col(`${mib(res.wasm_heap_bytes)} MiB`, 12)}`);
@@ -199,7 +202,7 @@ export async function benchLoras({ engine, module, gpuHost, o, arch, tokenizer }
     `alive at once during it; RSS and wasm heap: after it, the largest of the rounds; peak RSS of the process ` +
     `${mib(maxRss)} MiB` + (gpuHost ? `, peak GPU memory of the run ${mib(peakGpu)} MiB)` : ')'));
   return { arch: o.arch, backend: o.backend, steps: Number(o.steps), width: Number(o.width), height: Number(o.height),
-    images, rank, runs, adapter: gpuHost?.description, kernels: o.kernels || 'auto', lora_file_bytes: sizes,
+    images, rank, lora_mode: o['lora-mode'] || 'merged', runs, adapter: gpuHost?.description, kernels: o.kernels || 'auto', lora_file_bytes: sizes,
     adapted: { tensors: count, base_bytes: baseBytes, merged_bytes: mergedBytes, factor_bytes: factorBytes }, model_tensors: allTensors,
     model_bytes: allBytes, first_generation: warm, cases: results, peak_rss_bytes: maxRss,
     peak_gpu_bytes: gpuHost ? peakGpu : undefined };

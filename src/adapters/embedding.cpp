@@ -104,6 +104,9 @@ class EmbeddingWeights final : public WeightSource {
   }
   bool contains(const std::string& name) const override { return base_->contains(name); }
   std::string where() const override { return base_->where() + " (with textual inversion embeddings)"; }
+  std::shared_ptr<const LowRankSum> run_time_low_rank(const std::string& name, const Shape& shape) const override {
+    return base_->run_time_low_rank(name, shape);
+  }
   std::vector<TensorInfo> list() const override { return base_->list(); }
 
  private:

@@ -199,23 +199,22 @@ std::shared_ptr<const LoraFile> LoraFile::open(const std::string& path) {
 }
 
 LoraWeights::LoraWeights(std::shared_ptr<WeightSource> base, std::map<std::string, std::vector<Term>> terms,
-                         std::vector<std::shared_ptr<const LoraFile>> files)
-    : base_(std::move(base)), terms_(std::move(terms)), files_(std::move(files)) {}
+                         std::vector<std::shared_ptr<const LoraFile>> files, LoraMode mode)
+    : base_(std::move(base)), terms_(std::move(terms)), files_(std::move(files)), mode_(mode) {}
 
-WeightData LoraWeights::get(const std::string& name, const Shape& shape) const {
-  const auto t = terms_.find(name);
-  if (t == terms_.end()) return base_->get(name, shape);
-  if (const auto done = merged_.find(name); done != merged_.end()) return done->second;
+std::shared_ptr<const LowRankSum> LoraWeights::factors(const std::string& name, const Shape& shape) const {
+  if (const auto done = factors_.find(name); done != factors_.end()) return done->second;
   // The LoRAs of this weight stacked into one pair of factors: [s1·up1 | s2·up2 | …] · [down1; down2; …].
+  const std::vector<Term>& terms = terms_.at(name);
   auto sum = std::make_shared<LowRankSum>();
   sum->base = base_->get(name, shape);
   const size_t out = size_t(shape[0]), in = size_t(shape.numel()) / out;
-  for (const Term& term : t->second) sum->rank += term.module->down.shape[0];
+  for (const Term& term : terms) sum->rank += term.module->down.shape[0];
   const size_t rank = size_t(sum->rank);
   sum->up.resize(out * rank);
   sum->down.reserve(rank * in);
   size_t at = 0;
-  for (const Term& term : t->second) {
+  for (const Term& term : terms) {
     const std::vector<float> up = term.module->up.to_f32(), down = term.module->down.to_f32();
     const size_t r = size_t(term.module->down.shape[0]);
     for (size_t o = 0; o < out; ++o)
@@ -223,14 +222,27 @@ WeightData LoraWeights::get(const std::string& name, const Shape& shape) const {
     sum->down.insert(sum->down.end(), down.begin(), down.end());
     at += r;
   }
+  return factors_[name] = sum;
+}
+
+WeightData LoraWeights::get(const std::string& name, const Shape& shape) const {
+  const auto t = terms_.find(name);
+  if (t == terms_.end() || mode_ == LoraMode::kRunTime) return base_->get(name, shape);
+  if (const auto done = merged_.find(name); done != merged_.end()) return done->second;
+  std::shared_ptr<const LowRankSum> sum = factors(name, shape);
   const DType stored = sum->base.dtype;
   const bool exact = size_t(shape.numel()) * 4 <= kExactMergeBytes || (stored != DType::kF16 && stored != DType::kI8);
   return merged_[name] = low_rank_sum(name, std::move(sum), exact ? DType::kF32 : stored);
 }
 
+std::shared_ptr<const LowRankSum> LoraWeights::run_time_low_rank(const std::string& name, const Shape& shape) const {
+  if (mode_ != LoraMode::kRunTime || !terms_.count(name)) return base_->run_time_low_rank(name, shape);
+  return factors(name, shape);
+}
+
 std::map<std::string, std::shared_ptr<WeightSource>> apply_loras(
     const std::map<std::string, std::shared_ptr<WeightSource>>& components, const UNetConfig& unet,
-    const std::vector<LoraUse>& loras) {
+    const std::vector<LoraUse>& loras, LoraMode mode) {
   std::map<std::string, std::map<std::string, std::vector<LoraWeights::Term>>> terms;  // component -> weight ->
   std::map<std::string, std::map<std::string, TensorInfo>> stored;                       // component -> weight ->
   std::map<std::string, std::map<std::string, std::string>> by_underscored;              // component -> _ form ->
@@ -286,9 +298,17 @@ std::map<std::string, std::shared_ptr<WeightSource>> apply_loras(
   }
   std::map<std::string, std::shared_ptr<WeightSource>> out = components;
   for (auto& [component, t] : terms)
-    out[component] = std::make_shared<LoraWeights>(components.at(component), std::move(t), files);
+    out[component] = std::make_shared<LoraWeights>(components.at(component), std::move(t), files, mode);
   return out;
 }
+
+LoraMode parse_lora_mode(const std::string& name) {
+  if (name == "merged") return LoraMode::kMerged;
+  if (name == "runtime") return LoraMode::kRunTime;
+  throw Error(ErrorCode::kInvalidArgument, "LoRA mode '" + name + "': expected merged or runtime");
+}
+
+const char* lora_mode_name(LoraMode mode) { return mode == LoraMode::kRunTime ? "runtime" : "merged"; }
 
 std::vector<LoraRequest> take_lora_tags(std::string& prompt) {
   std::vector<LoraRequest> tags;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/low_rank.h"
 #include "io/safetensors.h"
 #include "io/weight_source.h"
 
@@ -71,11 +72,18 @@ LoraRequest parse_lora_argument(const std::string& arg);
 // extension). Error(kNotFound) naming the tag and the folder.
 std::string find_lora(const std::string& dir, const std::string& name);
 
-// The weights of one component with the LoRAs merged into those they adapt: every other tensor is the base's
-// own WeightData (so its GPU copy is reused); a merged one is a low-rank sum (core/low_rank.h) that each backend
-// computes where the base lives (the webgpu backend on the GPU), kept while this lives. Merged weights are f32
-// where that is under 4 MiB (exact: tiny models, small layers), else in the base's storage type (f16 rounded
-// once, q8 re-quantised per row): the size of one more rounding of the weights.
+// How LoRAs reach the network. Merged (the default): W' = W + Σ s·up·down replaces W, so a network with LoRAs
+// runs as fast as one without; the webgpu backend merges on the GPU (a switch uploads only the factors), at the
+// cost of a second copy of each adapted weight. At run time: W stays, and each adapted layer also computes
+// up · (down · x) (two small GEMMs more per layer and step), with no copies (docs/lora.md compares the two).
+enum class LoraMode { kMerged, kRunTime };
+
+// The weights of one component with the LoRAs applied to those they adapt: every other tensor is the base's
+// own WeightData (so its GPU copy is reused). Merged, an adapted weight is a low-rank sum (core/low_rank.h) that
+// each backend computes where the base lives (the webgpu backend on the GPU), kept while this lives; merged
+// weights are f32 where that is under 4 MiB (exact: tiny models, small layers), else in the base's storage type
+// (f16 rounded once, q8 re-quantised per row): the size of one more rounding of the weights. At run time the
+// weights are the base's and run_time_low_rank() gives the factors.
 class LoraWeights final : public WeightSource {
  public:
   struct Term {
@@ -83,17 +91,22 @@ class LoraWeights final : public WeightSource {
     float scale;               // the use's scale × alpha / rank
   };
   LoraWeights(std::shared_ptr<WeightSource> base, std::map<std::string, std::vector<Term>> terms,
-              std::vector<std::shared_ptr<const LoraFile>> files);
+              std::vector<std::shared_ptr<const LoraFile>> files, LoraMode mode);
   WeightData get(const std::string& name, const Shape& shape) const override;
+  std::shared_ptr<const LowRankSum> run_time_low_rank(const std::string& name, const Shape& shape) const override;
   bool contains(const std::string& name) const override { return base_->contains(name); }
   std::string where() const override { return base_->where() + " with LoRA"; }
   std::vector<TensorInfo> list() const override { return base_->list(); }
   size_t adapted() const { return terms_.size(); }
 
  private:
+  // The weight's LoRAs stacked into one pair of factors, computed once.
+  std::shared_ptr<const LowRankSum> factors(const std::string& name, const Shape& shape) const;
   std::shared_ptr<WeightSource> base_;
   std::map<std::string, std::vector<Term>> terms_;  // by weight name
   std::vector<std::shared_ptr<const LoraFile>> files_;
+  LoraMode mode_;
+  mutable std::map<std::string, std::shared_ptr<const LowRankSum>> factors_;
   mutable std::map<std::string, WeightData> merged_;
 };
 
@@ -102,6 +115,11 @@ class LoraWeights final : public WeightSource {
 // LoRA's layer matches no weight of the model, naming the file and the first keys, or when shapes disagree.
 std::map<std::string, std::shared_ptr<WeightSource>> apply_loras(
     const std::map<std::string, std::shared_ptr<WeightSource>>& components, const UNetConfig& unet,
-    const std::vector<LoraUse>& loras);
+    const std::vector<LoraUse>& loras, LoraMode mode = LoraMode::kMerged);
+
+// "merged" or "runtime" (the option's values in the CLI, the C API's JSON and the Node runner); Error
+// (kInvalidArgument) naming the value otherwise.
+LoraMode parse_lora_mode(const std::string& name);
+const char* lora_mode_name(LoraMode mode);
 
 }  // namespace websd

@@ -106,6 +106,7 @@ websd::GenerateParams generate_params(const websd_txt2img_params* params, int co
     g.loras.push_back({l.path, l.scale, l.scale});
   }
   g.lora_dir = params->lora_dir ? params->lora_dir : "";
+  if (params->lora_mode) g.lora_mode = websd::parse_lora_mode(params->lora_mode);
   if (params->embedding_count < 0 || (params->embedding_count > 0 && !params->embeddings))
     throw websd::Error(websd::ErrorCode::kInvalidArgument, "embeddings must hold embedding_count entries");
   for (int i = 0; i < params->embedding_count; ++i) {

@@ -184,6 +184,11 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--lora-dir", o->params.lora_dir,
                   "Folder where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option_function<std::string>(
+         "--lora-mode", [o](const std::string& v) { o->params.lora_mode = parse_lora_mode(v); },
+         "merged (default: merged into the weights, steps as fast as without LoRA) or runtime (weights untouched, "
+         "no second copy of them, slower steps)")
+      ->check(CLI::IsMember({"merged", "runtime"}));
   cmd->add_option_function<std::vector<std::string>>(
          "--embedding",
          [o](const std::vector<std::string>& v) {

@@ -32,6 +32,12 @@ class WeightSource {
   virtual WeightData get(const std::string& name, const Shape& shape) const = 0;
   virtual bool contains(const std::string& name) const = 0;
   virtual std::string where() const = 0;  // for messages
+  // Low-rank terms to run beside the weight `name` of `shape` rather than merged into it (a LoRA applied at run
+  // time, adapters/lora.h): the network adds up · (down · x) to the layer's output. Null for none; sources that
+  // wrap another forward it.
+  virtual std::shared_ptr<const LowRankSum> run_time_low_rank(const std::string& name, const Shape& shape) const {
+    return nullptr;
+  }
 };
 
 // Tensors from one or more safetensors files (a component folder, shards included).

@@ -41,13 +41,14 @@ struct StableDiffusion::Impl {
 
   // The TAESD of `dir`, read on first use; its latents must be the model's.
   const TaesdModel& tiny_decoder(const std::string& dir);
-  // LoRAs merged into the UNet and the text encoders, then the embeddings' words added to the latter.
-  void use_adapters(const std::vector<LoraRequest>& loras, const std::vector<EmbeddingRequest>& embeddings);
+  // LoRAs applied to the UNet and the text encoders (merged or at run time), then the embeddings' words added.
+  void use_adapters(const std::vector<LoraRequest>& loras, LoraMode mode,
+                    const std::vector<EmbeddingRequest>& embeddings);
 };
 
-void StableDiffusion::Impl::use_adapters(const std::vector<LoraRequest>& loras,
+void StableDiffusion::Impl::use_adapters(const std::vector<LoraRequest>& loras, LoraMode mode,
                                          const std::vector<EmbeddingRequest>& requests) {
-  std::string signature;
+  std::string signature = loras.empty() ? "" : std::string(lora_mode_name(mode)) + '\n';
   for (const LoraRequest& r : loras)
     signature += r.path + '\n' + std::to_string(r.text_scale) + ' ' + std::to_string(r.unet_scale) + '\n';
   std::string full = signature + "embeddings\n";
@@ -56,7 +57,7 @@ void StableDiffusion::Impl::use_adapters(const std::vector<LoraRequest>& loras,
   if (signature != lora_signature) {
     std::vector<LoraUse> uses;
     for (const LoraRequest& r : loras) uses.push_back({LoraFile::open(r.path), r.text_scale, r.unet_scale});
-    lora_weights = apply_loras(base_weights, unet_cfg, uses);
+    lora_weights = apply_loras(base_weights, unet_cfg, uses, mode);
     unet_weights = lora_weights.at("unet");
   }
   std::vector<EmbeddingUse> uses;
@@ -314,7 +315,7 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   std::vector<EmbeddingRequest> embeddings = params.embeddings;
   for (EmbeddingRequest& found : find_embeddings(params.embedding_dir, {prompt, params.negative_prompt}))
     embeddings.push_back(std::move(found));
-  m.use_adapters(loras, embeddings);
+  m.use_adapters(loras, params.lora_mode, embeddings);
   prompt = expand_embedding_words(prompt, m.embeddings, *m.conditioner->text_components()[0]);
   const std::string negative = expand_embedding_words(params.negative_prompt, m.embeddings,
                                                       *m.conditioner->text_components()[0]);

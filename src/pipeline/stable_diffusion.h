@@ -53,6 +53,9 @@ struct GenerateParams {
   // re-uploaded when the set changes; the same set as the last call reuses its merged weights.
   std::vector<LoraRequest> loras;
   std::string lora_dir;
+  // Merged into the weights (the default: steps as fast as without LoRA) or applied at run time (no second copy
+  // of the adapted weights, slower steps): adapters/lora.h, docs/lora.md.
+  LoraMode lora_mode = LoraMode::kMerged;
   // Textual inversion embeddings for this call: each file's word (its own, or the file's stem) stands for its
   // vectors in the prompt and the negative prompt. Every NAME.safetensors in embedding_dir whose NAME appears in
   // either prompt is used too, as the widely used web UI does.

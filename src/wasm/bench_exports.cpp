@@ -250,13 +250,14 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_model_open(const char* arch_name, con
 }
 
 // One generate() of `images` images (seeds 0, 1, ...) with the LoRAs in `loras` (one "FILE:SCALE" a line, paths in
-// the module's file system; "" = none). results: total ms, ms from the call to the first denoising step (text
-// encoding, LoRA files read and merged, UNet compile and weight upload), mean ms per denoising step after the
-// first, ms from the last step to the end (VAE compile and decode, read-back).
+// the module's file system; "" = none), applied as `lora_mode` says ("merged", "" too, or "runtime"). results:
+// total ms, ms from the call to the first denoising step (text encoding, LoRA files read and merged, UNet compile
+// and weight upload), mean ms per denoising step after the first, ms from the last step to the end (VAE compile
+// and decode, read-back).
 EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_model_generate(BenchModel* model, int width, int height, int steps,
                                                           float guidance, int images, const char* loras,
-                                                          double* results) {
-  const std::string lora_lines = loras;
+                                                          const char* lora_mode, double* results) {
+  const std::string lora_lines = loras, mode = lora_mode && *lora_mode ? lora_mode : "merged";
   websd::wasm::start_job([=](std::string& message) {
     return report([&] {
       websd::GenerateParams p;
@@ -270,6 +271,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_model_generate(BenchModel* model, int
       std::istringstream lines(lora_lines);
       for (std::string line; std::getline(lines, line);)
         if (!line.empty()) p.loras.push_back(websd::parse_lora_argument(line));
+      p.lora_mode = websd::parse_lora_mode(mode);
       std::vector<double> at;
       websd::GenerateCallbacks cb;
       cb.on_progress = [&](int, int, int) {

@@ -36,8 +36,8 @@ int32_t finish(websd_status status, std::string& message) {
 
 // websd_txt2img_params read from the JSON object engine.mjs writes, with the strings its pointers point into.
 struct JsonParams {
-  std::string prompt, negative, scheduler, overrides, lora_dir, embedding_dir, vae_decoder, preview_decoder,
-      hires_upscaler;
+  std::string prompt, negative, scheduler, overrides, lora_dir, lora_mode, embedding_dir, vae_decoder,
+      preview_decoder, hires_upscaler;
   std::vector<std::string> lora_paths, embedding_paths, embedding_words;
   std::vector<websd_lora> loras;
   std::vector<websd_embedding> embeddings;
@@ -60,7 +60,7 @@ struct JsonParams {
                                   "lora_dir",       "embeddings",      "embedding_dir",
                                   "literal_prompt", "vae_decoder",     "preview_decoder",
                                   "hires_scale",    "hires_strength",  "hires_steps",
-                                  "hires_upscaler"};
+                                  "hires_upscaler", "lora_mode"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) ==
@@ -96,6 +96,8 @@ struct JsonParams {
       p.lora_count = int(loras.size());
       lora_dir = j.value("lora_dir", "");
       p.lora_dir = lora_dir.empty() ? nullptr : lora_dir.c_str();
+      lora_mode = j.value("lora_mode", "");
+      p.lora_mode = lora_mode.empty() ? nullptr : lora_mode.c_str();
       for (const auto& e : j.value("embeddings", nlohmann::json::array())) {
         embedding_paths.push_back(e.at("path").get<std::string>());
         embedding_words.push_back(e.value("word", ""));
@@ -142,7 +144,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // Every option crosses as one JSON object (js/lib/engine.mjs writes it; the C API's websd_txt2img_params under
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
 // scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
-// file system), lora_dir, embeddings ([{path, word}]), embedding_dir, literal_prompt (a boolean), vae_decoder and
+// file system), lora_dir, lora_mode ("merged" or "runtime"), embeddings ([{path, word}]), embedding_dir, literal_prompt (a boolean), vae_decoder and
 // preview_decoder (TAESD folders in the module's file system), hires_scale, hires_strength, hires_steps and
 // hires_upscaler. An unknown key is an invalid argument.
 // `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a

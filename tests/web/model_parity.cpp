@@ -261,8 +261,8 @@ void check_image_runs(const std::string& fixtures, const std::string& filter, Ch
   }
 }
 
-// LoRA (tiny-sd1-creative): the networks with each run's LoRA merged (both namings, two scales), and the first
-// run whole (the others differ from it only in what the networks check; a whole run costs minutes on SwiftShader).
+// LoRA (tiny-sd1-creative): the networks with each run's LoRA merged and applied at run time (both namings, two
+// scales), and the first run whole (the others differ from it only in what the networks check; a whole run costs minutes on SwiftShader).
 void check_lora_runs(const std::string& fixtures, const std::string& filter, Backend& gpu, Checker& check) {
   const std::string creative = fixtures + "/tiny-sd1-creative";
   if (!std::ifstream(creative + "/reference.json")) {  // a device bundle carries only some fixtures
@@ -275,9 +275,12 @@ void check_lora_runs(const std::string& fixtures, const std::string& filter, Bac
     if (!filter.empty() && what.find(filter) == std::string::npos) continue;
     try {
       const auto ref = SafetensorsFile::open(creative + "/reference.safetensors");
-      const test::LoraNetworkOutputs got = test::lora_network_outputs(gpu, fixtures, r);
-      check.network(what + " text_ctx", got.text_ctx, ref.get(std::string(r.run) + "/text_ctx").to_f32());
-      check.network(what + " unet_out", got.unet_out, ref.get(std::string(r.run) + "/unet_out").to_f32());
+      for (LoraMode mode : {LoraMode::kMerged, LoraMode::kRunTime}) {
+        const test::LoraNetworkOutputs got = test::lora_network_outputs(gpu, fixtures, r, mode);
+        const std::string how = mode == LoraMode::kRunTime ? " runtime" : "";
+        check.network(what + how + " text_ctx", got.text_ctx, ref.get(std::string(r.run) + "/text_ctx").to_f32());
+        check.network(what + how + " unet_out", got.unet_out, ref.get(std::string(r.run) + "/unet_out").to_f32());
+      }
       if (!sd) sd = StableDiffusion::open(fixtures + "/tiny-sd1/model", make_webgpu_backend());
       const nlohmann::json run = reference_json(creative + "/reference.json")["runs"][r.run];
       RgbImage out = sd->generate(test::lora_run_params(run, r, creative)).at(0);
