@@ -87,6 +87,7 @@ function fillForm(s: Settings) {
   input('strength').value = String(s.strength);
   $<HTMLSelectElement>('backend').value = s.backend;
   input('literal-prompt').checked = s.literalPrompt;
+  $<HTMLSelectElement>('lora-mode').value = s.loraMode;
   input('hires-scale').value = String(s.hiresScale);
   input('hires-strength').value = String(s.hiresStrength);
   input('hires-steps').value = String(s.hiresSteps);
@@ -120,6 +121,7 @@ function readForm(): Settings {
     backend: $<HTMLSelectElement>('backend').value as Settings['backend'],
     literalPrompt: input('literal-prompt').checked,
     loras: adapters.loras,
+    loraMode: $<HTMLSelectElement>('lora-mode').value as Settings['loraMode'],
     previewDecoder: adapters.previewDecoder,
     vaeDecoder: adapters.vaeDecoder,
     hiresScale: num('hires-scale', DEFAULTS.hiresScale),
@@ -335,7 +337,7 @@ async function generate() {
     const { images, parameters } = await engine.request<GenerateResult>({ type: 'generate', params: {
       prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, guidance: s.guidance, seed: s.seed,
       scheduler: s.scheduler, schedulerConfig: overrides, width, height, count: s.count, previewEvery,
-      initImage: start?.image ?? null, strength: s.strength, mask: maskImage, loras: s.loras,
+      initImage: start?.image ?? null, strength: s.strength, mask: maskImage, loras: s.loras, loraMode: s.loraMode,
       literalPrompt: s.literalPrompt, previewDecoder: s.previewDecoder, vaeDecoder: s.vaeDecoder,
       hiresScale: s.hiresScale, hiresStrength: s.hiresStrength, hiresSteps: s.hiresSteps,
       hiresUpscaler: s.hiresUpscaler } }, onEvent);

@@ -24,7 +24,8 @@ export interface GenerateParams {
   initImage: Image | null;  // img2img: the start image at the size asked for; null = text to image
   strength: number;
   mask: Image | null;       // inpainting: white = repaint, at the size asked for; null = none (needs initImage)
-  loras: { name: string; scale: number }[];  // stored LoRAs (by name) merged for this run
+  loras: { name: string; scale: number }[];  // stored LoRAs (by name) applied in this run
+  loraMode: 'merged' | 'runtime';  // merged into the weights, or applied beside them
   literalPrompt: boolean;   // read the prompts as diffusers does (no weighting syntax, no chunks)
   previewDecoder: string;   // a stored TAESD (by name) that draws the previews; '' = the latent-to-RGB map
   vaeDecoder: string;       // a stored TAESD that draws the final image; '' = the model's VAE

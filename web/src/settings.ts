@@ -20,6 +20,7 @@ export interface Settings {
   backend: 'auto' | 'webgpu' | 'cpu';
   literalPrompt: boolean;
   loras: { name: string; scale: number }[];  // stored LoRAs in use
+  loraMode: 'merged' | 'runtime';  // merged into the weights, or applied beside them (no second copy)
   previewDecoder: string;  // stored TAESD names; '' = none
   vaeDecoder: string;
   hiresScale: number;      // 1 = off
@@ -34,7 +35,7 @@ export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', '
 export const DEFAULTS: Settings = {
   model: '', prompt: 'a lighthouse on a cliff at dusk, oil painting', negativePrompt: 'blurry, low quality',
   steps: 20, guidance: 7.5, seed: '42', seedLocked: false, scheduler: '', schedulerOptions: '', width: 0, height: 0, count: 1,
-  strength: 0.8, backend: 'auto', literalPrompt: false, loras: [], previewDecoder: '', vaeDecoder: '', hiresScale: 1,
+  strength: 0.8, backend: 'auto', literalPrompt: false, loras: [], loraMode: 'merged', previewDecoder: '', vaeDecoder: '', hiresScale: 1,
   hiresStrength: 0.7, hiresSteps: 0, hiresUpscaler: 'latent',
 };
 
@@ -65,6 +66,7 @@ export function validate(s: Settings): string | null {
   if (!(s.hiresStrength >= 0 && s.hiresStrength <= 1)) return 'the hires fix\'s denoising strength is from 0 to 1';
   if (!Number.isInteger(s.hiresSteps) || s.hiresSteps < 0 || s.hiresSteps > 1000) return 'hires steps must be a whole number from 0 (= steps) to 1000';
   if (s.hiresUpscaler !== 'latent' && s.hiresUpscaler !== 'image') return `unknown hires upscaler '${s.hiresUpscaler}'`;
+  if (s.loraMode !== 'merged' && s.loraMode !== 'runtime') return `unknown LoRA mode '${s.loraMode}'`;
   const badScale = s.loras.find((l) => !(Math.abs(l.scale) <= 4));
   if (badScale) return `the LoRA ${badScale.name}'s scale must be from -4 to 4`;
   const bad = s.schedulerOptions.split(/\s+/).find((kv) => kv && !/^[A-Za-z_][A-Za-z0-9_]*=\S+$/.test(kv));

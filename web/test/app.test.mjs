@@ -397,6 +397,11 @@ test('add-ons from the disk, stored in the browser: a LoRA at 0.8, an embedding\
     await expectImage(p, creativeImages.get('lora_kohya_s08/image_u8').data, 'lora_kohya_s08 in the page (WebGPU)');
     assert.match(await p.textContent('#result-params'), /<lora:lora_kohya:0\.8>/);
     await shot('08-lora', p);
+    // The same LoRA applied at run time (beside the weights) draws the same image.
+    await p.selectOption('#lora-mode', 'runtime');
+    await generateIn(p);
+    await expectImage(p, creativeImages.get('lora_kohya_s08/image_u8').data, 'lora_kohya_s08 at run time (WebGPU)');
+    await p.selectOption('#lora-mode', 'merged');
     // An embedding: its word (the file's name) in the prompt is enough. The fixture's word is <tiny-style>; file
     // names cannot hold < or >, and the tokenizer cuts either word out alike, so the token ids are the same.
     await p.uncheck('#lora-list input[type=checkbox]');

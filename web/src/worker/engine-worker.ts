@@ -196,7 +196,7 @@ async function generate(id: number, p: GenerateParams): Promise<GenerateResult> 
     guidance: p.guidance, seed: BigInt(p.seed), scheduler: p.scheduler, schedulerConfig: p.schedulerConfig,
     count: p.count, previewEvery: p.previewEvery, initImage: p.initImage, strength: p.strength, mask: p.mask,
     loras: p.loras.map((l) => ({ path: `${dir}/lora/${l.name}.safetensors`, scale: l.scale })),
-    loraDir: `${dir}/lora`, embeddingDir: `${dir}/embedding`, literalPrompt: p.literalPrompt,
+    loraDir: `${dir}/lora`, loraMode: p.loraMode, embeddingDir: `${dir}/embedding`, literalPrompt: p.literalPrompt,
     previewDecoder: p.previewDecoder ? `${dir}/taesd/${p.previewDecoder}` : '',
     vaeDecoder: p.vaeDecoder ? `${dir}/taesd/${p.vaeDecoder}` : '',
     hiresScale: p.hiresScale, hiresStrength: p.hiresStrength, hiresSteps: p.hiresSteps, hiresUpscaler: p.hiresUpscaler,
