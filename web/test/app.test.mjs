@@ -375,7 +375,7 @@ async function generateIn(p) {
   assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
 }
 
-test('add-ons from the disk, stored in the browser: a LoRA at 0.8, an embedding\'s word and a TAESD decoder draw diffusers\' images (WebGPU)', { timeout: TIMEOUT }, async () => {
+test('add-ons from the disk or a URL, stored in the browser: a LoRA at 0.8 (merged and at run time), an embedding\'s word and a TAESD decoder draw diffusers\' images (WebGPU)', { timeout: TIMEOUT }, async () => {
   const ctx = await browser.newContext();
   try {
     const p = await ctx.newPage();
@@ -434,6 +434,20 @@ test('add-ons from the disk, stored in the browser: a LoRA at 0.8, an embedding\
     await p.click('#taesd-list button:has-text("Remove")');
     await p.waitForFunction(() => document.querySelectorAll('#taesd-list li').length === 0, null, { timeout: 30000 });
     assert.equal(await p.inputValue('#vae-decoder'), '');
+    // From a URL: the LoRA removed, then fetched back under its file's name.
+    await p.click('#lora-list button:has-text("Remove")');
+    await p.waitForFunction(() => document.querySelectorAll('#lora-list li').length === 0, null, { timeout: 30000 });
+    await p.fill('#adapter-url', `${server.url}/fixtures/tiny-sd1-creative/lora_kohya.safetensors`);
+    await p.selectOption('#adapter-url-kind', 'lora');
+    await p.click('#adapter-url-add');
+    await p.waitForFunction(() => document.querySelectorAll('#lora-list li').length === 1, null, { timeout: 30000 });
+    assert.match(await p.textContent('#lora-list'), /lora_kohya — 202 KiB/);
+    // A URL that answers 404 stores nothing and says so.
+    await p.fill('#adapter-url', `${server.url}/fixtures/tiny-sd1-creative/missing.safetensors`);
+    await p.click('#adapter-url-add');
+    await p.waitForFunction(() => /404|not found|could not/i.test(document.getElementById('message').textContent), null,
+      { timeout: 30000 });
+    assert.equal(await p.locator('#lora-list li').count(), 1);
     // A pickled file is refused before anything is stored.
     const pickled = path.join(os.tmpdir(), 'websd-style.pt');
     fs.writeFileSync(pickled, 'not safetensors');
