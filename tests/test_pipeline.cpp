@@ -1,6 +1,7 @@
 // Rung 5 of the correctness ladder: whole text-to-image runs against diffusers' final images, for every scheduler
 // on tiny-sd1 (epsilon) and tiny-sd2 (v-prediction), through the C API the apps use.
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <cstdio>
@@ -228,6 +229,44 @@ TEST(CApi, CancelBeforeTheRunIsNotLost) {
   ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
   websd_image_free(&img);
   websd_model_free(model);
+}
+
+// Nothing accumulates over open / generate (with a LoRA, an embedding and a cancelled run) / free cycles: the
+// heap in use (glibc's mallinfo2, exact where RSS is not) after the fifth cycle is within 1 MiB of the second's
+// (the first fills process-wide caches: OpenBLAS buffers, the thread pool).
+TEST(CApi, RepeatedCyclesDoNotGrowTheHeap) {
+  const std::string lora = test::fixture("tiny-sd1-creative/lora_kohya.safetensors");
+  const std::string embedding = test::fixture("tiny-sd1-creative/tiny-style.safetensors");
+  std::vector<size_t> in_use;
+  for (int cycle = 0; cycle < 5; ++cycle) {
+    websd_model* model = nullptr;
+    ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+    websd_txt2img_params p = websd_txt2img_params_default();
+    p.prompt = "a <tiny-style> cat";
+    p.steps = 2;
+    p.width = p.height = 64;
+    const websd_lora l{lora.c_str(), 0.8f};
+    const websd_embedding e{embedding.c_str(), "<tiny-style>"};
+    p.loras = &l;
+    p.lora_count = 1;
+    p.embeddings = &e;
+    p.embedding_count = 1;
+    websd_image img{};
+    ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
+    websd_image_free(&img);
+    p.lora_mode = "runtime";
+    websd_cancel(model);
+    EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_CANCELLED);
+    ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
+    websd_image_free(&img);
+    websd_model_free(model);
+    const struct mallinfo2 m = mallinfo2();
+    in_use.push_back(m.uordblks + m.hblkhd);  // small blocks in every arena, and mmapped ones
+  }
+  std::printf("  heap in use after each cycle:");
+  for (size_t b : in_use) std::printf(" %.2f MiB", double(b) / (1 << 20));
+  std::printf("\n");
+  EXPECT_LE(double(in_use[4]), double(in_use[1]) + double(1 << 20));
 }
 
 // img2img and inpainting against diffusers' StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline

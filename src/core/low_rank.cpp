@@ -32,7 +32,10 @@ struct LowRankState {
       float* row = f->data() + o * in;
       for (size_t i = 0; i < in; ++i) row[i] += delta[i];
     }
-    WeightData m{name, dtype, shape};
+    WeightData m;
+    m.name = name;
+    m.dtype = dtype;
+    m.shape = shape;
     if (dtype == DType::kF32) {
       m.data = f->data();
       m.owner = f;
@@ -70,7 +73,10 @@ WeightData low_rank_sum(std::string name, std::shared_ptr<const LowRankSum> sum,
   state->sum = sum;
   state->name = name;
   state->dtype = dtype;
-  WeightData w{std::move(name), dtype, shape};
+  WeightData w;
+  w.name = std::move(name);
+  w.dtype = dtype;
+  w.shape = shape;
   w.owner = state;
   w.low_rank = std::move(sum);
   w.load = [state] {
