@@ -12,6 +12,7 @@ packages=(
   libpng-dev              # PNG output
   libssl-dev              # SHA-256 of pack shards (OpenSSL)
   emscripten node-acorn   # the WebAssembly build (optimised links run acorn under Node)
+  clang libclang-rt-dev   # scripts/fuzz.sh: libFuzzer and the sanitizers' runtimes (clang 14 comes with emscripten)
   nodejs                  # the JS host, the Node runner and the browser tests (js/)
   chromium                # headless WebGPU (SwiftShader) for the browser tests
 )
