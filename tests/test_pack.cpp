@@ -230,6 +230,13 @@ TEST(Pack, HostileManifestsAreRefused) {
       {"shape not a list", [&](auto& m) { m["components"]["unet"]["tensors"][first]["shape"] = "big"; }, "shape"},
       {"unknown dtype", [&](auto& m) { m["components"]["unet"]["tensors"][first]["dtype"] = 7; }, "unknown dtype"},
       {"shard outside the folder", [&](auto& m) { m["shards"][0]["file"] = "../../etc/passwd"; }, "plain \"file\""},
+      // Found by scripts/fuzz.sh: a missing or mistyped field was read unchecked (undefined behaviour, or a JSON
+      // library exception instead of a websd error).
+      {"shard without its size", [&](auto& m) { m["shards"][0].erase("bytes"); }, "\"bytes\""},
+      {"shard size as text", [&](auto& m) { m["shards"][0]["bytes"] = "many"; }, "\"bytes\""},
+      {"tensor table not an object", [&](auto& m) { m["components"]["unet"]["tensors"] = {1, 2}; }, "\"tensors\""},
+      {"component not an object", [&](auto& m) { m["components"]["unet"] = 3; }, "\"tensors\""},
+      {"manifest not an object", [&](auto& m) { m = nlohmann::json::array({1}); }, "not a websd pack"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.what);
@@ -240,6 +247,13 @@ TEST(Pack, HostileManifestsAreRefused) {
     std::ofstream(dir + "/manifest.json") << m.dump();
     expect_error([&] { open_model_source(dir)->weights("unet"); }, ErrorCode::kCorruptFile, c.message);
   }
+  // A version of another type is another version.
+  fs::remove_all(dir);
+  fs::copy(good, dir, fs::copy_options::recursive);
+  nlohmann::json m = manifest;
+  m["version"] = "1";
+  std::ofstream(dir + "/manifest.json") << m.dump();
+  expect_error([&] { open_model_source(dir); }, ErrorCode::kUnsupported, "pack version \"1\"");
   fs::remove_all(dir);
 }
 

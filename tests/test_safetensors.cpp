@@ -65,6 +65,22 @@ TEST(Safetensors, RejectsMalformedFiles) {
   expect_error(R"({"a":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}})", 8, ErrorCode::kUnsupported, "C64");
 }
 
+// Found by scripts/fuzz.sh: an I8 tensor read as numbers (a LoRA or embedding file holding one) hit an assert,
+// and returned uninitialised floats where asserts are off.
+TEST(Safetensors, OnlyFloatTensorsReadAsNumbers) {
+  auto f = SafetensorsFile::parse(make_file(
+      R"({"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]},"x":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}})",
+      8));
+  try {
+    (void)f.get("q").to_f32();
+    FAIL() << "an I8 tensor must not read as numbers";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruptFile);
+    EXPECT_NE(std::string(e.what()).find("'q' is stored as I8"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(f.get("x").to_f32().size(), 2u);
+}
+
 TEST(Safetensors, RejectsTruncatedHeaderAndFile) {
   auto bytes = std::vector<uint8_t>{100, 0, 0, 0, 0, 0, 0, 0, '{'};
   EXPECT_THROW(SafetensorsFile::parse(MappedFile::from_bytes(bytes, "x.safetensors")), Error);

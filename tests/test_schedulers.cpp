@@ -186,6 +186,16 @@ TEST(Schedulers, UnknownNameListsTheValidOnes) {
   }
 }
 
+// Found by scripts/fuzz.sh: a config asking for a billion training timesteps allocated gigabytes of schedule.
+TEST(Schedulers, ImplausibleTrainingTimestepsAreRefused) {
+  Config c = model_fixture("tiny-sd1").pipeline_scheduler_config();
+  nlohmann::json j = c.json();
+  j["num_train_timesteps"] = 1000000000;
+  const Config big(j, "scheduler_config.json");
+  for (const auto& n : scheduler_names())
+    EXPECT_EQ(error_code([&] { make_scheduler(n, big); }), ErrorCode::kCorruptFile) << n;
+}
+
 TEST(Schedulers, ZeroStepsIsInvalid) {
   const Config c = model_fixture("tiny-sd1").pipeline_scheduler_config();
   for (const auto& n : scheduler_names()) {

@@ -45,14 +45,15 @@ class PackSource final : public ModelSource {
   explicit PackSource(const std::string& dir) : dir_(dir), manifest_path_(dir + "/" + kPackManifest) {
     manifest_ = Config::load(manifest_path_);
     const auto& m = manifest_.json();
-    if (m.value("format", "") != kPackFormat)
+    if (!m.is_object() || m.value("format", nlohmann::json()) != kPackFormat)
       throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": not a websd pack manifest (format is not \"" +
                                                std::string(kPackFormat) + "\")");
-    if (m.value("version", 0) != kPackVersion)
+    const auto version = m.find("version");
+    if (version == m.end() || !version->is_number_integer() || version->get<int64_t>() != kPackVersion)
       throw Error(ErrorCode::kUnsupported, manifest_path_ + ": pack version " + m.value("version", nlohmann::json()).dump() +
                                                " is not readable by this websd (it reads version " +
                                                std::to_string(kPackVersion) + "); convert the model again");
-    if (!m.contains("shards") || !m["shards"].is_array() || !m.contains("components"))
+    if (!m.contains("shards") || !m["shards"].is_array() || !m.contains("components") || !m["components"].is_object())
       throw Error(ErrorCode::kCorruptFile, manifest_path_ + ": needs \"shards\" and \"components\"");
     for (const auto& s : m["shards"]) {
       const auto file = s.is_object() ? s.find("file") : s.end();
@@ -64,9 +65,11 @@ class PackSource final : public ModelSource {
       const std::string path = dir_ + "/" + file->get<std::string>();
       if (!fs::exists(path))
         throw Error(ErrorCode::kNotFound, path + ": shard missing from the pack (incomplete download?)");
-      if (fs::file_size(path) != s.value("bytes", uint64_t(0)))
+      const uint64_t bytes = count_field(s, "bytes", manifest_path_ + ": shard " + file->get<std::string>());
+      if (fs::file_size(path) != bytes)
         throw Error(ErrorCode::kCorruptFile, path + ": shard has " + std::to_string(fs::file_size(path)) +
-                                                 " bytes, the manifest says " + s["bytes"].dump() + " (re-download it)");
+                                                 " bytes, the manifest says " + std::to_string(bytes) +
+                                                 " (re-download it)");
       shards_.push_back(MappedFile::open(path));
     }
   }
@@ -86,7 +89,9 @@ class PackSource final : public ModelSource {
     const auto& c = component_json(component);
     std::map<std::string, WeightData> tensors;
     const std::string where = manifest_path_ + " (" + component + ")";
-    const nlohmann::json table = c.value("tensors", nlohmann::json::object());
+    const nlohmann::json table = c.is_object() ? c.value("tensors", nlohmann::json::object()) : nlohmann::json();
+    if (!table.is_object())
+      throw Error(ErrorCode::kCorruptFile, where + ": \"tensors\" is not a table of tensors (damaged manifest?)");
     for (const auto& [name, e] : table.items()) {
       WeightData w;
       w.name = name;

@@ -17,6 +17,9 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the format's own limit
 }  // namespace
 
 std::vector<float> TensorView::to_f32() const {
+  if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16)
+    throw Error(ErrorCode::kCorruptFile, "tensor '" + name + "' is stored as " + dtype_name(dtype) +
+                                             " where F32, F16 or BF16 numbers are expected");
   std::vector<float> out(size_t(shape.numel()));
   if (data) {
     convert_to_f32(dtype, data, out.data(), out.size());

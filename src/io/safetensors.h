@@ -23,7 +23,7 @@ struct TensorView {
   size_t nbytes = 0;
   std::shared_ptr<MappedFile> owner;
 
-  // Copies the tensor as f32 (for F32/F16/BF16 tensors).
+  // Copies the tensor as f32; Error(kCorruptFile) naming it for a dtype other than F32, F16 and BF16.
   std::vector<float> to_f32() const;
   // Copies its bytes (read from the file where it is not mapped).
   std::vector<uint8_t> bytes() const;

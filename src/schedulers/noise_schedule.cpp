@@ -111,7 +111,9 @@ std::vector<float> TrainSchedule::sigmas() const {
 
 TrainSchedule train_schedule(const Config& c, bool floor_terminal_alpha) {
   const int n = c.get_int("num_train_timesteps", 1000);
-  if (n < 2) c.invalid("num_train_timesteps", "must be at least 2, found " + std::to_string(n));
+  // Models train on 1000; the cap keeps a damaged config from asking for gigabytes of schedule.
+  if (n < 2 || n > 100000)
+    c.invalid("num_train_timesteps", "must be from 2 to 100000, found " + std::to_string(n));
   std::vector<float> betas;
   if (c.has("trained_betas")) {
     const auto& list = c.json()["trained_betas"];
