@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <zlib.h>
+
 #include "apps/png_io.h"
 #include "core/error.h"
 #include "fixtures.h"
@@ -356,6 +358,28 @@ TEST(PngIo, DamageIsAnErrorNotACrash) {
   std::string huge = bytes;  // IHDR width (bytes 16..19) set to 2^30: refused before any pixel memory
   huge[16] = 0x40;
   expect_corrupt(huge, "oversized");
+  // A chunk claiming more bytes than the file holds is refused before libpng allocates them (found by
+  // scripts/fuzz.sh: a 112-byte file whose tEXt claimed 1.8 GB).
+  std::string claims = bytes;  // the chunk after IHDR starts at byte 33: its length set to 0x6d000019
+  claims[33] = 0x6d, claims[34] = 0, claims[35] = 0, claims[36] = 0x19;
+  const auto expect_message = [&](const std::string& data, const char* needle) {
+    std::ofstream(bad, std::ios::binary) << data;
+    try {
+      read_png(bad);
+      ADD_FAILURE() << needle << ": read without an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_message(claims, "claims 1828716569 bytes");
+  // A header whose rows the image data cannot hold (deflate packs at most 1032:1) is refused before the pixels
+  // are allocated: a 16384x16384 claim in a 100-byte file took 805 MB.
+  std::string wide = bytes;
+  wide[16] = 0, wide[17] = 0, wide[18] = 0x40, wide[19] = 0;  // width 16384
+  wide[20] = 0, wide[21] = 0, wide[22] = 0x40, wide[23] = 0;  // height 16384
+  const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(wide.data() + 12), 17);  // IHDR's type and data
+  for (int i = 0; i < 4; ++i) wide[29 + size_t(i)] = char(uint8_t(crc >> (24 - 8 * i)));
+  expect_message(wide, "cannot hold a 16384x16384 image");
   std::filesystem::remove(good);
   std::filesystem::remove(bad);
   if (std::filesystem::exists("/dev/full")) {

@@ -68,6 +68,23 @@ TEST(ModelErrors, UnsupportedTextEncoderAndVaeConfigsAreNamed) {
                ErrorCode::kUnsupported, {"vae/config.json", "AttnUpDecoderBlock2D"});
 }
 
+// Found by the fuzz smoke: zero-sized heads, groups and layers divided by zero; an empty architectures list threw
+// std::out_of_range instead of a websd error.
+TEST(ModelErrors, ZeroSizesAreRefusedBeforeTheyDivide) {
+  expect_error([] { ClipTextConfig::from(edited_config("text_encoder", "num_attention_heads", "0")); },
+               ErrorCode::kCorruptFile, {"num_attention_heads", "at least 1"});
+  expect_error([] { ClipTextConfig::from(edited_config("text_encoder", "hidden_size", "-4")); },
+               ErrorCode::kCorruptFile, {"hidden_size"});
+  expect_error([] { ClipTextConfig::from(edited_config("text_encoder", "architectures", "[]")); },
+               ErrorCode::kCorruptFile, {"architectures"});
+  expect_error([] { UNetConfig::from(edited_config("unet", "norm_num_groups", "0")); }, ErrorCode::kCorruptFile,
+               {"norm_num_groups"});
+  expect_error([] { UNetConfig::from(edited_config("unet", "attention_head_dim", "0")); }, ErrorCode::kCorruptFile,
+               {"attention_head_dim"});
+  expect_error([] { VaeConfig::from(edited_config("vae", "norm_num_groups", "0")); }, ErrorCode::kCorruptFile,
+               {"norm_num_groups"});
+}
+
 TEST(ModelErrors, ConfigThatDoesNotMatchTheWeightsNamesFileAndTensor) {
   auto p = PipelineFolder::open(test::fixture("tiny-sd1/model"));
   auto w = p.weights("unet");

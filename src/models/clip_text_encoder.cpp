@@ -21,9 +21,19 @@ ClipTextConfig ClipTextConfig::from(const Config& c) {
   t.eps = float(c.get_number("layer_norm_eps", 1e-5));
   t.eos_token_id = c.get_int("eos_token_id", 49407);
   c.require_one_of("hidden_act", {"quick_gelu", "gelu"});
-  if (t.num_layers < 1) c.invalid("num_hidden_layers", "must be at least 1");
+  const std::pair<const char*, int> sizes[] = {{"vocab_size", t.vocab_size},
+                                               {"hidden_size", t.hidden_size},
+                                               {"intermediate_size", t.intermediate_size},
+                                               {"num_attention_heads", t.num_heads},
+                                               {"num_hidden_layers", t.num_layers},
+                                               {"max_position_embeddings", t.max_positions}};
+  for (const auto& [key, v] : sizes)  // found by the fuzz smoke: 0 heads divided by zero
+    if (v < 1) c.invalid(key, "must be at least 1, found " + std::to_string(v));
   if (t.hidden_size % t.num_heads != 0) c.invalid("num_attention_heads", "does not divide hidden_size");
-  std::string arch = c.has("architectures") ? c.get_strings("architectures").at(0) : "CLIPTextModel";
+  const std::vector<std::string> archs = c.has("architectures") ? c.get_strings("architectures")
+                                                                : std::vector<std::string>{"CLIPTextModel"};
+  if (archs.empty()) c.invalid("architectures", "is an empty list");
+  const std::string arch = archs[0];
   if (arch == "CLIPTextModelWithProjection")
     t.projection_dim = c.get_int("projection_dim");
   else if (arch != "CLIPTextModel")

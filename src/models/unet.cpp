@@ -81,7 +81,10 @@ UNetConfig UNetConfig::from(const Config& c) {
       c.invalid("projection_class_embeddings_input_dim",
                 "must exceed 6 x addition_time_embed_dim (the pooled text embeds come first)");
   }
+  if (u.norm_num_groups < 1) c.invalid("norm_num_groups", "must be at least 1");  // divisors below
   for (size_t i = 0; i < n; ++i) {
+    if (u.block_out_channels[i] < 1) c.invalid("block_out_channels", "entries must be at least 1");
+    if (u.heads[i] < 1) c.invalid("attention_head_dim", "head counts and widths must be at least 1");
     if (u.block_out_channels[i] % u.norm_num_groups != 0)
       c.invalid("block_out_channels", "entries must be multiples of norm_num_groups");
     if (u.block_out_channels[i] % u.heads[i] != 0)

@@ -26,8 +26,9 @@ VaeConfig VaeConfig::from(const Config& c) {
     if (t != "DownEncoderBlock2D") c.unsupported("down_block_types", "contains " + t + "; websd supports DownEncoderBlock2D");
   for (const auto& t : c.has("up_block_types") ? c.get_strings("up_block_types") : std::vector<std::string>{})
     if (t != "UpDecoderBlock2D") c.unsupported("up_block_types", "contains " + t + "; websd supports UpDecoderBlock2D");
+  if (v.norm_num_groups < 1) c.invalid("norm_num_groups", "must be at least 1");  // a divisor below
   for (int ch : v.block_out_channels)
-    if (ch % v.norm_num_groups != 0) c.invalid("block_out_channels", "entries must be multiples of norm_num_groups");
+    if (ch < 1 || ch % v.norm_num_groups != 0) c.invalid("block_out_channels", "entries must be multiples of norm_num_groups");
   return v;
 }
 
