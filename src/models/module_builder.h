@@ -18,7 +18,12 @@ struct ModuleBuilder {
   // One factor of a LoRA applied at run time, as an f32 weight kept alive by its terms.
   TensorId factor(const std::string& name, const std::shared_ptr<const LowRankSum>& lr, const std::vector<float>& v,
                   const Shape& shape) {
-    return g.weight(WeightData{name, DType::kF32, shape, v.data(), lr});
+    WeightData w;
+    w.name = name;
+    w.shape = shape;
+    w.data = v.data();
+    w.owner = lr;
+    return g.weight(std::move(w));
   }
   int64_t channels(TensorId x) const { return g.shape(x)[1]; }
   int64_t last_dim(TensorId x) const { return g.shape(x).dims.back(); }
