@@ -10,6 +10,7 @@ packages=(
   libcli11-dev            # command-line parsing of the websd tool
   libopenblas-pthread-dev # optimised sgemm for the native cpu backend
   libpng-dev              # PNG output
+  libstb-dev              # stb_image_resize: control images scaled to the generation size
   libssl-dev              # SHA-256 of pack shards (OpenSSL)
   emscripten node-acorn   # the WebAssembly build (optimised links run acorn under Node)
   clang libclang-rt-dev   # scripts/fuzz.sh: libFuzzer and the sanitizers' runtimes (clang 14 comes with emscripten)

@@ -177,6 +177,13 @@ std::vector<OpCase> all_op_cases() {
     g.mark_output(ops::add_channel(g, g.input("a", Shape{2, 6, 5, 7}), g.input("b", Shape{2, 6})), "y");
   });
   add("mul", [](Graph& g, auto&) { g.mark_output(ops::mul(g, g.input("a", Shape{3, 50}), g.input("b", Shape{3, 50})), "y"); });
+  // A ControlNet's residual times its conditioning scale (one value, set at run time).
+  add("mul_scalar", [](Graph& g, auto&) {
+    g.mark_output(ops::mul(g, g.input("a", Shape{2, 6, 5, 7}), g.input("scale", Shape{1})), "y");
+  });
+  add("mul_suffix_broadcast", [](Graph& g, auto&) {
+    g.mark_output(ops::mul(g, g.input("a", Shape{2, 6, 5, 7}), g.input("b", Shape{5, 7})), "y");
+  });
   add("scale", [](Graph& g, auto&) { g.mark_output(ops::scale(g, g.input("a", Shape{3, 50}), -0.37f), "y"); });
   add("silu", [](Graph& g, auto&) { g.mark_output(ops::silu(g, g.input("a", Shape{4, 1000})), "y"); });
   add("relu", [](Graph& g, auto&) { g.mark_output(ops::relu(g, g.input("a", Shape{4, 1000})), "y"); });

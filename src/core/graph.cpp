@@ -214,8 +214,12 @@ TensorId add_channel(Graph& g, TensorId a, TensorId b) {
 }
 
 TensorId mul(Graph& g, TensorId a, TensorId b) {
-  if (g.shape(a) != g.shape(b)) bad("mul", g.shape(a).str() + " * " + g.shape(b).str());
-  return g.add_node(Op::kMul, {a, b}, g.shape(a));
+  const Shape& as = g.shape(a);
+  const Shape& bs = g.shape(b);
+  bool suffix = bs.rank() <= as.rank();
+  for (size_t i = 0; suffix && i < bs.rank(); ++i) suffix = bs.dims[bs.rank() - 1 - i] == as.dims[as.rank() - 1 - i];
+  if (!suffix && bs.numel() != 1) bad("mul", as.str() + " * " + bs.str());
+  return g.add_node(Op::kMul, {a, b}, as);
 }
 
 TensorId scale(Graph& g, TensorId x, float s) {

@@ -24,7 +24,7 @@ enum class Op : uint8_t {
   kLayerNorm,  // x[..., C], gamma[C], beta[C]; eps
   kAdd,        // a + b; b has a's shape or a trailing suffix of it (repeated over the leading dims)
   kAddChannel, // a[B,C,H,W] + b[B,C] broadcast over H,W
-  kMul,        // a * b, same shape
+  kMul,        // a * b; b has a's shape, a trailing suffix of it, or one element (a scale set at run time)
   kScale,      // x * scale
   kSilu,
   kGelu,       // erf form

@@ -283,6 +283,48 @@ std::set<int> indices_after(const SafetensorsFile& f, const std::string& prefix)
 
 }  // namespace
 
+LdmUNetLayout infer_ldm_controlnet_layout(const SafetensorsFile& f) {
+  const std::string P = std::string(kLdmControlPrefix) + "input_blocks.";
+  const std::set<int> in = indices_after(f, P);
+  if (in.empty()) unsupported(f, "its ControlNet has no input_blocks");
+  int first_down = INT_MAX;
+  for (int k : in)
+    if (f.contains(P + str(k) + ".0.op.weight")) first_down = std::min(first_down, k);
+  LdmUNetLayout l;
+  l.layers_per_block = first_down != INT_MAX ? first_down - 1 : *in.rbegin();
+  const int per_block = l.layers_per_block + 1;
+  l.blocks = int(in.size()) / per_block;
+  if (l.layers_per_block < 1 || int(in.size()) != l.blocks * per_block || *in.rbegin() + 1 != int(in.size()))
+    unsupported(f, "its ControlNet has " + str(int(in.size())) + " input blocks, which is not the SD 1.x/2.x layout");
+  for (int i = 0; i < l.blocks; ++i)
+    l.down_attention.push_back(f.contains(P + str(1 + i * per_block) + ".1.proj_in.weight"));
+  l.up_attention.assign(l.down_attention.rbegin(), l.down_attention.rend());
+  l.mid_attention = f.contains(std::string(kLdmControlPrefix) + "middle_block.1.proj_in.weight");
+  return l;
+}
+
+TensorMap map_ldm_controlnet(const SafetensorsFile& f, const LdmUNetLayout& layout) {
+  const std::set<int> hint = indices_after(f, std::string(kLdmControlPrefix) + "input_hint_block.");
+  const int first = hint.empty() ? 0 : *hint.begin(), last = hint.empty() ? 0 : *hint.rbegin();
+  return map_component(f, kLdmControlPrefix, "ControlNet", [&](const std::string& n) -> Mapping {
+    const auto s = split(n);
+    const bool leaf = s.size() == 3 && is_leaf(s[2]);
+    if (s[0] == "input_hint_block" && leaf) {
+      const auto k = index(s[1]);
+      if (!k || *k % 2) return kUnknown;
+      const std::string e = "controlnet_cond_embedding.";
+      if (*k == first) return to(e + "conv_in." + s[2]);
+      if (*k == last) return to(e + "conv_out." + s[2]);
+      return to(e + "blocks." + str(*k / 2 - 1) + "." + s[2]);
+    }
+    if (s[0] == "zero_convs" && s.size() == 4 && s[2] == "0" && is_leaf(s[3]) && index(s[1]))
+      return to("controlnet_down_blocks." + s[1] + "." + s[3]);
+    if (s[0] == "middle_block_out" && leaf && s[1] == "0") return to("controlnet_mid_block." + s[2]);
+    if (s[0] == "output_blocks" || s[0] == "out") return kUnknown;
+    return unet_name(n, layout);
+  });
+}
+
 LdmUNetLayout infer_ldm_unet_layout(const SafetensorsFile& f) {
   const std::string P = kLdmUNetPrefix;
   const std::set<int> in = indices_after(f, P + "input_blocks."),

@@ -34,12 +34,19 @@ struct LdmUNetLayout {
 inline const char kLdmUNetPrefix[] = "model.diffusion_model.";
 inline const char kLdmVaePrefix[] = "first_stage_model.";
 inline const char kLdmTextPrefix[] = "cond_stage_model.";
+inline const char kLdmControlPrefix[] = "control_model.";  // single-file ControlNets (lllyasviel's naming)
 
 // Each throws Error(kUnsupported) naming the file when a stored tensor under the component's prefix does not
 // fit the SD 1.x/2.x layout: ignoring it would silently compute a different network than the file describes.
 LdmUNetLayout infer_ldm_unet_layout(const SafetensorsFile& f);
 TensorMap map_ldm_unet(const SafetensorsFile& f, const LdmUNetLayout& layout);
 TensorMap map_ldm_vae(const SafetensorsFile& f);
+// A ControlNet's encoder half (input_blocks, middle_block, time_embed: the UNet's names), its conditioning
+// embedding (input_hint_block: convolutions at the even indices, SiLUs between them), zero_convs and
+// middle_block_out, under kLdmControlPrefix, onto diffusers' ControlNetModel names. The layout's up blocks mirror
+// the down blocks (a ControlNet has none).
+LdmUNetLayout infer_ldm_controlnet_layout(const SafetensorsFile& f);
+TensorMap map_ldm_controlnet(const SafetensorsFile& f, const LdmUNetLayout& layout);
 // SD 1.x: cond_stage_model.transformer.[text_model.]*, the transformers CLIPTextModel names already.
 TensorMap map_hf_clip_text(const SafetensorsFile& f);
 // SD 2.x: cond_stage_model.model.* (OpenCLIP). SD 2 conditions on the penultimate layer, so, like diffusers,

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/controlnet_source.h"
 #include "io/pack.h"
 #include "io/pack_source.h"
 #include "io/pipeline_folder.h"
@@ -38,6 +39,7 @@ std::unique_ptr<ModelSource> open_model_source(const std::string& path, const Mo
   namespace fs = std::filesystem;
   if (fs::is_directory(path) && fs::exists(fs::path(path) / kPackManifest)) return open_pack(path);
   if (fs::path(path).filename() == kPackManifest) return open_pack(fs::path(path).parent_path().string());
+  if (is_controlnet(path)) return open_controlnet_source(path);
   if (fs::is_directory(path)) return std::make_unique<FolderSource>(PipelineFolder::open(path));
   if (!fs::exists(path))
     throw Error(ErrorCode::kNotFound, path + ": no such file or folder (expected a diffusers pipeline folder or a "

@@ -36,7 +36,7 @@ bool parse_pack_dtype(const std::string& s, PackDType* out) {
 
 namespace {
 
-const char* const kWeightComponents[] = {"text_encoder", "text_encoder_2", "unet", "vae"};
+const char* const kWeightComponents[] = {"text_encoder", "text_encoder_2", "unet", "vae", "controlnet"};
 const char* const kTokenizerComponents[] = {"tokenizer", "tokenizer_2"};
 
 // A tensor on its way into a shard: its bytes, and where the manifest entry will point.

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "models/module_builder.h"
+#include "models/unet_blocks.h"
 #include "models/unet_embeddings.h"
 
 namespace websd {
@@ -99,104 +100,38 @@ void unet_time_features(const UNetConfig& cfg, float timestep, float* dst) {
   timestep_features(timestep, cfg.block_out_channels[0], cfg.flip_sin_to_cos, cfg.freq_shift, dst);
 }
 
-namespace {
+UNetGraph unet_inputs(const UNetConfig& cfg, int batch, int latent_h, int latent_w, int context_len) {
+  UNetGraph net;
+  net.graph = std::make_shared<Graph>();
+  Graph& g = *net.graph;
+  net.sample = g.input("sample", Shape{batch, cfg.in_channels, latent_h, latent_w});
+  net.time_proj = g.input("time_proj", Shape{batch, cfg.block_out_channels[0]});
+  net.context = g.input("encoder_hidden_states", Shape{batch, context_len, cfg.cross_attention_dim});
+  if (cfg.time_cond_proj_dim > 0) net.timestep_cond = g.input("timestep_cond", Shape{batch, cfg.time_cond_proj_dim});
+  if (cfg.text_time)
+    net.added_cond = g.input("added_cond", Shape{batch, cfg.projection_class_embeddings_input_dim});
+  return net;
+}
 
-struct UNetBuilder {
-  const UNetConfig& cfg;
-  ModuleBuilder m;
-  TensorId temb_act = -1;  // silu(time embedding), shared by every resnet
-  TensorId context = -1;
-
-  Graph& g() { return m.g; }
-
-  TensorId resnet(const std::string& p, TensorId x, int64_t out) {
-    const int groups = cfg.norm_num_groups;
-    const float eps = cfg.norm_eps;
-    TensorId h = m.group_norm(p + ".norm1", x, groups, eps, Act::kSilu);
-    h = m.conv(p + ".conv1", h, out, 3);
-    h = ops::add_channel(g(), h, m.linear(p + ".time_emb_proj", temb_act, out));
-    h = m.group_norm(p + ".norm2", h, groups, eps, Act::kSilu);
-    TensorId skip = m.channels(x) != out ? m.conv(p + ".conv_shortcut", x, out, 1) : x;
-    return m.conv_residual(p + ".conv2", h, out, 3, skip);
-  }
-
-  // Multi-head attention of x over ctx, its output projection added to `residual`.
-  TensorId attention(const std::string& p, TensorId x, TensorId ctx, int heads, TensorId residual) {
-    const int64_t C = m.last_dim(x);
-    TensorId q = m.linear(p + ".to_q", x, C, false);
-    TensorId k = m.linear(p + ".to_k", ctx, C, false);
-    TensorId v = m.linear(p + ".to_v", ctx, C, false);
-    TensorId a = ops::attention(g(), q, k, v, heads, 1.0f / std::sqrt(float(C / heads)), false);
-    return m.linear(p + ".to_out.0", a, C, true, residual);
-  }
-
-  TensorId transformer(const std::string& p, TensorId x, int heads, int layers) {
-    const int64_t C = m.channels(x), H = g().shape(x)[2], W = g().shape(x)[3];
-    TensorId h = m.group_norm(p + ".norm", x, cfg.norm_num_groups, 1e-6f);
-    if (cfg.use_linear_projection) {
-      h = m.linear(p + ".proj_in", ops::to_tokens(g(), h), C);
-    } else {
-      h = ops::to_tokens(g(), m.conv(p + ".proj_in", h, C, 1));
-    }
-    for (int l = 0; l < layers; ++l) {
-      const std::string b = p + ".transformer_blocks." + std::to_string(l);
-      TensorId n1 = m.layer_norm(b + ".norm1", h, 1e-5f);
-      h = attention(b + ".attn1", n1, n1, heads, h);
-      TensorId n2 = m.layer_norm(b + ".norm2", h, 1e-5f);
-      h = attention(b + ".attn2", n2, context, heads, h);
-      TensorId n3 = m.layer_norm(b + ".norm3", h, 1e-5f);
-      TensorId ff = ops::geglu(g(), m.linear(b + ".ff.net.0.proj", n3, C * 8));
-      h = m.linear(b + ".ff.net.2", ff, C, true, h);
-    }
-    if (cfg.use_linear_projection)
-      return ops::add(g(), ops::to_image(g(), m.linear(p + ".proj_out", h, C), int(H), int(W)), x);
-    return m.conv_residual(p + ".proj_out", ops::to_image(g(), h, int(H), int(W)), C, 1, x);
-  }
-};
-
-}  // namespace
-
-UNetGraph build_unet(const UNetConfig& cfg, const WeightSource& weights, int batch, int latent_h, int latent_w,
-                     int context_len) {
-  auto graph = std::make_shared<Graph>();
-  Graph& g = *graph;
-  UNetBuilder b{cfg, ModuleBuilder{g, weights}};
+void add_unet_layers(const UNetConfig& cfg, const WeightSource& weights, UNetGraph& net,
+                     const UNetResiduals* residuals) {
+  Graph& g = *net.graph;
+  UNetBlocks b{cfg, ModuleBuilder{g, weights}};
   ModuleBuilder& m = b.m;
-  UNetGraph out;
-  out.graph = graph;
   const auto& ch = cfg.block_out_channels;
   const size_t nblocks = ch.size();
-  out.sample = g.input("sample", Shape{batch, cfg.in_channels, latent_h, latent_w});
-  out.time_proj = g.input("time_proj", Shape{batch, ch[0]});
-  out.context = g.input("encoder_hidden_states", Shape{batch, context_len, cfg.cross_attention_dim});
-  b.context = out.context;
-  if (cfg.time_cond_proj_dim > 0)
-    out.timestep_cond = g.input("timestep_cond", Shape{batch, cfg.time_cond_proj_dim});
-  if (cfg.text_time)
-    out.added_cond = g.input("added_cond", Shape{batch, cfg.projection_class_embeddings_input_dim});
-  b.temb_act = ops::silu(g, time_embedding(m, cfg, {out.time_proj, out.timestep_cond, out.added_cond}));
+  b.context = net.context;
+  b.temb_act = ops::silu(g, time_embedding(m, cfg, {net.time_proj, net.timestep_cond, net.added_cond}));
 
-  TensorId x = m.conv("conv_in", out.sample, ch[0], 3);
-  std::vector<TensorId> skips{x};
-  for (size_t i = 0; i < nblocks; ++i) {
-    const std::string p = "down_blocks." + std::to_string(i);
-    const bool attn = cfg.down_block_types[i] == "CrossAttnDownBlock2D";
-    for (int l = 0; l < cfg.layers_per_block; ++l) {
-      x = b.resnet(p + ".resnets." + std::to_string(l), x, ch[i]);
-      if (attn) x = b.transformer(p + ".attentions." + std::to_string(l), x, cfg.heads[i], cfg.transformer_layers[i]);
-      skips.push_back(x);
-    }
-    if (i + 1 < nblocks) {
-      x = m.conv(p + ".downsamplers.0.conv", x, ch[i], 3, 2, 1);
-      skips.push_back(x);
-    }
-  }
-
-  if (cfg.mid_block != UNetConfig::MidBlock::kNone) {
-    x = b.resnet("mid_block.resnets.0", x, ch.back());
-    if (cfg.mid_block == UNetConfig::MidBlock::kCrossAttn)
-      x = b.transformer("mid_block.attentions.0", x, cfg.heads.back(), cfg.transformer_layers.back());
-    x = b.resnet("mid_block.resnets.1", x, ch.back());
+  std::vector<TensorId> skips;
+  TensorId x = b.mid(b.down(m.conv("conv_in", net.sample, ch[0], 3), skips));
+  if (residuals) {
+    if (residuals->down.size() != skips.size())
+      throw Error(ErrorCode::kShapeMismatch, "the UNet has " + std::to_string(skips.size()) +
+                                                 " skip connections, the ControlNet residuals are " +
+                                                 std::to_string(residuals->down.size()));
+    for (size_t i = 0; i < skips.size(); ++i) skips[i] = ops::add(g, skips[i], residuals->down[i]);
+    x = ops::add(g, x, residuals->mid);
   }
 
   for (size_t i = 0; i < nblocks; ++i) {
@@ -217,9 +152,15 @@ UNetGraph build_unet(const UNetConfig& cfg, const WeightSource& weights, int bat
     }
   }
   x = m.group_norm("conv_norm_out", x, cfg.norm_num_groups, cfg.norm_eps, Act::kSilu);
-  out.out = m.conv("conv_out", x, cfg.out_channels, 3);
-  g.mark_output(out.out, "noise_pred");
-  return out;
+  net.out = m.conv("conv_out", x, cfg.out_channels, 3);
+  g.mark_output(net.out, "noise_pred");
+}
+
+UNetGraph build_unet(const UNetConfig& cfg, const WeightSource& weights, int batch, int latent_h, int latent_w,
+                     int context_len) {
+  UNetGraph net = unet_inputs(cfg, batch, latent_h, latent_w, context_len);
+  add_unet_layers(cfg, weights, net);
+  return net;
 }
 
 }  // namespace websd

@@ -43,6 +43,13 @@ struct UNetConfig {
   int time_embed_dim() const { return block_out_channels[0] * 4; }
 };
 
+// What ControlNets add to a UNet (models/controlnet.h makes them): one tensor per skip connection, in diffusers'
+// order (down_block_additional_residuals: conv_in's output first), and one for the mid block's output.
+struct UNetResiduals {
+  std::vector<TensorId> down;
+  TensorId mid = -1;
+};
+
 struct UNetGraph {
   std::shared_ptr<Graph> graph;
   TensorId sample = -1;     // input [B, in, h, w]
@@ -51,10 +58,19 @@ struct UNetGraph {
   TensorId timestep_cond = -1;  // input [B, time_cond_proj_dim] (guidance_scale_embedding) when the config has it
   TensorId added_cond = -1;     // input [B, projection_class_embeddings_input_dim] (text_time_condition) for SDXL
   TensorId out = -1;        // output "noise_pred" [B, out, h, w]
+  // With ControlNets (controlnet.h), per ControlNet in order: its control image [B, 3, H, W] in [0, 1], and its
+  // conditioning scale [1] for this step (0 outside its share of the steps).
+  std::vector<TensorId> control_images, control_scales;
 };
 
 UNetGraph build_unet(const UNetConfig& cfg, const WeightSource& weights, int batch, int latent_h, int latent_w,
                      int context_len = 77);
+
+// build_unet in two halves, for networks that feed the UNet (ControlNets) to be built in between on the same inputs:
+// the graph and its inputs, then the UNet's layers with `residuals` (if any) added where diffusers adds them.
+UNetGraph unet_inputs(const UNetConfig& cfg, int batch, int latent_h, int latent_w, int context_len = 77);
+void add_unet_layers(const UNetConfig& cfg, const WeightSource& weights, UNetGraph& net,
+                     const UNetResiduals* residuals = nullptr);
 
 // diffusers' get_timestep_embedding for one timestep, with its float32 rounding, into
 // dst[block_out_channels[0]].

@@ -33,6 +33,11 @@ void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Sche
   check_input(net, net.context, cond.context, "context");
   check_input(net, net.added_cond, cond.added, "added-conditioning");
   check_input(net, net.timestep_cond, cond.timestep_cond, "timestep-cond");
+  if (cond.controls.size() != net.control_images.size())
+    throw Error(ErrorCode::kShapeMismatch, "denoise: the UNet graph has " + std::to_string(net.control_images.size()) +
+                                               " ControlNets, the conditioning " + std::to_string(cond.controls.size()));
+  for (size_t c = 0; c < cond.controls.size(); ++c)
+    check_input(net, net.control_images[c], cond.controls[c].image, "control-image");
   if (known && (known->image.size() != n || known->noise.size() != n || known->mask.empty() || n % known->mask.size()))
     throw Error(ErrorCode::kShapeMismatch, "denoise: the known region does not match the latents");
   const size_t dim = size_t(cfg.block_out_channels[0]);
@@ -52,6 +57,14 @@ void denoise(Executable& unet, const UNetGraph& net, const UNetConfig& cfg, Sche
     unet.set_input(net.context, cond.context.data());
     if (net.added_cond >= 0) unet.set_input(net.added_cond, cond.added.data());
     if (net.timestep_cond >= 0) unet.set_input(net.timestep_cond, cond.timestep_cond.data());
+    const double run = double(s.iterations() - first), at = double(i - first);
+    for (size_t c = 0; c < cond.controls.size(); ++c) {
+      const UNetConditioning::Control& ctl = cond.controls[c];
+      const bool acts = !(at / run < ctl.start || (at + 1) / run > ctl.end);
+      const float scale = acts ? ctl.scale : 0.0f;
+      unet.set_input(net.control_images[c], ctl.image.data());
+      unet.set_input(net.control_scales[c], &scale);
+    }
     unet.run();
     unet.read(net.out, out.data());
     for (size_t k = 0; k < n; ++k) noise[k] = guided ? out[k] + guidance * (out[n + k] - out[k]) : out[k];

@@ -22,6 +22,16 @@ struct UNetConditioning {
   // [C_extra, h, w] appended to every batch entry's (scaled) sample along the channels: inpainting UNets take
   // the mask and the masked image's latents this way.
   std::vector<float> concat;
+  // Per ControlNet of the graph (UNetGraph::control_images), in order: its control image for every batch entry
+  // [B, 3, H, W], its conditioning scale, and the fractions of the iterations it acts on (diffusers'
+  // control_guidance_start / end: iteration i of the n run when i / n >= start and (i + 1) / n <= end; its scale
+  // is 0 on the others).
+  struct Control {
+    std::vector<float> image;
+    float scale = 1.0f;
+    double start = 0.0, end = 1.0;
+  };
+  std::vector<Control> controls;
 };
 
 // Inpainting with a regular (4-channel) UNet, as diffusers' StableDiffusionInpaintPipeline does for one: after each

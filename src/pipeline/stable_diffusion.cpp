@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/memory_plan.h"
 #include "io/model_source.h"
+#include "models/controlnet.h"
 #include "models/unet.h"
 #include "models/unet_embeddings.h"
 #include "models/taesd.h"
@@ -38,6 +39,10 @@ struct StableDiffusion::Impl {
   std::string lora_signature, adapter_signature;
   std::vector<EmbeddingUse> embeddings;
   std::map<std::string, TaesdModel> taesd;  // the TAESD folders used, by path: read once
+  std::map<std::string, ControlNetModel> controlnets;  // the ControlNets used, by path: read once
+
+  // The ControlNet at `path`, read on first use; it must have been made for this model.
+  const ControlNetModel& controlnet(const std::string& path);
 
   // The TAESD of `dir`, read on first use; its latents must be the model's.
   const TaesdModel& tiny_decoder(const std::string& dir);
@@ -82,6 +87,14 @@ const TaesdModel& StableDiffusion::Impl::tiny_decoder(const std::string& dir) {
                     std::to_string(t.cfg.downscale()) + " scale; the model's are " +
                     std::to_string(vae_cfg.latent_channels) + "-channel at 1/" + std::to_string(vae_cfg.downscale()));
   return taesd.emplace(dir, std::move(t)).first->second;
+}
+
+const ControlNetModel& StableDiffusion::Impl::controlnet(const std::string& path) {
+  auto found = controlnets.find(path);
+  if (found != controlnets.end()) return found->second;
+  ControlNetModel c = ControlNetModel::open(path);
+  c.fit_to(unet_cfg, vae_cfg.downscale());
+  return controlnets.emplace(path, std::move(c)).first->second;
 }
 
 StableDiffusion::StableDiffusion() : impl_(std::make_unique<Impl>()) {}
@@ -237,6 +250,24 @@ void check_hires(const GenerateParams& params, int width, int height, int scale,
   check_limits(params, out_w, out_h, scale);
 }
 
+// The ControlNets' scales, ranges and images, before any work.
+void check_controls(const GenerateParams& params, bool inpainting) {
+  for (size_t i = 0; i < params.controls.size(); ++i) {
+    const ControlRequest& c = params.controls[i];
+    const std::string which = params.controls.size() > 1 ? "ControlNet " + std::to_string(i + 1) + ": " : "";
+    if (inpainting)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "ControlNets guide txt2img and img2img; with an inpainting model they are not supported");
+    if (c.image.empty())
+      throw Error(ErrorCode::kInvalidArgument, which + "a ControlNet needs its control image");
+    if (!(c.scale >= 0.0f && c.scale <= 10.0f))
+      throw Error(ErrorCode::kInvalidArgument, which + "control scale must be in [0, 10], got " + std::to_string(c.scale));
+    if (!(c.start >= 0.0 && c.start < c.end && c.end <= 1.0))
+      throw Error(ErrorCode::kInvalidArgument, which + "control start and end must satisfy 0 <= start < end <= 1, got " +
+                                                   std::to_string(c.start) + " and " + std::to_string(c.end));
+  }
+}
+
 // The mask at the latents' size, as diffusers' prepare_mask_latents makes it: binarised at 0.5 and taken at every
 // scale-th pixel (nearest-neighbour interpolation); 1 = repaint.
 std::vector<float> latent_mask(const GenerateParams& params, int scale, int lh, int lw) {
@@ -284,6 +315,12 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   const int scale = m.vae_cfg.downscale();
   check_limits(params, width, height, m.vae_cfg.downscale());
   const float strength = check_init_image(params, width, height, m.info.inpainting);
+  check_controls(params, m.info.inpainting);
+  std::vector<ControlNetUse> control_uses;
+  for (const ControlRequest& c : params.controls) {
+    const ControlNetModel& net = m.controlnet(c.path);
+    control_uses.push_back({&net.cfg, net.weights.get()});
+  }
   // A mask with a regular UNet: the kept region's latents are put back after every step (denoise.h, KnownRegion).
   const bool keep_known = !m.info.inpainting && !params.mask.empty();
   int out_w, out_h;  // the final size: width x height, or the hires fix's
@@ -320,9 +357,25 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   const std::string negative = expand_embedding_words(params.negative_prompt, m.embeddings,
                                                       *m.conditioner->text_components()[0]);
 
-  UNetConditioning cond = m.conditioner->encode(prompt, negative, guided, width, height, params.literal_prompt);
+  // The control images at a pass's size, for every batch entry; the first pass's made before any network runs.
   const int batch = guided ? 2 : 1;
+  const auto controls_at = [&](int w, int h) {
+    std::vector<UNetConditioning::Control> out;
+    for (size_t c = 0; c < params.controls.size(); ++c) {
+      const ControlRequest& r = params.controls[c];
+      const FloatImage map = prepare_control_image(r.image, w, h, r.options);
+      const std::vector<float> planes = control_image_planes(*control_uses[c].cfg, map.rgb, w, h);
+      UNetConditioning::Control ctl{{}, r.scale, r.start, r.end};
+      for (int b = 0; b < batch; ++b) ctl.image.insert(ctl.image.end(), planes.begin(), planes.end());
+      out.push_back(std::move(ctl));
+    }
+    return out;
+  };
+  std::vector<UNetConditioning::Control> first_controls = controls_at(width, height);
+
+  UNetConditioning cond = m.conditioner->encode(prompt, negative, guided, width, height, params.literal_prompt);
   const int context_tokens = int(cond.context.size() / size_t(batch) / size_t(m.unet_cfg.cross_attention_dim));
+  cond.controls = std::move(first_controls);
   if (m.unet_cfg.time_cond_proj_dim > 0) {
     // The pipelines embed w = guidance_scale - 1 (Imagen's formulation of the LCM guidance).
     cond.timestep_cond.resize(size_t(m.unet_cfg.time_cond_proj_dim));
@@ -345,7 +398,9 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
 
   // The hires pass's working memory, checked before the first pass spends its time.
   if (hires && params.hires_strength > 0)
-    check_memory(*m.backend, build_unet(m.unet_cfg, *m.unet_weights, batch, out_h / scale, out_w / scale, context_tokens),
+    check_memory(*m.backend,
+                 build_controlled_unet(m.unet_cfg, *m.unet_weights, control_uses, batch, out_h / scale, out_w / scale,
+                                       context_tokens),
                  out_w, out_h);
   // The TAESD decoders asked for, checked before any step runs.
   const TaesdModel* final_taesd = params.vae_decoder.empty() ? nullptr : &m.tiny_decoder(params.vae_decoder);
@@ -370,7 +425,7 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   std::vector<std::vector<float>> latents(size_t(params.batch_count));
   int first_iterations = 0;  // of the first pass, per image
   {
-    auto unet = build_unet(m.unet_cfg, *m.unet_weights, batch, lh, lw, context_tokens);
+    auto unet = build_controlled_unet(m.unet_cfg, *m.unet_weights, control_uses, batch, lh, lw, context_tokens);
     check_memory(*m.backend, unet, width, height);
     auto exe = m.backend->compile(unet.graph);
     for (int img = 0; img < params.batch_count; ++img) {
@@ -458,7 +513,8 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
         UNetConditioning big = m.conditioner->encode(prompt, negative, guided, out_w, out_h, params.literal_prompt);
         cond.added = std::move(big.added);
       }
-      unet = build_unet(m.unet_cfg, *m.unet_weights, batch, hlh, hlw, context_tokens);
+      unet = build_controlled_unet(m.unet_cfg, *m.unet_weights, control_uses, batch, hlh, hlw, context_tokens);
+      cond.controls = controls_at(out_w, out_h);
       check_memory(*m.backend, unet, out_w, out_h);
       exe = m.backend->compile(unet.graph);
     }

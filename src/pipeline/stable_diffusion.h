@@ -16,9 +16,23 @@
 #include "adapters/lora.h"
 #include "backends/backend.h"
 #include "io/model_source.h"
+#include "pipeline/control_image.h"
 #include "pipeline/image.h"
 
 namespace websd {
+
+// One ControlNet of a generation, as diffusers' StableDiffusionControlNetPipeline takes it (several at once:
+// MultiControlNetModel, their residuals summed).
+struct ControlRequest {
+  std::string path;  // a ControlNet folder, .safetensors file or web pack (models/controlnet.h)
+  // Any size: fitted to the generation size and preprocessed by `options` (prepare_control_image) before it is used.
+  FloatImage image;
+  ControlImageOptions options;
+  float scale = 1.0f;  // controlnet_conditioning_scale, in [0, 10]
+  // control_guidance_start / end: the fractions of the iterations it acts on (step i of n when i/n >= start and
+  // (i+1)/n <= end), 0 <= start < end <= 1.
+  double start = 0.0, end = 1.0;  // doubles, as Python compares them: 0.3 stays 0.3
+};
 
 struct GenerateParams {
   // Read as the widely used web UI reads them (README "Prompts"): (word:1.3), (word), [word] and \( escapes weigh
@@ -72,6 +86,9 @@ struct GenerateParams {
   // with the same prompts and seed. hires_upscaler "latent" (the web UI's default) resizes the latents bilinearly;
   // "image" decodes them, resizes the picture bilinearly and encodes it again. hires_strength 0 keeps the upscaled
   // first pass as it is.
+  // ControlNets guiding the composition (a hires fix's second pass too, with the control images fitted to its
+  // size). Not with inpainting models.
+  std::vector<ControlRequest> controls;
   float hires_scale = 1.0f;
   float hires_strength = 0.7f;
   int hires_steps = 0;

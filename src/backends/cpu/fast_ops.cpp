@@ -350,7 +350,13 @@ bool elementwise(const KernelArgs& a) {
     }
     case Op::kMul: {
       const float* b = a.in_f32(1);
-      map(a, [b](float x, int64_t i) { return x * b[i]; });
+      const int64_t nb = a.input_shape(1).numel();
+      if (nb == 1)
+        map(a, [s = b[0]](float x, int64_t) { return x * s; });
+      else if (nb == a.n.shape.numel())
+        map(a, [b](float x, int64_t i) { return x * b[i]; });
+      else
+        map(a, [b, nb](float x, int64_t i) { return x * b[i % nb]; });
       return true;
     }
     case Op::kScale: {

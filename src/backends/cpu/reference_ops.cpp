@@ -154,7 +154,8 @@ void elementwise(const KernelArgs& a) {
     }
     case Op::kMul: {
       const float* b = a.in_f32(1);
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] * b[i];
+      const int64_t nb = a.input_shape(1).numel();
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] * b[i % nb];
       return;
     }
     case Op::kScale:

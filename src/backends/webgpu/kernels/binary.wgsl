@@ -3,7 +3,7 @@
 
 struct Params {
   n: u32,       // elements of y (and a)
-  nb: u32,      // add: elements of b, repeated over a's leading dims (b's shape is a suffix of a's)
+  nb: u32,      // add, mul: elements of b, repeated over a's leading dims (b's shape is a suffix of a's, or one)
   inner: u32,   // add_channel: H·W, the run of a that one value of b[B, C] covers
   _pad: u32,
 }
@@ -31,5 +31,5 @@ fn add_channel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
        @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
-  if (i < p.n) { y[i] = a[i] * load_b(i); }
+  if (i < p.n) { y[i] = a[i] * load_b(i % p.nb); }
 }
