@@ -196,6 +196,72 @@ TEST(Cli, LoraModesDrawTheSameImage) {
   std::filesystem::remove(runtime);
 }
 
+// The fixture's control image (white shapes on black: exact in 8 bits) as a PNG at `path`.
+void write_control_png(const std::string& path) {
+  const auto ref = SafetensorsFile::open(test::fixture("tiny-sd1-creative/reference.safetensors"));
+  const TensorView& t = ref.get("control_image");
+  const std::vector<float> v = t.to_f32();
+  RgbImage img{int(t.shape[1]), int(t.shape[0]), std::vector<uint8_t>(v.size())};
+  for (size_t i = 0; i < v.size(); ++i) img.pixels[i] = uint8_t(v[i] * 255.0f + 0.5f);
+  write_png(path, img, {});
+}
+
+// diffusers' controlnet_pndm run from the command line, the ControlNet as its folder and as an f32 web pack (the
+// same image); the map it reads written beside it; a ControlNet pack converted to q8 generates too.
+TEST(Cli, ControlNetGuidesTheImage) {
+  const std::string control = tmp("websd_cli_control.png"), out = tmp("websd_cli_controlnet.png"),
+                    map = tmp("websd_cli_control_map.png"), pack = tmp("websd_cli_controlnet_pack");
+  write_control_png(control);
+  const std::string args = "generate --model " + test::fixture("tiny-sd1/model") +
+                           " -p 'a photo of an astronaut riding a horse on mars' -n 'blurry, low quality' --seed 97531"
+                           " --steps 6 --scheduler pndm --timestep-spacing leading -W 64 -H 64 --control-image " +
+                           control + " --control-map " + map + " -o " + out + " --controlnet ";
+  Result r = run(args + test::fixture("tiny-sd1-creative/controlnet"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  PngText text;
+  const RgbImage img = read_png(out, &text);
+  const auto ref = SafetensorsFile::open(test::fixture("tiny-sd1-creative/reference.safetensors"));
+  const TensorView& want = ref.get("controlnet_pndm/image_u8");
+  test::expect_image_matches(img.pixels.data(), img.pixels.size(), static_cast<const uint8_t*>(want.data),
+                             size_t(want.shape.numel()), "controlnet_pndm from the command line");
+  std::string params;
+  for (const auto& [k, v] : text)
+    if (k == "parameters") params = v;
+  EXPECT_NE(params.find("ControlNet 0: \"Module: none, Model: controlnet, Weight: 1, Resize Mode: Crop and Resize, "
+                        "Guidance Start: 0, Guidance End: 1\""),
+            std::string::npos)
+      << params;
+  EXPECT_EQ(read_png(map).pixels, read_png(control).pixels);  // as it is: the picture itself
+
+  std::filesystem::remove_all(pack);
+  r = run("convert " + test::fixture("tiny-sd1-creative/controlnet") + " -o " + pack + " --dtype f32 --verify");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("controlnet"), std::string::npos) << r.out;
+  r = run(args + pack);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(read_png(out).pixels, img.pixels) << "the f32 pack draws what the folder draws";
+  r = run("convert " + test::fixture("tiny-sd1-creative/controlnet") + " -o " + pack + " --dtype q8");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("quantized to int8"), std::string::npos) << r.out;
+  r = run(args + pack + " --control-scale 0.5 --control-end 0.5");
+  EXPECT_EQ(r.code, 0) << r.out;
+
+  // Options that do not fit: one clear line each.
+  r = run(args + pack + " --control-scale 1 --control-scale 2 --control-scale 3");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("once per --controlnet"), std::string::npos) << r.out;
+  r = run(args + test::fixture("tiny-sd1/model"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("not a ControlNet"), std::string::npos) << r.out;
+  std::ofstream(tmp("websd_not_a_png.png")) << "GIF89a";
+  r = run("generate --model " + test::fixture("tiny-sd1/model") + " -p x --controlnet " +
+          test::fixture("tiny-sd1-creative/controlnet") + " --control-image " + tmp("websd_not_a_png.png"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("websd_not_a_png.png"), std::string::npos) << r.out;
+  for (const std::string& f : {control, out, map, tmp("websd_not_a_png.png")}) std::filesystem::remove(f);
+  std::filesystem::remove_all(pack);
+}
+
 TEST(Cli, PickledCheckpointsAreRefusedWithAReason) {
   const std::string ckpt = tmp("websd_model.ckpt");
   std::ofstream(ckpt) << "not really a pickle";

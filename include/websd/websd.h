@@ -92,6 +92,25 @@ typedef struct websd_embedding {
   const char* word;
 } websd_embedding;
 
+/* A ControlNet for one call (diffusers' StableDiffusionControlNetPipeline; several at once add up): it guides the
+   composition by a control image. Start from websd_controlnet_default(). */
+typedef struct websd_controlnet {
+  const char* path;                 /* a ControlNet folder, .safetensors (diffusers' or the original naming) or pack */
+  const struct websd_image* image;  /* 8-bit RGB (channels 3), any size: fitted to the image's (resize) */
+  float scale;                      /* how strongly it guides, [0, 10]; default 1 */
+  double start, end;                /* the fractions of the steps it acts on, 0 <= start < end <= 1; default 0, 1 */
+  const char* preprocessor;         /* "none" (NULL: the image is the map) or "canny" (its edges, as OpenCV) */
+  double canny_low, canny_high;     /* Canny's thresholds; default 100, 200 */
+  int invert;                       /* non-zero: 1 - the map (for maps drawn dark on light) */
+  const char* resize;               /* another shape: "crop" (NULL: scale to cover, keep the middle) or "stretch" */
+} websd_controlnet;
+
+websd_controlnet websd_controlnet_default(void);
+
+/* The map the ControlNet reads for `control` at width x height: its image fitted and preprocessed, 8-bit RGB, to
+   show before generating. Free with websd_image_free. */
+websd_status websd_control_map(const websd_controlnet* control, int width, int height, struct websd_image* out);
+
 typedef struct websd_txt2img_params {
   const char* prompt;          /* UTF-8; NULL = "" */
   const char* negative_prompt; /* UTF-8; NULL = "". SDXL: empty gives all-zero unconditional embeddings
@@ -156,6 +175,9 @@ typedef struct websd_txt2img_params {
      LoRA; on WebGPU merged on the GPU, a second copy of each adapted weight) or "runtime" (the model's weights
      untouched, each adapted layer also computes up·(down·x): no copies, slower steps). docs/lora.md. */
   const char* lora_mode;
+  /* ControlNets (controlnet_count of them) guiding this call; not with inpainting models. */
+  const websd_controlnet* controlnets;
+  int controlnet_count;
 } websd_txt2img_params;
 
 websd_txt2img_params websd_txt2img_params_default(void);

@@ -124,6 +124,31 @@ export class Engine {
   }
 
   u32(ptr, index = 0) { return new Uint32Array(this.module.wasmMemory.buffer, ptr >>> 0, index + 1)[index]; }
+
+  // The map a ControlNet reads for `control` ({ image, preprocessor, cannyLow, cannyHigh, invert, resize }, as
+  // txt2img's controlnets) at width x height: { width, height, rgb }, to show before generating. Called directly:
+  // no network runs.
+  controlMap(control, width, height) {
+    const a = this.allocator();
+    try {
+      const [image] = controlImages(this, a, [control]);
+      const out = a.zeroed(IMAGE_BYTES), error = a.zeroed(4);
+      const status = this.module._websd_wasm_control_map(a.string(JSON.stringify(controlJson(control, image))),
+        width, height, out, error);
+      if (status !== 0) {
+        const p = this.u32(error);
+        const message = this.string(p);
+        this.module._websd_string_free(p);
+        throw new WebsdError(status, message);
+      }
+      const [w, h, c, data] = new Uint32Array(this.module.wasmMemory.buffer, out, 4);
+      const rgb = this.bytes(data, w * h * c).slice();
+      this.module._free(data);
+      return { width: w, height: h, rgb };
+    } finally {
+      a.free();
+    }
+  }
 }
 
 // websd's status names (include/websd/websd.h), for messages.
@@ -145,14 +170,29 @@ const IMAGE_BYTES = 16;  // websd_image: width, height, channels, data
 function paramsJson({ prompt = '', negativePrompt = '', width = 0, height = 0, steps = 20, guidance = 7.5, seed = 0n,
   scheduler = '', schedulerConfig = {}, strength = 0, previewEvery = 0, loras = [], loraDir = '', loraMode = 'merged',
   embeddings = [], embeddingDir = '', literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1,
-  hiresStrength = 0.7, hiresSteps = 0, hiresUpscaler = 'latent' }) {
-  return JSON.stringify({ prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
+  hiresStrength = 0.7, hiresSteps = 0, hiresUpscaler = 'latent', controlnets = [] }, controlImages = []) {
+  return JSON.stringify({ controlnets: controlnets.map((c, i) => controlJson(c, controlImages[i] ?? 0)), prompt, negative_prompt: negativePrompt, width, height, steps, guidance,
     seed: BigInt.asUintN(64, BigInt(seed)).toString(), scheduler, scheduler_config: schedulerConfig, strength,
     preview_every: previewEvery, loras: loras.map(({ path, scale = 1 }) => ({ path, scale })), lora_dir: loraDir,
     lora_mode: loraMode, embeddings: embeddings.map(({ path, word = '' }) => ({ path, word })),
     embedding_dir: embeddingDir,
     literal_prompt: literalPrompt, vae_decoder: vaeDecoder, preview_decoder: previewDecoder, hires_scale: hiresScale,
     hires_strength: hiresStrength, hires_steps: hiresSteps, hires_upscaler: hiresUpscaler });
+}
+
+// One ControlNet ({ path, image, scale, start, end, preprocessor, cannyLow, cannyHigh, invert, resize }) under its
+// C names, its image at heap address `image`.
+function controlJson({ path = '', scale = 1, start = 0, end = 1, preprocessor = 'none', cannyLow = 100,
+  cannyHigh = 200, invert = false, resize = 'crop' }, image) {
+  return { path, image, scale, start, end, preprocessor, canny_low: cannyLow, canny_high: cannyHigh, invert, resize };
+}
+
+// The ControlNets' images as websd_images in the heap, allocated with `a`.
+function controlImages(e, a, controlnets = []) {
+  return controlnets.map((c, i) => {
+    if (!c.image) throw new WebsdError(1, `controlnets[${i}] needs its control image`);
+    return heapImage(e, a, c.image, `controlnets[${i}].image`);
+  });
 }
 
 // An RGB image ({ width, height, rgb }) as a websd_image in the heap, allocated with `a` (0 for none).
@@ -216,7 +256,8 @@ export class Model {
   // length in chunks of 75 tokens); literalPrompt reads them as diffusers does. vaeDecoder and previewDecoder are
   // TAESD folders (module paths) that draw the final images and the previews (full size) instead of the VAE and the
   // latent-to-RGB map. hiresScale > 1 adds a hires fix (hiresStrength, hiresSteps, hiresUpscaler 'latent' or
-  // 'image'; websd.h says how).
+  // 'image'; websd.h says how). controlnets ([{ path, image, scale, start, end, preprocessor, cannyLow, cannyHigh,
+  // invert, resize }]: websd_controlnet under camelCase names, path a module path) guide the composition.
   /** @param {{ prompt?: string, negativePrompt?: string, width?: number, height?: number, steps?: number,
    *   guidance?: number, seed?: bigint, scheduler?: string, schedulerConfig?: object, count?: number,
    *   initImage?: { width: number, height: number, rgb: Uint8Array } | null, strength?: number,
@@ -224,7 +265,7 @@ export class Model {
    *   loras?: { path: string, scale?: number }[], loraDir?: string, loraMode?: 'merged' | 'runtime',
    *   embeddings?: { path: string, word?: string }[], embeddingDir?: string, literalPrompt?: boolean,
    *   vaeDecoder?: string, previewDecoder?: string, hiresScale?: number, hiresStrength?: number,
-   *   hiresSteps?: number, hiresUpscaler?: string,
+   *   hiresSteps?: number, hiresUpscaler?: string, controlnets?: object[],
    *   onProgress?: ((image: number, step: number, steps: number) => boolean | Promise<boolean>) | null,
    *   onPreview?: ((image: number, step: number, img: { width: number, height: number, rgb: Uint8Array }) => void) | null
    * }} [options] */
@@ -232,15 +273,15 @@ export class Model {
     scheduler = '', schedulerConfig = {}, count = 1, initImage = null, strength = 0, mask = null, onProgress = null,
     previewEvery = 0, onPreview = null, loras = [], loraDir = '', loraMode = 'merged', embeddings = [],
     embeddingDir = '', literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1, hiresStrength = 0.7, hiresSteps = 0,
-    hiresUpscaler = 'latent' } = {}) {
+    hiresUpscaler = 'latent', controlnets = [] } = {}) {
     const e = this.engine;
     const a = e.allocator();
-    const images = a.zeroed(IMAGE_BYTES * count);
-    const params = paramsJson({ prompt, negativePrompt, width, height, steps, guidance, seed, scheduler,
-      schedulerConfig, strength, previewEvery: onPreview ? previewEvery : 0, loras, loraDir, loraMode, embeddings,
-      embeddingDir,
-      literalPrompt, vaeDecoder, previewDecoder, hiresScale, hiresStrength, hiresSteps, hiresUpscaler });
     try {
+      const images = a.zeroed(IMAGE_BYTES * count);
+      const params = paramsJson({ prompt, negativePrompt, width, height, steps, guidance, seed, scheduler,
+        schedulerConfig, strength, previewEvery: onPreview ? previewEvery : 0, loras, loraDir, loraMode, embeddings,
+        embeddingDir, literalPrompt, vaeDecoder, previewDecoder, hiresScale, hiresStrength, hiresSteps,
+        hiresUpscaler, controlnets }, controlImages(e, a, controlnets));
       const init = heapImage(e, a, initImage, 'initImage'), maskImage = heapImage(e, a, mask, 'mask');
       const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(params), init, maskImage, images,
         count), { onProgress, onPreview });
@@ -265,7 +306,8 @@ export class Model {
     try {
       const init = heapImage(e, a, options.initImage, 'initImage'), mask = heapImage(e, a, options.mask, 'mask');
       const error = a.zeroed(4);
-      const p = e.module._websd_wasm_parameters_text(this.handle, a.string(paramsJson(options)), init, mask, image,
+      const json = paramsJson(options, controlImages(e, a, options.controlnets));
+      const p = e.module._websd_wasm_parameters_text(this.handle, a.string(json), init, mask, image,
         a.string(modelName), error);
       const message = new Uint32Array(e.module.wasmMemory.buffer, error, 1)[0];
       const text = e.string(p || message);

@@ -62,6 +62,36 @@ websd_status guarded(F&& f) {
   }
 }
 
+// An 8-bit RGB image of the C API in [0, 1]; Error(kInvalidArgument) naming `what` when it is not one.
+websd::FloatImage float_image(const websd_image* img, const char* what) {
+  if (!img || !img->data || img->channels != 3 || img->width <= 0 || img->height <= 0)
+    throw websd::Error(websd::ErrorCode::kInvalidArgument,
+                       std::string(what) + " must be 8-bit RGB (channels 3) with its pixels");
+  websd::RgbImage rgb{img->width, img->height,
+                      std::vector<uint8_t>(img->data, img->data + size_t(img->width) * size_t(img->height) * 3)};
+  return websd::to_float(rgb);
+}
+
+websd::ControlRequest control_request(const websd_controlnet& c, const std::string& what) {
+  websd::ControlRequest r;
+  if (!c.path) throw websd::Error(websd::ErrorCode::kInvalidArgument, what + " needs a path");
+  r.path = c.path;
+  r.image = float_image(c.image, (what + ".image").c_str());
+  r.scale = c.scale;
+  r.start = c.start;
+  r.end = c.end;
+  if (c.preprocessor && !websd::parse_control_preprocessor(c.preprocessor, &r.options.preprocessor))
+    throw websd::Error(websd::ErrorCode::kInvalidArgument,
+                       what + ".preprocessor must be \"none\" or \"canny\", got \"" + c.preprocessor + "\"");
+  if (c.resize && !websd::parse_control_resize(c.resize, &r.options.resize))
+    throw websd::Error(websd::ErrorCode::kInvalidArgument,
+                       what + ".resize must be \"crop\" or \"stretch\", got \"" + c.resize + "\"");
+  r.options.canny_low = c.canny_low;
+  r.options.canny_high = c.canny_high;
+  r.options.invert = c.invert != 0;
+  return r;
+}
+
 // The C parameters as the engine's; Error(kInvalidArgument) for what they cannot mean.
 websd::GenerateParams generate_params(const websd_txt2img_params* params, int count) {
   websd::GenerateParams g;
@@ -81,14 +111,7 @@ websd::GenerateParams generate_params(const websd_txt2img_params* params, int co
                                      "\"trailing\"}, got: ") + params->scheduler_config);
   }
   g.batch_count = count;
-  if (const websd_image* init = params->init_image) {
-    if (!init->data || init->channels != 3 || init->width <= 0 || init->height <= 0)
-      throw websd::Error(websd::ErrorCode::kInvalidArgument,
-                         "init_image must be 8-bit RGB (channels 3) with its pixels");
-    websd::RgbImage rgb{init->width, init->height,
-                        std::vector<uint8_t>(init->data, init->data + size_t(init->width) * size_t(init->height) * 3)};
-    g.init_image = websd::to_float(rgb);
-  }
+  if (params->init_image) g.init_image = float_image(params->init_image, "init_image");
   g.strength = params->strength;
   if (const websd_image* mask = params->mask) {
     if (!mask->data || (mask->channels != 1 && mask->channels != 3) || mask->width <= 0 || mask->height <= 0)
@@ -123,6 +146,10 @@ websd::GenerateParams generate_params(const websd_txt2img_params* params, int co
   g.hires_strength = params->hires_strength;
   g.hires_steps = params->hires_steps;
   g.hires_upscaler = params->hires_upscaler ? params->hires_upscaler : "latent";
+  if (params->controlnet_count < 0 || (params->controlnet_count > 0 && !params->controlnets))
+    throw websd::Error(websd::ErrorCode::kInvalidArgument, "controlnets must hold controlnet_count entries");
+  for (int i = 0; i < params->controlnet_count; ++i)
+    g.controls.push_back(control_request(params->controlnets[i], "controlnets[" + std::to_string(i) + "]"));
   return g;
 }
 
@@ -197,6 +224,31 @@ websd_txt2img_params websd_txt2img_params_default(void) {
   p.hires_scale = 1.0f;
   p.hires_strength = 0.7f;
   return p;
+}
+
+websd_controlnet websd_controlnet_default(void) {
+  websd_controlnet c{};
+  c.scale = 1.0f;
+  c.end = 1.0;
+  c.canny_low = 100;
+  c.canny_high = 200;
+  return c;
+}
+
+websd_status websd_control_map(const websd_controlnet* control, int width, int height, websd_image* out) {
+  if (!control || !out) return fail(WEBSD_ERROR_INVALID_ARGUMENT, "websd_control_map: NULL argument");
+  *out = websd_image{};
+  return guarded([&] {
+    if (width <= 0 || height <= 0 || width > websd::limits::kMaxImageSide || height > websd::limits::kMaxImageSide)
+      throw websd::Error(websd::ErrorCode::kInvalidArgument, "websd_control_map: the size must be 1.." +
+                                                                 std::to_string(websd::limits::kMaxImageSide));
+    const websd::ControlRequest r = control_request(*control, "control");
+    const websd::FloatImage map = websd::prepare_control_image(r.image, width, height, r.options);
+    auto* data = static_cast<uint8_t*>(std::malloc(map.rgb.size()));
+    if (!data) throw websd::Error(websd::ErrorCode::kOutOfMemory, "websd_control_map: no memory for the map");
+    for (size_t i = 0; i < map.rgb.size(); ++i) data[i] = uint8_t(std::lround(map.rgb[i] * 255.0f));
+    *out = websd_image{width, height, 3, data};
+  });
 }
 
 websd_status websd_txt2img(websd_model* model, const websd_txt2img_params* params, websd_image* images, int count) {

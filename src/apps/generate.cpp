@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -28,6 +29,14 @@ struct GenerateOptions {
   int preview_every = 1;
   ModelSourceOptions source;
   GenerateParams params;
+  // ControlNets: --controlnet repeated; every other control option given once (for all) or once per ControlNet.
+  struct {
+    std::vector<std::string> nets, images, preprocessors, resizes;
+    std::vector<float> scales;
+    std::vector<double> starts, ends, lows, highs;
+    bool invert = false;
+    std::string map_out;  // the prepared control maps, written before generating
+  } control;
   bool seed_given = false;
   int threads = 0;
   bool quiet = false;
@@ -76,6 +85,44 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Value k of a control option: its only value, the k-th of one per ControlNet, or the default.
+template <typename T>
+T nth(const std::vector<T>& v, size_t k, size_t nets, T fallback, const char* flag) {
+  if (v.empty()) return fallback;
+  if (v.size() == 1) return v[0];
+  if (v.size() != nets)
+    throw Error(ErrorCode::kInvalidArgument, std::string(flag) + " is given " + std::to_string(v.size()) +
+                                                 " times for " + std::to_string(nets) +
+                                                 " ControlNets: give it once (for all) or once per --controlnet");
+  return v[k];
+}
+
+// The ControlNet requests of the command line, their control images read.
+void add_controls(GenerateOptions& o) {
+  const auto& c = o.control;
+  const size_t n = c.nets.size();
+  if (!n && (c.images.size() || c.scales.size() || c.starts.size() || c.ends.size() || c.preprocessors.size()))
+    throw Error(ErrorCode::kInvalidArgument, "control options need a --controlnet");
+  if (n && c.images.empty())
+    throw Error(ErrorCode::kInvalidArgument, "--controlnet needs a --control-image (a PNG: an edge map, a pose, a "
+                                             "depth picture, or a photo with --control-preprocessor canny)");
+  for (size_t k = 0; k < n; ++k) {
+    ControlRequest r;
+    r.path = c.nets[k];
+    r.image = to_float(read_png(nth(c.images, k, n, std::string(), "--control-image")));
+    r.scale = nth(c.scales, k, n, 1.0f, "--control-scale");
+    r.start = nth(c.starts, k, n, 0.0, "--control-start");
+    r.end = nth(c.ends, k, n, 1.0, "--control-end");
+    parse_control_preprocessor(nth(c.preprocessors, k, n, std::string("none"), "--control-preprocessor"),
+                               &r.options.preprocessor);
+    parse_control_resize(nth(c.resizes, k, n, std::string("crop"), "--control-resize"), &r.options.resize);
+    r.options.canny_low = nth(c.lows, k, n, 100.0, "--canny-low");
+    r.options.canny_high = nth(c.highs, k, n, 200.0, "--canny-high");
+    r.options.invert = c.invert;
+    o.params.controls.push_back(std::move(r));
+  }
+}
+
 int run_generate(GenerateOptions& o) {
   if (!o.seed_given) o.params.seed = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
   CpuOptions cpu;
@@ -90,11 +137,26 @@ int run_generate(GenerateOptions& o) {
                                                    std::to_string(o.params.init_image.height) + ": they must match");
     o.params.mask = mask_values(mask.pixels.data(), mask.width, mask.height, 3);
   }
+  add_controls(o);
   auto sd = StableDiffusion::open(o.model, make_cpu_backend(cpu), o.source);
   const std::string scheduler = o.params.scheduler.empty() ? sd->info().default_scheduler : o.params.scheduler;
   const bool img2img = !o.params.init_image.empty();
   const int w = o.params.width ? o.params.width : img2img ? o.params.init_image.width : sd->info().native_width;
   const int h = o.params.height ? o.params.height : img2img ? o.params.init_image.height : sd->info().native_height;
+  for (size_t k = 0; k < o.params.controls.size(); ++k) {
+    const ControlRequest& r = o.params.controls[k];
+    if (!o.quiet && int64_t(r.image.width) * h != int64_t(r.image.height) * w)
+      std::fprintf(stderr, "note: the control image is %dx%d, another shape than %dx%d: %s to fit\n", r.image.width,
+                   r.image.height, w, h, r.options.resize == ControlResize::kCrop ? "scaled and cropped" : "stretched");
+    if (!o.control.map_out.empty()) {
+      const FloatImage map = prepare_control_image(r.image, w, h, r.options);
+      RgbImage out{w, h, std::vector<uint8_t>(map.rgb.size())};
+      for (size_t i = 0; i < map.rgb.size(); ++i) out.pixels[i] = uint8_t(std::lround(map.rgb[i] * 255.0f));
+      const std::string path = output_path(o.control.map_out, int(k), int(o.params.controls.size()));
+      write_png(path, out, {{"Software", "websd"}});
+      if (!o.quiet) std::printf("%s  (control map)\n", path.c_str());
+    }
+  }
   ProgressBar bar(!o.quiet && isatty(fileno(stderr)));
   GenerateCallbacks cb;
   cb.on_progress = [&](int image, int step, int steps) {
@@ -227,6 +289,34 @@ void add_generate_command(CLI::App& app, int& exit_code) {
                   "Hires fix: latent (resize the latents, the web UI's default) or image (resize the decoded picture)")
       ->check(CLI::IsMember({"latent", "image"}))
       ->capture_default_str();
+  cmd->add_option("--controlnet", o->control.nets,
+                  "A ControlNet (diffusers folder, .safetensors in either naming, or web pack) guiding the "
+                  "composition by --control-image (repeatable: their guidance adds up)");
+  cmd->add_option("--control-image", o->control.images,
+                  "The ControlNet's control image, a PNG: an edge map, a pose, a depth picture, or a photo to "
+                  "preprocess (any size: fitted to the image's)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--control-scale", o->control.scales, "How strongly the ControlNet guides, [0, 10] (default 1)")
+      ->check(CLI::Range(0.0f, 10.0f));
+  cmd->add_option("--control-start", o->control.starts,
+                  "The fraction of the steps after which the ControlNet starts guiding, [0, 1) (default 0)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--control-end", o->control.ends,
+                  "The fraction of the steps after which it stops, (0, 1] (default 1)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--control-preprocessor", o->control.preprocessors,
+                  "none (the picture is the map; default) or canny (its edges)")
+      ->check(CLI::IsMember({"none", "canny"}));
+  cmd->add_option("--canny-low", o->control.lows, "Canny: edges continue above this gradient (default 100)")
+      ->check(CLI::Range(0.0, 10000.0));
+  cmd->add_option("--canny-high", o->control.highs, "Canny: edges start above this gradient (default 200)")
+      ->check(CLI::Range(0.0, 10000.0));
+  cmd->add_flag("--control-invert", o->control.invert, "Invert the control maps (for maps drawn dark on light)");
+  cmd->add_option("--control-resize", o->control.resizes,
+                  "A control image of another shape: crop (scale to cover, keep the middle; default) or stretch")
+      ->check(CLI::IsMember({"crop", "stretch"}));
+  cmd->add_option("--control-map", o->control.map_out,
+                  "Write the prepared control map(s) to this PNG before generating, to see what the ControlNet reads");
   cmd->add_option("--batch-count", o->params.batch_count, "Images to make; image i uses seed + i")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")

@@ -55,6 +55,19 @@ std::string parameters_text(const GenerateParams& p, const ParametersContext& c)
   if (!embeddings.empty()) s += ", Embeddings: " + embeddings;
   if (p.literal_prompt) s += ", Prompt syntax: literal";
   if (!p.vae_decoder.empty()) s += ", VAE: " + std::filesystem::path(p.vae_decoder).filename().string();
+  // As the web UI's ControlNet extension records its units.
+  for (size_t i = 0; i < p.controls.size(); ++i) {
+    const ControlRequest& c = p.controls[i];
+    const ControlImageOptions& o = c.options;
+    std::string unit = std::string("Module: ") + control_preprocessor_name(o.preprocessor) +
+                       ", Model: " + stem(c.path) + ", Weight: " + number(c.scale) + ", Resize Mode: " +
+                       (o.resize == ControlResize::kCrop ? "Crop and Resize" : "Just Resize");
+    if (o.preprocessor == ControlPreprocessor::kCanny)
+      unit += ", Threshold A: " + number(float(o.canny_low)) + ", Threshold B: " + number(float(o.canny_high));
+    if (o.invert) unit += ", Invert: True";
+    unit += ", Guidance Start: " + number(float(c.start)) + ", Guidance End: " + number(float(c.end));
+    s += ", ControlNet " + std::to_string(i) + ": \"" + unit + "\"";
+  }
   return s;
 }
 

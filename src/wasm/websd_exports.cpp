@@ -34,6 +34,20 @@ int32_t finish(websd_status status, std::string& message) {
   return int32_t(status);
 }
 
+// A ControlNet's numbers and image from its JSON object ({path, image: the address of a websd_image, scale, start,
+// end, preprocessor, canny_low, canny_high, invert, resize}); the caller sets the strings.
+websd_controlnet read_control(const nlohmann::json& c) {
+  websd_controlnet out = websd_controlnet_default();
+  out.image = reinterpret_cast<const websd_image*>(uintptr_t(c.value("image", uint32_t(0))));
+  out.scale = c.value("scale", out.scale);
+  out.start = c.value("start", out.start);
+  out.end = c.value("end", out.end);
+  out.canny_low = c.value("canny_low", out.canny_low);
+  out.canny_high = c.value("canny_high", out.canny_high);
+  out.invert = c.value("invert", false) ? 1 : 0;
+  return out;
+}
+
 // websd_txt2img_params read from the JSON object engine.mjs writes, with the strings its pointers point into.
 struct JsonParams {
   std::string prompt, negative, scheduler, overrides, lora_dir, lora_mode, embedding_dir, vae_decoder,
@@ -41,6 +55,8 @@ struct JsonParams {
   std::vector<std::string> lora_paths, embedding_paths, embedding_words;
   std::vector<websd_lora> loras;
   std::vector<websd_embedding> embeddings;
+  std::vector<std::string> control_paths, control_preprocessors, control_resizes;
+  std::vector<websd_controlnet> controls;
   websd_txt2img_params p = websd_txt2img_params_default();
 
   JsonParams() = default;
@@ -60,7 +76,7 @@ struct JsonParams {
                                   "lora_dir",       "embeddings",      "embedding_dir",
                                   "literal_prompt", "vae_decoder",     "preview_decoder",
                                   "hires_scale",    "hires_strength",  "hires_steps",
-                                  "hires_upscaler", "lora_mode"};
+                                  "hires_upscaler", "lora_mode",     "controlnets"};
     for (const auto& item : j.items()) {
       const std::string key = item.key();
       if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return key == k; }) ==
@@ -118,6 +134,19 @@ struct JsonParams {
       p.hires_steps = j.value("hires_steps", p.hires_steps);
       hires_upscaler = j.value("hires_upscaler", "");
       p.hires_upscaler = hires_upscaler.empty() ? nullptr : hires_upscaler.c_str();
+      for (const auto& c : j.value("controlnets", nlohmann::json::array())) {
+        control_paths.push_back(c.at("path").get<std::string>());
+        control_preprocessors.push_back(c.value("preprocessor", "none"));
+        control_resizes.push_back(c.value("resize", "crop"));
+        controls.push_back(read_control(c));
+      }
+      for (size_t i = 0; i < controls.size(); ++i) {
+        controls[i].path = control_paths[i].c_str();
+        controls[i].preprocessor = control_preprocessors[i].c_str();
+        controls[i].resize = control_resizes[i].c_str();
+      }
+      p.controlnets = controls.data();
+      p.controlnet_count = int(controls.size());
     } catch (const nlohmann::json::exception& e) {
       message = std::string("a parameter has the wrong type (") + e.what() + ")";
       return false;
@@ -145,8 +174,9 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_open(const char* path, const char* backend,
 // snake_case names): prompt, negative_prompt, width, height, steps, guidance, seed (a decimal string: 64 bits),
 // scheduler, scheduler_config (an object), strength, preview_every, loras ([{path, scale}], paths in the module's
 // file system), lora_dir, lora_mode ("merged" or "runtime"), embeddings ([{path, word}]), embedding_dir, literal_prompt (a boolean), vae_decoder and
-// preview_decoder (TAESD folders in the module's file system), hires_scale, hires_strength, hires_steps and
-// hires_upscaler. An unknown key is an invalid argument.
+// preview_decoder (TAESD folders in the module's file system), hires_scale, hires_strength, hires_steps,
+// hires_upscaler and controlnets ([{path, image (a websd_image's address), scale, start, end, preprocessor,
+// canny_low, canny_high, invert, resize}]). An unknown key is an invalid argument.
 // `init` (null for txt2img) is the img2img image and `mask` (null unless inpainting) the inpainting mask, each a
 // websd_image. Progress goes to the host, which may cancel; every preview_every steps (0 = never) a preview goes to
 // it too. The host owns the JSON and the images until the job ends.
@@ -181,6 +211,32 @@ EMSCRIPTEN_KEEPALIVE char* websd_wasm_parameters_text(websd_model* model, const 
   *error = static_cast<char*>(std::malloc(message.size() + 1));
   if (*error) std::memcpy(*error, message.c_str(), message.size() + 1);
   return nullptr;
+}
+
+// websd_control_map, called directly (it runs no network): the control map of one ControlNet object (as in
+// "controlnets") at width x height into *out (free its data with free), or non-zero with *error set to why (free it
+// with websd_string_free).
+EMSCRIPTEN_KEEPALIVE int websd_wasm_control_map(const char* control_json, int width, int height, websd_image* out,
+                                                char** error) {
+  std::string message;
+  websd_status status = WEBSD_ERROR_INVALID_ARGUMENT;
+  try {
+    const nlohmann::json c = nlohmann::json::parse(control_json ? control_json : "");
+    websd_controlnet control = read_control(c);
+    const std::string path = c.value("path", "map"), pre = c.value("preprocessor", "none"),
+                      resize = c.value("resize", "crop");
+    control.path = path.c_str();
+    control.preprocessor = pre.c_str();
+    control.resize = resize.c_str();
+    status = websd_control_map(&control, width, height, out);
+    if (status != WEBSD_OK) message = websd_last_error();
+  } catch (const nlohmann::json::exception& e) {
+    message = std::string("websd_wasm_control_map: the control is not a JSON object of the right types (") + e.what() + ")";
+  }
+  if (status == WEBSD_OK) return 0;
+  *error = static_cast<char*>(std::malloc(message.size() + 1));
+  if (*error) std::memcpy(*error, message.c_str(), message.size() + 1);
+  return int(status);
 }
 
 // websd_prompt_info, called directly (it runs no network; not beside a generation of this model): the JSON, or
