@@ -21,6 +21,7 @@
 #include "io/safetensors_writer.h"
 #include "pipeline/control_image.h"
 #include "pipeline/stable_diffusion.h"
+#include "websd/websd.h"
 
 namespace websd {
 namespace {
@@ -242,6 +243,58 @@ TEST(ControlNet, OtherFamilyIsNamed) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("SDXL"), std::string::npos) << e.what();
   }
+}
+
+// The C API: websd_controlnet in websd_txt2img draws the run's image; websd_control_map shows the map; bad
+// entries are a status and a message.
+TEST(ControlNet, CApi) {
+  const SafetensorsFile ref = SafetensorsFile::open(creative("reference.safetensors"));
+  const std::vector<float> v = ref.get("control_image").to_f32();
+  std::vector<uint8_t> rgb(v.size());
+  for (size_t i = 0; i < v.size(); ++i) rgb[i] = uint8_t(v[i] * 255.0f + 0.5f);
+  websd_image control_image{64, 64, 3, rgb.data()};
+  const std::string path = creative("controlnet");
+  websd_controlnet c = websd_controlnet_default();
+  EXPECT_EQ(c.scale, 1.0f);
+  EXPECT_EQ(c.end, 1.0);
+  c.path = path.c_str();
+  c.image = &control_image;
+
+  websd_model* model = nullptr;
+  ASSERT_EQ(websd_model_open(test::fixture("tiny-sd1/model").c_str(), nullptr, &model), WEBSD_OK);
+  websd_txt2img_params p = websd_txt2img_params_default();
+  p.prompt = "a photo of an astronaut riding a horse on mars";
+  p.negative_prompt = "blurry, low quality";
+  p.steps = 6;
+  p.seed = test::kControlSeed;
+  p.scheduler = "pndm";
+  p.scheduler_config = R"({"timestep_spacing": "leading"})";
+  p.width = p.height = 64;
+  p.controlnets = &c;
+  p.controlnet_count = 1;
+  websd_image img{};
+  ASSERT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_OK) << websd_last_error();
+  expect_image(RgbImage{img.width, img.height, std::vector<uint8_t>(img.data, img.data + 64 * 64 * 3)},
+               ref.get("controlnet_pndm/image_u8"), "controlnet_pndm through the C API");
+  websd_image_free(&img);
+
+  c.preprocessor = "canny";
+  websd_image map{};
+  ASSERT_EQ(websd_control_map(&c, 32, 32, &map), WEBSD_OK) << websd_last_error();
+  EXPECT_EQ(map.width, 32);
+  EXPECT_EQ(map.channels, 3);
+  for (int i = 0; i < 32 * 32 * 3; ++i) ASSERT_TRUE(map.data[i] == 0 || map.data[i] == 255);
+  websd_image_free(&map);
+  c.preprocessor = "depth";
+  EXPECT_EQ(websd_control_map(&c, 32, 32, &map), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(websd_last_error()).find("\"none\" or \"canny\""), std::string::npos) << websd_last_error();
+  c.preprocessor = nullptr;
+  c.image = nullptr;
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(websd_last_error()).find("controlnets[0].image"), std::string::npos) << websd_last_error();
+  p.controlnet_count = -1;
+  EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_INVALID_ARGUMENT);
+  websd_model_free(model);
 }
 
 // ---- Preprocessors ----

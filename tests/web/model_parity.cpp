@@ -20,6 +20,7 @@
 #include "models/vae.h"
 #include "embedding_runs.h"
 #include "image_runs.h"
+#include "controlnet_runs.h"
 #include "lora_runs.h"
 #include "cpu_runs.h"
 #include "taesd_runs.h"
@@ -292,6 +293,35 @@ void check_lora_runs(const std::string& fixtures, const std::string& filter, Bac
   }
 }
 
+// ControlNet (tiny-sd1-creative/controlnet): its residuals alone, and both runs whole (scales 1 and 0.5).
+void check_controlnet_runs(const std::string& fixtures, const std::string& filter, Backend& gpu, Checker& check) {
+  const std::string creative = fixtures + "/tiny-sd1-creative";
+  if (!std::ifstream(creative + "/controlnet/config.json")) {
+    std::printf("  skip ControlNet runs (no tiny-sd1-creative/controlnet here)\n");
+    return;
+  }
+  const std::string what = "tiny-sd1 controlnet";
+  if (!filter.empty() && std::string("tiny-sd1 controlnet_pndm controlnet_euler_a_half").find(filter) == std::string::npos)
+    return;
+  try {
+    const auto ref = SafetensorsFile::open(creative + "/reference.safetensors");
+    const auto got = test::controlnet_residuals(gpu, fixtures);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const std::string name = test::controlnet_residual_name(i, got.size());
+      check.network(what + " " + name.substr(name.find('/') + 1), got[i], ref.get(name).to_f32());
+    }
+    auto sd = StableDiffusion::open(fixtures + "/tiny-sd1/model", make_webgpu_backend());
+    const nlohmann::json runs = reference_json(creative + "/reference.json")["runs"];
+    for (const test::ControlRun& r : test::kControlRuns) {
+      RgbImage out = sd->generate(test::control_run_params(runs[r.run], r, creative, ref)).at(0);
+      check.image(std::string("tiny-sd1 ") + r.run, websd_image{out.width, out.height, 3, out.pixels.data()},
+                  ref.get(std::string(r.run) + "/image_u8"));
+    }
+  } catch (const std::exception& e) {
+    check.record(false, what, e.what());
+  }
+}
+
 // diffusers' textual inversion run (embedding_runs.h): the text encoder with the embedding, and the image.
 void check_embedding_run(const std::string& fixtures, const std::string& filter, Backend& gpu, Checker& check) {
   const std::string creative = fixtures + "/tiny-sd1-creative", what = std::string("tiny-sd1 ") + test::kEmbeddingRun;
@@ -380,6 +410,7 @@ int32_t run_models(const std::string& fixtures, const std::string& filter, std::
   check_image_runs(fixtures, filter, check);
   check_lora_runs(fixtures, filter, *gpu, check);
   check_embedding_run(fixtures, filter, *gpu, check);
+  check_controlnet_runs(fixtures, filter, *gpu, check);
   check_cpu_runs(fixtures, filter, check);
   check_taesd(fixtures, filter, check);
   std::printf("model parity: %d passed, %d failed\n", check.passed(), check.failed());

@@ -7,6 +7,7 @@ import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, scheduler
   type Settings } from './settings';
 import { bytes, duration, RateMeter } from './ui/format';
 import { AdapterPanel } from './ui/adapters';
+import { ControlImage } from './ui/control-panel';
 import { Gallery } from './ui/gallery';
 import { downloadPng, drawRgb } from './ui/image';
 import { MaskEditor } from './ui/mask-editor';
@@ -41,7 +42,28 @@ const adapters = new AdapterPanel(engine, {
   loras: $<HTMLUListElement>('lora-list'), embeddings: $<HTMLUListElement>('embedding-list'),
   taesds: $<HTMLUListElement>('taesd-list'), summary: $('adapter-summary'),
   previewDecoder: $<HTMLSelectElement>('preview-decoder'), vaeDecoder: $<HTMLSelectElement>('vae-decoder'),
-}, { insert: insertInPrompt, changed: () => persist(), message: (text, error) => setState(error ? 'error' : 'idle', text) });
+  controlnets: $<HTMLUListElement>('controlnet-list'), controlnet: $<HTMLSelectElement>('controlnet'),
+}, { insert: insertInPrompt, changed: () => { persist(); showControl(); },
+  message: (text, error) => setState(error ? 'error' : 'idle', text) });
+const control = new ControlImage(engine, { map: $<HTMLCanvasElement>('control-map'), info: $('control-info'),
+  clear: $<HTMLButtonElement>('clear-control') }, () => {
+  const s = readForm();
+  return { preprocessor: s.controlPreprocessor, cannyLow: s.cannyLow, cannyHigh: s.cannyHigh,
+    invert: s.controlInvert, resize: s.controlResize };
+}, generationSize, (message) => setState('error', message));
+
+// The size a generation will have: the form's, or the loaded model's own (512 before any is loaded).
+function generationSize(): [number, number] {
+  const s = readForm();
+  return [s.width || model?.nativeWidth || 512, s.height || model?.nativeHeight || 512];
+}
+
+function showControl() {
+  const s = readForm();
+  $('controlnet-summary').textContent = s.controlnet
+    ? `${s.controlnet} at ${s.controlScale}${control.image ? '' : ', no control image yet'}` : 'off';
+  for (const id of ['canny-low', 'canny-high']) input(id).disabled = s.controlPreprocessor !== 'canny';
+}
 const highlights = (['prompt', 'negative-prompt'] as const).map((id) => new PromptHighlight(engine,
   $<HTMLTextAreaElement>(id), $(`${id}-highlight`), $(`${id}-tokens`), () => input('literal-prompt').checked));
 
@@ -92,8 +114,17 @@ function fillForm(s: Settings) {
   input('hires-strength').value = String(s.hiresStrength);
   input('hires-steps').value = String(s.hiresSteps);
   $<HTMLSelectElement>('hires-upscaler').value = s.hiresUpscaler;
-  adapters.restore(s.loras, s.previewDecoder, s.vaeDecoder);
+  adapters.restore(s.loras, s.previewDecoder, s.vaeDecoder, s.controlnet);
+  input('control-scale').value = String(s.controlScale);
+  input('control-start').value = String(s.controlStart);
+  input('control-end').value = String(s.controlEnd);
+  $<HTMLSelectElement>('control-preprocessor').value = s.controlPreprocessor;
+  input('canny-low').value = String(s.cannyLow);
+  input('canny-high').value = String(s.cannyHigh);
+  input('control-invert').checked = s.controlInvert;
+  $<HTMLSelectElement>('control-resize').value = s.controlResize;
   showHires();
+  showControl();
   for (const h of highlights) h.schedule();
 }
 
@@ -128,6 +159,15 @@ function readForm(): Settings {
     hiresStrength: num('hires-strength', DEFAULTS.hiresStrength),
     hiresSteps: num('hires-steps', DEFAULTS.hiresSteps),
     hiresUpscaler: $<HTMLSelectElement>('hires-upscaler').value as Settings['hiresUpscaler'],
+    controlnet: adapters.controlnet,
+    controlScale: num('control-scale', DEFAULTS.controlScale),
+    controlStart: num('control-start', DEFAULTS.controlStart),
+    controlEnd: num('control-end', DEFAULTS.controlEnd),
+    controlPreprocessor: $<HTMLSelectElement>('control-preprocessor').value as Settings['controlPreprocessor'],
+    cannyLow: num('canny-low', DEFAULTS.cannyLow),
+    cannyHigh: num('canny-high', DEFAULTS.cannyHigh),
+    controlInvert: input('control-invert').checked,
+    controlResize: $<HTMLSelectElement>('control-resize').value as Settings['controlResize'],
   };
 }
 
@@ -305,8 +345,15 @@ async function generate() {
     setState('error', problem);
     return;
   }
+  if (s.controlnet && !control.image) {
+    setState('error', `The ControlNet ${s.controlnet} needs a control image: open one in its panel (or choose none).`);
+    return;
+  }
   persist();
   const width = s.width || model.nativeWidth, height = s.height || model.nativeHeight;
+  const controlnet = s.controlnet && control.image ? { name: s.controlnet, image: control.image, scale: s.controlScale,
+    start: s.controlStart, end: s.controlEnd, preprocessor: s.controlPreprocessor, cannyLow: s.cannyLow,
+    cannyHigh: s.cannyHigh, invert: s.controlInvert, resize: s.controlResize } : null;
   const start = startImage.at(width, height);
   const maskImage = start ? mask.at(width, height) : null;
   const overrides = schedulerConfig(s.schedulerOptions);
@@ -340,7 +387,7 @@ async function generate() {
       initImage: start?.image ?? null, strength: s.strength, mask: maskImage, loras: s.loras, loraMode: s.loraMode,
       literalPrompt: s.literalPrompt, previewDecoder: s.previewDecoder, vaeDecoder: s.vaeDecoder,
       hiresScale: s.hiresScale, hiresStrength: s.hiresStrength, hiresSteps: s.hiresSteps,
-      hiresUpscaler: s.hiresUpscaler } }, onEvent);
+      hiresUpscaler: s.hiresUpscaler, controlnet } }, onEvent);
     const seconds = (performance.now() - t0) / 1000;
     images.forEach((image, i) => {
       const seed = (BigInt(s.seed) + BigInt(i)) & ((1n << 64n) - 1n);
@@ -352,6 +399,7 @@ async function generate() {
     $('result-params').textContent = shown!.parameters;
     $<HTMLButtonElement>('download').disabled = false;
     $<HTMLButtonElement>('use-as-init').disabled = false;
+    $<HTMLButtonElement>('use-as-control').disabled = false;
     preview.hidden = true;
     $('gen-progress-box').hidden = true;
     setState('done', `Done in ${duration(seconds)} (${(s.steps * s.count / seconds).toFixed(2)} it/s).` +
@@ -455,18 +503,45 @@ function wire() {
     else setState('error', 'There is no mask to save: paint one over the start image first.');
   });
   // Add-ons: files from the disk or a URL, stored in this browser.
-  for (const kind of ['lora', 'embedding', 'taesd'] as const) {
-    const picker = input(`add-${kind}`);
+  for (const [id, kind] of [['add-lora', 'lora'], ['add-embedding', 'embedding'], ['add-taesd', 'taesd'],
+    ['add-controlnet', 'controlnet'], ['add-controlnet-folder', 'controlnet']] as const) {
+    const picker = input(id);
     picker.addEventListener('change', () => {
       const files = Array.from(picker.files ?? []).map((f) => ({ path: f.webkitRelativePath || f.name, file: f }));
       if (files.length) void adapters.add(kind, { kind: 'files', files });
       picker.value = '';
     });
   }
+  // The ControlNet's control image: a file, a drop on its panel, or the result shown; its map drawn again
+  // whenever what it depends on changes.
+  const takeControl = (file: File | undefined) => {
+    if (file) control.fromFile(file).then(showControl, (e) => setState('error', (e as Error).message));
+  };
+  input('pick-control').addEventListener('change', () => {
+    takeControl(input('pick-control').files?.[0]);
+    input('pick-control').value = '';
+  });
+  const controlPanel = $('controlnet-panel');
+  controlPanel.addEventListener('dragover', (e) => e.preventDefault());
+  controlPanel.addEventListener('drop', (e) => {
+    e.preventDefault();
+    takeControl(e.dataTransfer?.files[0]);
+  });
+  $('use-as-control').addEventListener('click', () => {
+    if (!shown) return;
+    control.fromResult(shown.image);
+    showControl();
+  });
+  $('clear-control').addEventListener('click', showControl);
+  for (const id of ['control-preprocessor', 'canny-low', 'canny-high', 'control-invert', 'control-resize', 'width',
+    'height']) {
+    $(id).addEventListener('change', () => { showControl(); void control.refresh(); });
+  }
+  for (const id of ['controlnet', 'control-scale']) $(id).addEventListener('change', showControl);
   $('adapter-url-add').addEventListener('click', () => {
     const url = input('adapter-url').value.trim();
     if (!url) return setState('error', 'Enter the URL of a .safetensors file (or of a TAESD folder).');
-    const kind = $<HTMLSelectElement>('adapter-url-kind').value as 'lora' | 'embedding' | 'taesd';
+    const kind = $<HTMLSelectElement>('adapter-url-kind').value as 'lora' | 'embedding' | 'taesd' | 'controlnet';
     void adapters.add(kind, { kind: 'url', url: new URL(url, location.href).href });
   });
   for (const id of ['hires-scale', 'hires-strength']) input(id).addEventListener('input', showHires);

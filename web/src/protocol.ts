@@ -33,11 +33,30 @@ export interface GenerateParams {
   hiresStrength: number;
   hiresSteps: number;       // 0 = steps
   hiresUpscaler: 'latent' | 'image';
+  controlnet: ControlParams | null;  // a stored ControlNet guiding the composition; null = none
+}
+
+// How a ControlNet reads its control image (websd_controlnet in include/websd/websd.h).
+export interface ControlOptions {
+  image: Image;        // the picture as picked, any size: the engine fits it to the image's (resize)
+  preprocessor: 'none' | 'canny';
+  cannyLow: number;
+  cannyHigh: number;
+  invert: boolean;
+  resize: 'crop' | 'stretch';
+}
+
+export interface ControlParams extends ControlOptions {
+  name: string;        // the stored ControlNet
+  scale: number;       // [0, 10]
+  start: number;       // the fractions of the steps it guides, 0 <= start < end <= 1
+  end: number;
 }
 
 // Add-ons stored beside the models: LoRAs and textual-inversion embeddings (one .safetensors each, named by
-// the file) and TAESD decoders (an AutoencoderTiny folder).
-export type AdapterKind = 'lora' | 'embedding' | 'taesd';
+// the file), TAESD decoders (an AutoencoderTiny folder) and ControlNets (one .safetensors, a diffusers folder or a
+// web pack).
+export type AdapterKind = 'lora' | 'embedding' | 'taesd' | 'controlnet';
 
 export type AdapterSource =
   | { kind: 'url'; url: string }
@@ -99,7 +118,8 @@ export type Request =
   | { id: number; type: 'adapter-list' }
   | { id: number; type: 'adapter-add'; kind: AdapterKind; source: AdapterSource }
   | { id: number; type: 'adapter-remove'; kind: AdapterKind; name: string }
-  | { id: number; type: 'prompt-info'; prompt: string; literal: boolean };
+  | { id: number; type: 'prompt-info'; prompt: string; literal: boolean }
+  | { id: number; type: 'control-map'; control: ControlOptions; width: number; height: number };
 
 // What 'prompt-info' resolves to (the engine's reading of a prompt, for the highlight and the token counter):
 // tokens per 75-token chunk, and spans [start, end, weight, isBreak] in string indices; null with no model.

@@ -1,7 +1,9 @@
 // The generation settings: read from and written to the form, kept in localStorage so they survive a reload,
 // and overridable by URL query parameters (shareable links use the CLI's names: model, prompt, negative_prompt,
 // seed, steps, guidance, scheduler, scheduler_options, width, height, strength, literal_prompt, hires_scale,
-// hires_strength, hires_steps, hires_upscaler; autostart=1 generates once the model is loaded).
+// hires_strength, hires_steps, hires_upscaler, controlnet, control_scale, control_start, control_end,
+// control_preprocessor, canny_low, canny_high, control_invert, control_resize; autostart=1 generates once the model
+// is loaded). A link carries no pictures: the start and control images are opened again by whoever follows it.
 
 export interface Settings {
   model: string;
@@ -27,6 +29,15 @@ export interface Settings {
   hiresStrength: number;
   hiresSteps: number;
   hiresUpscaler: 'latent' | 'image';
+  controlnet: string;      // a stored ControlNet's name; '' = none
+  controlScale: number;
+  controlStart: number;
+  controlEnd: number;
+  controlPreprocessor: 'none' | 'canny';
+  cannyLow: number;
+  cannyHigh: number;
+  controlInvert: boolean;
+  controlResize: 'crop' | 'stretch';
 }
 
 export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', 'dpmpp_2m', 'dpmpp_2m_karras', 'heun',
@@ -36,7 +47,8 @@ export const DEFAULTS: Settings = {
   model: '', prompt: 'a lighthouse on a cliff at dusk, oil painting', negativePrompt: 'blurry, low quality',
   steps: 20, guidance: 7.5, seed: '42', seedLocked: false, scheduler: '', schedulerOptions: '', width: 0, height: 0, count: 1,
   strength: 0.8, backend: 'auto', literalPrompt: false, loras: [], loraMode: 'merged', previewDecoder: '', vaeDecoder: '', hiresScale: 1,
-  hiresStrength: 0.7, hiresSteps: 0, hiresUpscaler: 'latent',
+  hiresStrength: 0.7, hiresSteps: 0, hiresUpscaler: 'latent', controlnet: '', controlScale: 1, controlStart: 0,
+  controlEnd: 1, controlPreprocessor: 'none', cannyLow: 100, cannyHigh: 200, controlInvert: false, controlResize: 'crop',
 };
 
 const STORAGE_KEY = 'websd.settings.v1';
@@ -47,6 +59,9 @@ const QUERY: Record<string, keyof Settings> = {
   guidance: 'guidance', scheduler: 'scheduler', width: 'width', height: 'height', count: 'count', backend: 'backend',
   strength: 'strength', scheduler_options: 'schedulerOptions', literal_prompt: 'literalPrompt',
   hires_scale: 'hiresScale', hires_strength: 'hiresStrength', hires_steps: 'hiresSteps', hires_upscaler: 'hiresUpscaler',
+  controlnet: 'controlnet', control_scale: 'controlScale', control_start: 'controlStart', control_end: 'controlEnd',
+  control_preprocessor: 'controlPreprocessor', canny_low: 'cannyLow', canny_high: 'cannyHigh',
+  control_invert: 'controlInvert', control_resize: 'controlResize',
 };
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -69,6 +84,15 @@ export function validate(s: Settings): string | null {
   if (s.loraMode !== 'merged' && s.loraMode !== 'runtime') return `unknown LoRA mode '${s.loraMode}'`;
   const badScale = s.loras.find((l) => !(Math.abs(l.scale) <= 4));
   if (badScale) return `the LoRA ${badScale.name}'s scale must be from -4 to 4`;
+  if (!(s.controlScale >= 0 && s.controlScale <= 10)) return 'the ControlNet\'s scale must be from 0 to 10';
+  if (!(s.controlStart >= 0 && s.controlStart < s.controlEnd && s.controlEnd <= 1)) {
+    return 'the ControlNet guides from a fraction of the steps to a later one: 0 ≤ from < to ≤ 1';
+  }
+  if (!(s.cannyLow >= 0 && s.cannyLow <= 10000 && s.cannyHigh >= 0 && s.cannyHigh <= 10000)) {
+    return 'Canny thresholds are from 0 to 10000 (the usual: 100 and 200)';
+  }
+  if (s.controlPreprocessor !== 'none' && s.controlPreprocessor !== 'canny') return `unknown preprocessor '${s.controlPreprocessor}'`;
+  if (s.controlResize !== 'crop' && s.controlResize !== 'stretch') return `unknown fit '${s.controlResize}'`;
   const bad = s.schedulerOptions.split(/\s+/).find((kv) => kv && !/^[A-Za-z_][A-Za-z0-9_]*=\S+$/.test(kv));
   if (bad) return `scheduler options are KEY=VALUE words (e.g. timestep_spacing=trailing); '${bad}' is not one`;
   return null;
@@ -124,6 +148,19 @@ export function shareLink(s: Settings, base: string): string {
     q.set('hires_strength', String(s.hiresStrength));
     if (s.hiresSteps) q.set('hires_steps', String(s.hiresSteps));
     q.set('hires_upscaler', s.hiresUpscaler);
+  }
+  if (s.controlnet) {
+    q.set('controlnet', s.controlnet);
+    q.set('control_scale', String(s.controlScale));
+    if (s.controlStart !== 0) q.set('control_start', String(s.controlStart));
+    if (s.controlEnd !== 1) q.set('control_end', String(s.controlEnd));
+    q.set('control_preprocessor', s.controlPreprocessor);
+    if (s.controlPreprocessor === 'canny') {
+      q.set('canny_low', String(s.cannyLow));
+      q.set('canny_high', String(s.cannyHigh));
+    }
+    if (s.controlInvert) q.set('control_invert', '1');
+    if (s.controlResize !== 'crop') q.set('control_resize', s.controlResize);
   }
   return `${base.split('?')[0]}?${q}`;
 }

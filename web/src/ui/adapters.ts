@@ -1,5 +1,6 @@
-// The add-on panel: LoRAs (tick to merge, a scale each), embeddings (click to put the word in the prompt) and TAESD
-// decoders (chosen for previews and the final image), stored in the Worker's OPFS store. Which LoRAs are ticked
+// The add-on panel: LoRAs (tick to merge, a scale each), embeddings (click to put the word in the prompt), TAESD
+// decoders (chosen for previews and the final image) and ControlNets (chosen in their own panel), stored in the
+// Worker's OPFS store. Which LoRAs are ticked
 // and their scales are settings (they survive reloads); a ticked LoRA that is no longer stored is dropped.
 import type { EngineClient } from '../engine-client';
 import type { Adapter, AdapterKind, AdapterSource } from '../protocol';
@@ -18,9 +19,10 @@ export class AdapterPanel {
 
   constructor(private engine: EngineClient, private el: {
     loras: HTMLUListElement; embeddings: HTMLUListElement; taesds: HTMLUListElement; summary: HTMLElement;
-    previewDecoder: HTMLSelectElement; vaeDecoder: HTMLSelectElement;
+    previewDecoder: HTMLSelectElement; vaeDecoder: HTMLSelectElement; controlnets: HTMLUListElement;
+    controlnet: HTMLSelectElement;
   }, private hooks: { insert: (text: string) => void; changed: () => void; message: (text: string, error: boolean) => void }) {
-    for (const select of [el.previewDecoder, el.vaeDecoder]) {
+    for (const select of [el.previewDecoder, el.vaeDecoder, el.controlnet]) {
       select.addEventListener('change', () => { select.dataset.want = select.value; });
     }
   }
@@ -32,12 +34,15 @@ export class AdapterPanel {
   // The TAESDs chosen (names; '' = none), as the settings keep them.
   get previewDecoder() { return this.el.previewDecoder.dataset.want ?? ''; }
   get vaeDecoder() { return this.el.vaeDecoder.dataset.want ?? ''; }
+  // The ControlNet chosen ('' = none).
+  get controlnet() { return this.el.controlnet.dataset.want ?? ''; }
 
   // Settings back into the panel (the stored list decides what stays ticked).
-  restore(loras: LoraChoice[], previewDecoder: string, vaeDecoder: string) {
+  restore(loras: LoraChoice[], previewDecoder: string, vaeDecoder: string, controlnet: string) {
     this.chosen = new Map(loras.map((l) => [l.name, l.scale]));
     this.el.previewDecoder.dataset.want = previewDecoder;
     this.el.vaeDecoder.dataset.want = vaeDecoder;
+    this.el.controlnet.dataset.want = controlnet;
     this.render();
   }
 
@@ -48,12 +53,13 @@ export class AdapterPanel {
   }
 
   async add(kind: AdapterKind, source: AdapterSource) {
-    const what = { lora: 'LoRA', embedding: 'embedding', taesd: 'TAESD' }[kind];
+    const what = { lora: 'LoRA', embedding: 'embedding', taesd: 'TAESD', controlnet: 'ControlNet' }[kind];
     this.hooks.message(`Storing the ${what}…`, false);
     try {
       const a = await this.engine.request<Adapter>({ type: 'adapter-add', kind, source });
       if (kind === 'lora' && !this.chosen.has(a.name)) this.chosen.set(a.name, 1);
       if (kind === 'taesd' && !this.el.previewDecoder.dataset.want) this.el.previewDecoder.dataset.want = a.name;
+      if (kind === 'controlnet') this.el.controlnet.dataset.want = a.name;
       this.hooks.message(`Stored the ${what} ${a.name} (${bytes(a.bytes)}).`, false);
     } catch (e) {
       this.hooks.message(`Could not store the ${what}: ${(e as Error).message}`, true);
@@ -77,17 +83,20 @@ export class AdapterPanel {
     this.el.loras.replaceChildren(...of('lora').map((a) => this.loraItem(a)));
     this.el.embeddings.replaceChildren(...of('embedding').map((a) => this.embeddingItem(a)));
     this.el.taesds.replaceChildren(...of('taesd').map((a) => this.item(a, [])));
-    // A select keeps the TAESD the settings want until the store has been read; then one not stored is dropped.
-    for (const select of [this.el.previewDecoder, this.el.vaeDecoder]) {
+    this.el.controlnets.replaceChildren(...of('controlnet').map((a) => this.item(a, [])));
+    // A select keeps the add-on the settings want until the store has been read; then one not stored is dropped.
+    for (const [select, kind] of [[this.el.previewDecoder, 'taesd'], [this.el.vaeDecoder, 'taesd'],
+      [this.el.controlnet, 'controlnet']] as const) {
       const want = select.dataset.want ?? '';
       select.replaceChildren(select.options[0]);
-      for (const a of of('taesd')) select.append(new Option(a.name, a.name));
-      select.value = of('taesd').some((a) => a.name === want) ? want : '';
+      for (const a of of(kind)) select.append(new Option(a.name, a.name));
+      select.value = of(kind).some((a) => a.name === want) ? want : '';
       if (this.listed) select.dataset.want = select.value;
     }
     const n = (k: AdapterKind) => of(k).length;
     this.el.summary.textContent = this.stored.length
-      ? `${n('lora')} LoRA, ${n('embedding')} embedding(s), ${n('taesd')} TAESD; ${this.chosen.size} LoRA in use`
+      ? `${n('lora')} LoRA, ${n('embedding')} embedding(s), ${n('taesd')} TAESD, ${n('controlnet')} ControlNet; ` +
+        `${this.chosen.size} LoRA in use`
       : 'none stored';
   }
 

@@ -1,13 +1,15 @@
-// Add-ons stored beside the models in the origin private file system: LoRAs, textual-inversion embeddings and TAESD
-// decoders, under websd-adapters/<kind>/. A LoRA or an embedding is one NAME.safetensors (its NAME is what
-// <lora:NAME:…> tags and prompt words refer to); a TAESD is a folder NAME/ with config.json and
-// diffusion_pytorch_model.safetensors (diffusers' AutoencoderTiny). The engine reads them in place: mount() hands
+// Add-ons stored beside the models in the origin private file system: LoRAs, textual-inversion embeddings, TAESD
+// decoders and ControlNets, under websd-adapters/<kind>/. A LoRA or an embedding is one NAME.safetensors (its NAME
+// is what <lora:NAME:…> tags and prompt words refer to); a TAESD is a folder NAME/ with config.json and
+// diffusion_pytorch_model.safetensors (diffusers' AutoencoderTiny); a ControlNet is one NAME.safetensors (either
+// naming) or a folder NAME/ as diffusers saves it (config.json and its safetensors) or as a web pack (manifest.json
+// and its shards). The engine reads them in place: mount() hands
 // back every stored file as a Blob for the module's file system, and the engine checks the files when it uses
 // them (architecture, dimensions, format), naming what is wrong.
 import type { Adapter, AdapterKind, AdapterSource } from '../protocol';
 
 const ROOT = 'websd-adapters';
-export const ADAPTER_KINDS: AdapterKind[] = ['lora', 'embedding', 'taesd'];
+export const ADAPTER_KINDS: AdapterKind[] = ['lora', 'embedding', 'taesd', 'controlnet'];
 const TAESD_FILES = ['config.json', 'diffusion_pytorch_model.safetensors'];
 
 async function kindDir(kind: AdapterKind): Promise<FileSystemDirectoryHandle> {
@@ -73,14 +75,55 @@ async function fetchBlob(url: string): Promise<Blob> {
   return r.blob();
 }
 
-// The files of an add-on from where the user pointed: (name in the store, file name, data).
+// A ControlNet folder's files by URL: a pack (the URL of its manifest.json: the manifest, then every shard it
+// lists) or a diffusers folder (config.json and diffusion_pytorch_model.safetensors).
+async function controlNetFolder(url: string): Promise<{ name: string; files: [string, Blob][] }> {
+  const files: [string, Blob][] = [];
+  if (/manifest\.json$/i.test(new URL(url).pathname)) {
+    const manifest = await fetchBlob(url);
+    files.push(['manifest.json', manifest]);
+    let shards: { file: string }[];
+    try {
+      shards = JSON.parse(await manifest.text()).shards;
+      if (!Array.isArray(shards)) throw new Error('no shards');
+    } catch {
+      throw new Error(`${url} is not a web pack's manifest.json`);
+    }
+    for (const { file } of shards) {
+      if (typeof file !== 'string' || !/^[\w.-]+$/.test(file)) throw new Error(`${url} names a shard '${file}' websd does not fetch`);
+      files.push([file, await fetchBlob(new URL(file, url).href)]);
+    }
+    const parts = new URL(url).pathname.split('/').filter(Boolean);
+    return { name: decodeURIComponent(parts[parts.length - 2] ?? 'controlnet'), files };
+  }
+  const base = url.endsWith('/') ? url : `${url}/`;
+  for (const f of TAESD_FILES) files.push([f, await fetchBlob(new URL(f, base).href)]);
+  return { name: decodeURIComponent(new URL(base).pathname.split('/').filter(Boolean).pop() ?? 'controlnet'), files };
+}
+
+// The files of an add-on from where the user pointed: (name in the store, file name, data). A ControlNet folder's
+// files go in as picked (the engine reads what they are); its single file like a LoRA's.
 async function sourceFiles(kind: AdapterKind, source: AdapterSource): Promise<{ name: string; files: [string, Blob][] }> {
+  const single = source.kind === 'url' ? /\.safetensors$/i.test(new URL(source.url).pathname) : source.files.length === 1;
+  if (kind === 'controlnet' && !single) {
+    if (source.kind === 'url') return controlNetFolder(source.url);
+    const top = source.files[0].path.includes('/') ? source.files[0].path.split('/')[0] : 'controlnet';
+    const files: [string, Blob][] = source.files.map((f) => [f.path.replace(/^.*\//, ''), f.file as Blob]);
+    for (const [f] of files) {
+      if (/\.(pt|pth|bin|ckpt|pkl)$/i.test(f)) checkWeightsFile(f);
+    }
+    if (!files.some(([f]) => f === 'config.json' || f === 'manifest.json')) {
+      throw new Error('a ControlNet folder holds config.json and its .safetensors (as diffusers saves one), or a web ' +
+        'pack\'s manifest.json and shards; neither was picked');
+    }
+    return { name: top, files };
+  }
   if (kind !== 'taesd') {
     const [path, data] = source.kind === 'url'
       ? [new URL(source.url).pathname, await fetchBlob(source.url)]
       : [source.files[0]?.path ?? '', source.files[0]?.file as Blob];
     if (source.kind === 'files' && source.files.length !== 1) {
-      throw new Error(`pick one .safetensors file for a ${kind === 'lora' ? 'LoRA' : 'embedding'} ` +
+      throw new Error(`pick one .safetensors file for a ${kind === 'lora' ? 'LoRA' : kind === 'embedding' ? 'embedding' : 'ControlNet'} ` +
         `(got ${source.files.length})`);
     }
     checkWeightsFile(decodeURIComponent(path));
@@ -108,10 +151,13 @@ export async function addAdapter(kind: AdapterKind, source: AdapterSource): Prom
   const { name, files } = await sourceFiles(kind, source);
   checkName(name);
   const dir = await kindDir(kind);
-  if (kind === 'taesd') {
-    await dir.removeEntry(name, { recursive: true }).catch(() => {});
-    const folder = await dir.getDirectoryHandle(name, { create: true });
-    for (const [f, data] of files) await write(folder, f, data);
+  const folder = kind === 'taesd' || (kind === 'controlnet' && !(files.length === 1 && /\.safetensors$/i.test(files[0][0])));
+  // One ControlNet per name, either a file or a folder.
+  if (kind === 'controlnet') await dir.removeEntry(`${name}.safetensors`).catch(() => {});
+  if (folder || kind === 'controlnet') await dir.removeEntry(name, { recursive: true }).catch(() => {});
+  if (folder) {
+    const sub = await dir.getDirectoryHandle(name, { create: true });
+    for (const [f, data] of files) await write(sub, f, data);
   } else {
     await write(dir, files[0][0], files[0][1]);
   }
@@ -120,6 +166,10 @@ export async function addAdapter(kind: AdapterKind, source: AdapterSource): Prom
 
 export async function removeAdapter(kind: AdapterKind, name: string): Promise<void> {
   const dir = await kindDir(kind);
+  if (kind === 'controlnet') {  // a file or a folder
+    await dir.removeEntry(`${name}.safetensors`).catch(() => dir.removeEntry(name, { recursive: true }));
+    return;
+  }
   await dir.removeEntry(kind === 'taesd' ? name : `${name}.safetensors`, { recursive: true });
 }
 
@@ -129,7 +179,7 @@ export async function storedAdapters(): Promise<{ list: Adapter[]; blobs: { name
   const blobs: { name: string; data: Blob }[] = [];
   for (const kind of ADAPTER_KINDS) {
     for await (const [entry, handle] of entries(await kindDir(kind))) {
-      if (kind === 'taesd' && handle.kind === 'directory') {
+      if ((kind === 'taesd' || kind === 'controlnet') && handle.kind === 'directory') {
         let bytes = 0;
         for await (const [f, h] of entries(handle as FileSystemDirectoryHandle)) {
           if (h.kind !== 'file') continue;

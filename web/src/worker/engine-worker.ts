@@ -5,7 +5,7 @@ import { Engine, Model, WebsdError } from '../../../js/lib/engine.mjs';
 import { GpuHost } from '../../../js/lib/gpu-host.mjs';
 import { fetchModel, type FetchedModel } from './model-fetch';
 import { listCached, removeCached } from './model-cache';
-import { addAdapter, removeAdapter, storedAdapters } from './adapter-store';
+import { ADAPTER_KINDS, addAdapter, removeAdapter, storedAdapters } from './adapter-store';
 import type { Adapter, Backend, Capabilities, Control, Event, GenerateParams, GenerateResult, Image, ModelInfo,
   ModelSource, PromptInfo, Reply, Request } from '../protocol';
 
@@ -160,7 +160,7 @@ async function mountAdapters(): Promise<string> {
   // One WORKERFS per kind, so that each kind's folder exists even with nothing stored in it.
   const mount = `/adapters-${++adapterMounts}`;
   FS.mkdir(mount);
-  for (const kind of ['lora', 'embedding', 'taesd']) {
+  for (const kind of ADAPTER_KINDS) {
     FS.mkdir(`${mount}/${kind}`);
     const mine = blobs.filter((b) => b.name.startsWith(`${kind}/`)).map((b) => ({ name: b.name.slice(kind.length + 1),
       data: b.data }));
@@ -173,7 +173,7 @@ async function mountAdapters(): Promise<string> {
 
 function adaptersChanged() {
   if (!adapterMount || !engine) return;
-  for (const kind of ['lora', 'embedding', 'taesd']) engine.module.FS.unmount(`${adapterMount}/${kind}`);
+  for (const kind of ADAPTER_KINDS) engine.module.FS.unmount(`${adapterMount}/${kind}`);
   adapterMount = '';
 }
 
@@ -191,6 +191,16 @@ async function generate(id: number, p: GenerateParams): Promise<GenerateResult> 
   for (const [name, what] of [[p.previewDecoder, 'the preview TAESD'], [p.vaeDecoder, 'the TAESD']]) {
     if (name) stored('taesd', name, what);
   }
+  const controlnets = [];
+  if (p.controlnet) {
+    const c = p.controlnet;
+    stored('controlnet', c.name, 'the ControlNet');
+    // Stored as one file or as a folder (diffusers' or a pack).
+    const file = `${dir}/controlnet/${c.name}.safetensors`;
+    const path = engine!.module.FS.analyzePath(file).exists ? file : `${dir}/controlnet/${c.name}`;
+    controlnets.push({ path, image: c.image, scale: c.scale, start: c.start, end: c.end, preprocessor: c.preprocessor,
+      cannyLow: c.cannyLow, cannyHigh: c.cannyHigh, invert: c.invert, resize: c.resize });
+  }
   const options = {
     prompt: p.prompt, negativePrompt: p.negativePrompt, width: p.width, height: p.height, steps: p.steps,
     guidance: p.guidance, seed: BigInt(p.seed), scheduler: p.scheduler, schedulerConfig: p.schedulerConfig,
@@ -200,6 +210,7 @@ async function generate(id: number, p: GenerateParams): Promise<GenerateResult> 
     previewDecoder: p.previewDecoder ? `${dir}/taesd/${p.previewDecoder}` : '',
     vaeDecoder: p.vaeDecoder ? `${dir}/taesd/${p.vaeDecoder}` : '',
     hiresScale: p.hiresScale, hiresStrength: p.hiresStrength, hiresSteps: p.hiresSteps, hiresUpscaler: p.hiresUpscaler,
+    controlnets,
   };
   const images = await model.txt2img({
     ...options,
@@ -240,6 +251,10 @@ async function handle(r: Request): Promise<[unknown, Transferable[]]> {
       await removeAdapter(r.kind, r.name);
       adaptersChanged();
       return [null, []];
+    }
+    case 'control-map': {
+      const map = (await getEngine()).controlMap(r.control, r.width, r.height);
+      return [map, [map.rgb.buffer]];
     }
     case 'prompt-info': {
       await generating;  // the engine reads a prompt between generations, never beside one
