@@ -459,6 +459,76 @@ test('add-ons from the disk or a URL, stored in the browser: a LoRA at 0.8 (merg
   }
 });
 
+test('a ControlNet folder stored in the browser guides the image: the page draws diffusers\' controlnet_pndm (WebGPU), shows the map it reads, records it in the PNG text and the link', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-control-'));
+  try {
+    // The fixture's control image (white shapes on black: exact in 8 bits), a wider copy of it, and a file that is
+    // no image.
+    const c = creativeImages.get('control_image');
+    const rgb = Uint8Array.from(c.data, (v) => Math.round(v * 255));
+    const image = path.join(dir, 'control.png'), wide = path.join(dir, 'wide.png'), bad = path.join(dir, 'bad.png');
+    fs.writeFileSync(image, encodePng({ width: 64, height: 64, rgb }));
+    const twice = new Uint8Array(128 * 64 * 3);
+    for (let y = 0; y < 64; ++y) {
+      for (let x = 0; x < 128; ++x) twice.set(rgb.subarray((y * 64 + (x % 64)) * 3, (y * 64 + (x % 64)) * 3 + 3), (y * 128 + x) * 3);
+    }
+    fs.writeFileSync(wide, encodePng({ width: 128, height: 64, rgb: twice }));
+    fs.writeFileSync(bad, 'GIF89a not a png');
+    const p = await ctx.newPage();
+    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
+    await p.goto(`${server.url}/?${q}`);
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    await p.click('#controlnet-panel summary');
+    await p.setInputFiles('#add-controlnet-folder', fixture('tiny-sd1-creative/controlnet'));
+    await p.waitForFunction(() => document.getElementById('controlnet').value === 'controlnet', null, { timeout: 30000 });
+    // A ControlNet without its image is stopped before any work, with what to do.
+    const run = creative.runs.controlnet_pndm.args;
+    await fillRun(p, { prompt: run.prompt, negative: run.negative_prompt, seed: 97531, steps: 6, scheduler: 'pndm' });
+    await p.click('#generate');
+    await p.waitForFunction(() => /needs a control image/.test(document.getElementById('message').textContent), null,
+      { timeout: 30000 });
+    // Something that is no image is refused by name; the control image then shows as the map it is.
+    await p.setInputFiles('#pick-control', bad);
+    await p.waitForFunction(() => /bad\.png is not an image/.test(document.getElementById('message').textContent), null,
+      { timeout: 30000 });
+    await p.setInputFiles('#pick-control', image);
+    await p.waitForFunction(() => !document.getElementById('control-map').hidden, null, { timeout: 30000 });
+    const map = await p.evaluate(() => {
+      const m = document.getElementById('control-map');
+      return { width: m.width, height: m.height };
+    });
+    assert.deepEqual([map.width, map.height], [64, 64]);
+    await generateIn(p);
+    await expectImage(p, creativeImages.get('controlnet_pndm/image_u8').data, 'controlnet_pndm in the page (WebGPU)');
+    assert.match(await p.textContent('#result-params'), /ControlNet 0: "Module: none, Model: controlnet, Weight: 1,/);
+    assert.match(await p.textContent('#controlnet-summary'), /controlnet at 1/);
+    await shot('10-controlnet', p);
+    // Canny edges and another shape: the map is the engine's, and the panel says how the picture was fitted.
+    await p.selectOption('#control-preprocessor', 'canny');
+    await p.setInputFiles('#pick-control', wide);
+    await p.waitForFunction(() => /128×64, scaled and cropped to 64×64/.test(document.getElementById('control-info').textContent),
+      null, { timeout: 30000 });
+    const link = await p.evaluate(async () => {
+      let copied = '';
+      navigator.clipboard.writeText = async (text) => { copied = text; };
+      document.getElementById('share').click();
+      await new Promise((r) => setTimeout(r, 200));
+      return copied;
+    });
+    assert.match(link, /controlnet=controlnet/);
+    assert.match(link, /control_preprocessor=canny/);
+    // The choices survive a reload (the picture is opened again, as a link's follower would).
+    await p.reload();
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.equal(await p.inputValue('#controlnet'), 'controlnet');
+    assert.equal(await p.inputValue('#control-preprocessor'), 'canny');
+  } finally {
+    await ctx.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('inpainting with a painted mask and a LoRA draws what the native tool draws from the saved mask; hires fix doubles the size (CPU backend)', { timeout: TIMEOUT }, async () => {
   const ctx = await browser.newContext({ acceptDownloads: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-inpaint-'));
