@@ -5,13 +5,14 @@
 //                          [--steps S] [--dawn-flag enable-dawn-features=disable_robustness]
 //                          [--generate N --tokenizer DIR [--guidance G] [--lora-rank R [--lora-mode runtime]]]
 //                          [--limit NAME=VALUE ...]
-//                          [--only unet,vae,text] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
+//                          [--only unet,vae,text,controlnet] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
 //                          [--kernels gemm=0,attention=0,group_norm=0]
 // Prints per network the compile time (weight upload included), the median, min and max run time, the planned
 // arena and the weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE
 // decode. --kernels forces numbered kernel variants (src/backends/webgpu/kernel_choice.h; 0 = the first plain
 // kernels), as the kernel lab does. --profile also times every dispatch with timestamp queries, prints a table per network (kernel, shape,
-// count, ms, share, TFLOP/s or GB/s) and writes them to FILE.json; --json writes the timings.
+// count, ms, share, TFLOP/s or GB/s) and writes them to FILE.json; --json writes the timings. "controlnet" in --only
+// (beside unet) times the UNet with one ControlNet of the architecture in one graph, as a guided generation runs it.
 // --generate N instead runs N whole txt2img generations of a synthetic model of the architecture (random f16
 // weights, the tokenizer in DIR) and prints seconds per image, ms per denoising step and the peak GPU memory.
 // --lora-rank R with --generate N times what using and switching LoRAs costs (js/lib/lora-bench.mjs): it makes two
@@ -103,7 +104,9 @@ if (Number(o.generate) > 0) {
   process.exit(0);
 }
 
-const FIELDS = 7, NETWORKS = ['text encoder', 'text encoder 2', 'unet (batch 2)', 'vae decoder'];
+const withControl = o.only.split(',').includes('controlnet');
+const FIELDS = 7, NETWORKS = ['text encoder', 'text encoder 2', withControl ? 'unet+controlnet (batch 2)' : 'unet (batch 2)',
+  'vae decoder'];
 const results = a.zeroed(8 * FIELDS * NETWORKS.length);
 const r = await engine.run(() => module._websd_wasm_bench(a.string(arch), a.string(o.backend), Number(o.width),
   Number(o.height), Number(o.runs), a.string(o.only), a.string(o.dtype), a.string(o.profile ? inModule(o.profile) : ''),

@@ -41,6 +41,16 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --hires-strength S        hires fix: the share of the second pass's steps run, [0, 1] (default 0.7)
   --hires-steps N           hires fix: steps of the second pass (default: --steps)
   --hires-upscaler latent|image   hires fix: resize the latents (default) or the decoded picture
+  --controlnet PATH         a ControlNet (folder, .safetensors or pack) guiding by --control-image (repeatable)
+  --control-image FILE      its control image, a PNG of any size (fitted to the image's)
+  --control-scale S         how strongly it guides, [0, 10] (default 1)
+  --control-start F         the fraction of the steps it starts after (default 0)
+  --control-end F           the fraction of the steps it stops after (default 1)
+  --control-preprocessor P  none (the picture is the map; default) or canny (its edges)
+  --canny-low T, --canny-high T   Canny's thresholds (default 100, 200)
+  --control-invert          invert the control maps
+  --control-resize crop|stretch   a control image of another shape (default crop)
+                            (every control option: once for all ControlNets, or once per --controlnet)
   --scheduler-option K=V    override a scheduler config value (repeatable), e.g. timestep_spacing=trailing
   -o, --output FILE         output PNG; several images get -1, -2, ... before the extension (default websd.png)
   --backend webgpu|cpu      where the networks run (default webgpu)
@@ -79,6 +89,16 @@ function parseOptions(argv) {
       'preview-decoder': { type: 'string', default: '' }, 'hires-scale': { type: 'string' },
       'hires-strength': { type: 'string' }, 'hires-steps': { type: 'string' },
       'hires-upscaler': { type: 'string', default: 'latent' },
+      controlnet: { type: 'string', multiple: true, default: [] },
+      'control-image': { type: 'string', multiple: true, default: [] },
+      'control-scale': { type: 'string', multiple: true, default: [] },
+      'control-start': { type: 'string', multiple: true, default: [] },
+      'control-end': { type: 'string', multiple: true, default: [] },
+      'control-preprocessor': { type: 'string', multiple: true, default: [] },
+      'canny-low': { type: 'string', multiple: true, default: [] },
+      'canny-high': { type: 'string', multiple: true, default: [] },
+      'control-invert': { type: 'boolean', default: false },
+      'control-resize': { type: 'string', multiple: true, default: [] },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
@@ -154,6 +174,33 @@ function parseOptions(argv) {
     }
     return { path: inModule(arg), word: path.basename(arg, path.extname(arg)) };
   });
+  // ControlNets, as the native tool reads them: every control option once (for all) or once per --controlnet.
+  const nth = (flag, k, fallback) => {
+    const v = parsed[flag];
+    if (!v.length) return fallback;
+    if (v.length === 1) return v[0];
+    if (v.length !== parsed.controlnet.length) {
+      fail(`--${flag} is given ${v.length} times for ${parsed.controlnet.length} ControlNets: give it once (for all) ` +
+        'or once per --controlnet');
+    }
+    return v[k];
+  };
+  if (parsed.controlnet.length && !parsed['control-image'].length) fail('--controlnet needs a --control-image');
+  if (!parsed.controlnet.length && parsed['control-image'].length) fail('control options need a --controlnet');
+  o.controlnets = parsed.controlnet.map((net, k) => {
+    const file = nth('control-image', k, '');
+    let image;
+    try {
+      image = decodePng(fs.readFileSync(file));
+    } catch (e) {
+      fail(`--control-image ${file}: not a readable PNG (${e.message})`);
+    }
+    return { path: inModule(net), image, scale: Number(nth('control-scale', k, 1)),
+      start: Number(nth('control-start', k, 0)), end: Number(nth('control-end', k, 1)),
+      preprocessor: nth('control-preprocessor', k, 'none'), cannyLow: Number(nth('canny-low', k, 100)),
+      cannyHigh: Number(nth('canny-high', k, 200)), invert: parsed['control-invert'],
+      resize: nth('control-resize', k, 'crop') };
+  });
   if (o.width % 8 || o.height % 8) fail(`--width/--height must be multiples of 8 (got ${o.width}x${o.height})`);
   if (parsed.scheduler && !SAMPLER_NAMES[parsed.scheduler]) {
     fail(`--scheduler must be one of ${Object.keys(SAMPLER_NAMES).join(', ')} (got ${parsed.scheduler})`);
@@ -209,7 +256,7 @@ async function main() {
     vaeDecoder: o['vae-decoder'] ? inModule(o['vae-decoder']) : '',
     previewDecoder: o['preview-decoder'] ? inModule(o['preview-decoder']) : '', previewEvery: o.previewEvery,
     hiresScale: o.hiresScale, hiresStrength: o.hiresStrength, hiresSteps: o.hiresSteps,
-    hiresUpscaler: o['hires-upscaler'] };
+    hiresUpscaler: o['hires-upscaler'], controlnets: o.controlnets };
   const images = await model.txt2img({ ...options, onProgress: progressBar(!o.quiet && process.stderr.isTTY),
     onPreview: o.preview ? (_image, _step, img) => fs.writeFileSync(o.preview, encodePng(img, { Software: 'websd' }))
       : null });

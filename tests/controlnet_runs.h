@@ -62,10 +62,7 @@ inline std::vector<std::vector<float>> controlnet_residuals(Backend& backend, co
   const ClipTextOutputs ctx = encode_text(backend, text, {info["negative_prompt"], info["prompt"]});
 
   const Shape in = ref.get("lora_unet_in").shape;
-  UNetGraph net = unet_inputs(ucfg, int(in[0]), int(in[2]), int(in[3]));
-  const UNetResiduals r = add_controlnet(cn.cfg, *cn.weights, net);
-  for (size_t i = 0; i < r.down.size(); ++i) net.graph->mark_output(r.down[i], "down_" + std::to_string(i));
-  net.graph->mark_output(r.mid, "mid");
+  const UNetGraph net = build_controlnet(cn.cfg, *cn.weights, ucfg, int(in[0]), int(in[2]), int(in[3]));
   auto exe = backend.compile(net.graph);
   std::vector<float> tp(size_t(in[0]) * size_t(ucfg.block_out_channels[0]));
   for (int64_t b = 0; b < in[0]; ++b) unet_time_features(ucfg, 981.0f, tp.data() + b * ucfg.block_out_channels[0]);
@@ -79,11 +76,11 @@ inline std::vector<std::vector<float>> controlnet_residuals(Backend& backend, co
   exe->set_input(net.control_images[0], images.data());
   exe->set_input(net.control_scales[0], &scale);
   exe->run();
-  std::vector<std::vector<float>> out;
-  for (TensorId t : r.down) out.emplace_back(size_t(net.graph->shape(t).numel()));
-  out.emplace_back(size_t(net.graph->shape(r.mid).numel()));
-  for (size_t i = 0; i < r.down.size(); ++i) exe->read(r.down[i], out[i].data());
-  exe->read(r.mid, out.back().data());
+  std::vector<std::vector<float>> out;  // the outputs in order: down_0 … down_n, mid
+  for (TensorId t : net.graph->outputs()) {
+    out.emplace_back(size_t(net.graph->shape(t).numel()));
+    exe->read(t, out.back().data());
+  }
   return out;
 }
 

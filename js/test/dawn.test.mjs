@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { decodePng } from '../lib/png.mjs';
+import { decodePng, encodePng } from '../lib/png.mjs';
 import { repoRoot } from '../lib/node.mjs';
 import { fixture } from './fixtures.mjs';
 import { compareImages } from './image-compare.mjs';
@@ -57,6 +57,29 @@ test('a q8 pack on Dawn in Node draws what the native cpu backend draws', { time
   await run(['websd-node.mjs', '--backend', 'webgpu', ...args, '-o', gpu, '-q']);
   const result = compareImages(decodePng(fs.readFileSync(gpu)).rgb, decodePng(fs.readFileSync(cpu)).rgb);
   console.log(`  Dawn q8 pack vs native cpu: ${result.summary}`);
+  assert.ok(result.ok, result.summary);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// A ControlNet from the Node runner: the fixture's, as a q8 pack, with its control image's Canny edges, on Dawn
+// draws what the native tool draws on the cpu backend from the same files and options.
+test('a q8 ControlNet pack with Canny edges on Dawn in Node draws what the native cpu backend draws', { timeout: 20 * 60 * 1000 }, async () => {
+  const websd = path.join(repoRoot, 'build/native-release/src/websd');
+  assert.ok(fs.existsSync(websd), `${websd} is missing: build the native tool first (scripts/test.sh does)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-controlnet-'));
+  const pack = path.join(dir, 'controlnet'), control = path.join(dir, 'control.png');
+  const cpu = path.join(dir, 'cpu.png'), gpu = path.join(dir, 'gpu.png');
+  const c = readSafetensors(fixture('tiny-sd1-creative/reference.safetensors')).get('control_image');
+  fs.writeFileSync(control, encodePng({ width: 64, height: 64, rgb: Uint8Array.from(c.data, (v) => Math.round(v * 255)) }));
+  await promisify(execFile)(websd, ['convert', fixture('tiny-sd1-creative/controlnet'), '-o', pack, '--dtype', 'q8']);
+  const args = ['--model', fixture('tiny-sd1/model'), '-p', 'a photo of an astronaut riding a horse on mars',
+    '-n', 'blurry, low quality', '--steps', '5', '--seed', '97531', '--scheduler', 'euler_a', '-W', '64', '-H', '64',
+    '--controlnet', pack, '--control-image', control, '--control-preprocessor', 'canny', '--control-scale', '0.8',
+    '--control-end', '0.8'];
+  await promisify(execFile)(websd, ['generate', ...args, '-o', cpu]);
+  await run(['websd-node.mjs', '--backend', 'webgpu', ...args, '-o', gpu, '-q']);
+  const result = compareImages(decodePng(fs.readFileSync(gpu)).rgb, decodePng(fs.readFileSync(cpu)).rgb);
+  console.log(`  Dawn q8 ControlNet pack vs native cpu: ${result.summary}`);
   assert.ok(result.ok, result.summary);
   fs.rmSync(dir, { recursive: true, force: true });
 });

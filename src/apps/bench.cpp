@@ -14,6 +14,7 @@
 #include "backends/network_timing.h"
 #include "io/pack.h"
 #include "models/architectures.h"
+#include "models/controlnet.h"
 
 namespace websd {
 namespace {
@@ -28,6 +29,7 @@ struct BenchOptions {
   std::string dtype = "f16";
   std::string sgemm = "auto";
   std::vector<std::string> only;
+  bool controlnet = false;  // the UNet with one ControlNet of its architecture
 };
 
 using Clock = std::chrono::steady_clock;
@@ -90,11 +92,25 @@ int run_bench(const BenchOptions& o) {
     nets.emplace_back(i ? "text encoder 2" : "text encoder",
                       build_clip_text_encoder(arch.text_encoders[i], weights, o.batch).graph);
   const int lh = height / arch.vae.downscale(), lw = width / arch.vae.downscale();  // latent size
-  nets.emplace_back("unet", build_unet(arch.unet, weights, o.batch, lh, lw).graph);
+  // With --controlnet the UNet runs with one ControlNet of its architecture, in one graph; --sizes lists the
+  // ControlNet on its own.
+  const ControlNetConfig control = ControlNetConfig::for_unet(arch.unet);
+  if (o.controlnet && o.sizes)
+    nets.emplace_back("controlnet", build_controlnet(control, weights, arch.unet, o.batch, lh, lw).graph);
+  if (o.controlnet && !o.sizes)
+    nets.emplace_back("unet+controlnet",
+                      build_controlled_unet(arch.unet, weights, {{&control, &weights}}, o.batch, lh, lw).graph);
+  else
+    nets.emplace_back("unet", build_unet(arch.unet, weights, o.batch, lh, lw).graph);
   nets.emplace_back("vae decoder", build_vae_decoder(arch.vae, weights, 1, lh, lw).graph);
   if (o.sizes) {
     std::printf("websd bench --sizes: %s architecture at %dx%d\n", arch.name.c_str(), width, height);
     print_sizes(arch, nets);
+    if (o.controlnet) {
+      const auto both = build_controlled_unet(arch.unet, weights, {{&control, &weights}}, o.batch, lh, lw).graph;
+      std::printf("  the UNet with the ControlNet (one graph): arena %.0f MiB\n",
+                  double(plan_memory(*both, [](const Node&) { return size_t(0); }).arena_bytes) / 1048576);
+    }
     return 0;
   }
 
@@ -114,7 +130,7 @@ int run_bench(const BenchOptions& o) {
 
   for (const auto& [name, g] : nets) {
     const bool is_text = name.starts_with("text");
-    const char* key = is_text ? "text" : name == "unet" ? "unet" : "vae";
+    const char* key = is_text ? "text" : name.starts_with("unet") ? "unet" : name == "controlnet" ? "unet" : "vae";
     if (!wanted(o, key)) continue;
     const NetworkTiming t = time_network(*backend, g, o.runs, /*warmup=*/false);
     const int batch = name == "vae decoder" ? 1 : o.batch;
@@ -122,7 +138,7 @@ int run_bench(const BenchOptions& o) {
     if (t.gflop > 0) {
       const double gflops = t.gflop / (t.run_ms / 1e3);
       std::printf("   %.0f GFLOP -> %.1f GFLOP/s", t.gflop, gflops);
-      if (name == "unet") std::printf(" = %.0f%% of sgemm", 100.0 * gflops / gemm);
+      if (name.starts_with("unet")) std::printf(" = %.0f%% of sgemm", 100.0 * gflops / gemm);
     }
     std::printf("\n");
   }
@@ -149,6 +165,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--dtype", opts->dtype, "Weight storage type")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--sgemm", opts->sgemm, "auto (system BLAS where linked) or portable (the wasm kernel)")
       ->check(CLI::IsMember({"auto", "portable"}));
+  cmd->add_flag("--controlnet", opts->controlnet,
+                "Time the UNet with one ControlNet of the architecture (and, with --sizes, the ControlNet's own size)");
   cmd->add_option("--only", opts->only, "Networks to time: text, unet, vae (default: all)")
       ->check(CLI::IsMember({"text", "unet", "vae"}));
   cmd->callback([opts, &exit_code] {

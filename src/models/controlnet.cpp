@@ -40,6 +40,12 @@ ControlNetConfig ControlNetConfig::from(const Config& c) {
   return cn;
 }
 
+ControlNetConfig ControlNetConfig::for_unet(const UNetConfig& unet) {
+  ControlNetConfig cn;
+  cn.unet = unet;
+  return cn;
+}
+
 namespace {
 
 // The family a UNet of this text width belongs to, for messages.
@@ -135,6 +141,15 @@ UNetResiduals add_controlnet(const ControlNetConfig& cfg, const WeightSource& we
         g, m.conv("controlnet_down_blocks." + std::to_string(i), skips[i], m.channels(skips[i]), 1), scale));
   r.mid = ops::mul(g, m.conv("controlnet_mid_block", bottom, m.channels(bottom), 1), scale);
   return r;
+}
+
+UNetGraph build_controlnet(const ControlNetConfig& cfg, const WeightSource& weights, const UNetConfig& base, int batch,
+                           int latent_h, int latent_w, int context_len) {
+  UNetGraph net = unet_inputs(base, batch, latent_h, latent_w, context_len);
+  const UNetResiduals r = add_controlnet(cfg, weights, net);
+  for (size_t i = 0; i < r.down.size(); ++i) net.graph->mark_output(r.down[i], "down_" + std::to_string(i));
+  net.graph->mark_output(r.mid, "mid");
+  return net;
 }
 
 UNetGraph build_controlled_unet(const UNetConfig& cfg, const WeightSource& weights,

@@ -23,6 +23,9 @@ struct ControlNetConfig {
   // A config.json of `_class_name` ControlNetModel; Error(kUnsupported) naming the key for what websd does not
   // build (pooled conditions, other block kinds).
   static ControlNetConfig from(const Config& c);
+  // The ControlNet made for this UNet, as lllyasviel's and diffusers' training scripts make one: its encoder half
+  // and the usual conditioning embedding (for benchmarks on synthesized weights).
+  static ControlNetConfig for_unet(const UNetConfig& unet);
   // Pixels per latent of the control image: the conditioning embedding halves it once per stage after the first.
   int downscale() const { return 1 << (conditioning_embedding_out_channels.size() - 1); }
 };
@@ -51,6 +54,11 @@ struct ControlNetModel {
 // conditioning): its inputs control_image_<k> [B, 3, H, W] and control_scale_<k> [1] (k: the ControlNets added
 // before it), appended to net.control_images / control_scales. Returns its residuals times the scale.
 UNetResiduals add_controlnet(const ControlNetConfig& cfg, const WeightSource& weights, UNetGraph& net);
+
+// The ControlNet alone on a UNet's inputs (unet_inputs of `base`): its residuals marked as outputs "down_<i>" and
+// "mid" (for checks and benchmarks).
+UNetGraph build_controlnet(const ControlNetConfig& cfg, const WeightSource& weights, const UNetConfig& base, int batch,
+                           int latent_h, int latent_w, int context_len = 77);
 
 // A UNet whose skip connections receive the residuals of `controls` (summed in order, each times its scale).
 struct ControlNetUse {

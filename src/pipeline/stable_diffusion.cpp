@@ -1,5 +1,6 @@
 #include "pipeline/stable_diffusion.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -316,6 +317,12 @@ std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, co
   check_limits(params, width, height, m.vae_cfg.downscale());
   const float strength = check_init_image(params, width, height, m.info.inpainting);
   check_controls(params, m.info.inpainting);
+  // ControlNets no longer asked for are let go (their weights, and on a GPU their copies there).
+  for (auto it = m.controlnets.begin(); it != m.controlnets.end();) {
+    const bool asked = std::any_of(params.controls.begin(), params.controls.end(),
+                                   [&](const ControlRequest& c) { return c.path == it->first; });
+    it = asked ? std::next(it) : m.controlnets.erase(it);
+  }
   std::vector<ControlNetUse> control_uses;
   for (const ControlRequest& c : params.controls) {
     const ControlNetModel& net = m.controlnet(c.path);

@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "io/model_source.h"
 #include "models/architectures.h"
+#include "models/controlnet.h"
 #include "models/synthetic_source.h"
 #include "pipeline/stable_diffusion.h"
 #include "wasm/host_channel.h"
@@ -146,7 +147,7 @@ struct BenchModel {
 extern "C" {
 
 // results: 4 networks × kFields (text encoder, text encoder 2 or zeros, unet, vae decoder). `only` ("" = all)
-// names the networks to time ("unet", "vae", "text"); a non-empty `profile_path` profiles each network and
+// names the networks to time ("unet", "vae", "text"; "controlnet" beside "unet" times the UNet with one ControlNet); a non-empty `profile_path` profiles each network and
 // writes the profiles there as JSON; `kernels` forces kernel variants ("gemm=0,attention=0": kernel_choice.h).
 EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* backend_name, int width, int height,
                                            int runs, const char* only, const char* dtype, const char* profile_path,
@@ -169,10 +170,14 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* ba
                   i ? "text encoder 2" : "text encoder", profile, profiles, results + i * kFields);
       }
       const int lh = h / arch.vae.downscale(), lw = w / arch.vae.downscale();  // latent size
-      if (wanted("unet")) {
+      if (wanted("unet")) {  // "controlnet" in `only`: with one ControlNet of the architecture, in one graph
         websd::RandomWeights weights(dt);
-        time_into(*backend, websd::build_unet(arch.unet, weights, 2, lh, lw).graph, runs, "unet", profile, profiles,
-                  results + 2 * kFields);
+        const websd::ControlNetConfig control = websd::ControlNetConfig::for_unet(arch.unet);
+        const bool with_control = wanted("controlnet") && !want.empty();
+        time_into(*backend,
+                  with_control ? websd::build_controlled_unet(arch.unet, weights, {{&control, &weights}}, 2, lh, lw).graph
+                               : websd::build_unet(arch.unet, weights, 2, lh, lw).graph,
+                  runs, with_control ? "unet+controlnet" : "unet", profile, profiles, results + 2 * kFields);
       }
       if (wanted("vae")) {
         websd::RandomWeights weights(dt);
