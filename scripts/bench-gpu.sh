@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU benchmark, run on a machine with a GPU from the bundle scripts/pack-device.sh makes:
-#   bash out/device/run.sh bash scripts/bench-gpu.sh [networks|lab|images|lora|peer|all] [RESULTS_DIR]
+#   bash out/device/run.sh bash scripts/bench-gpu.sh [networks|limits|lab|images|lora|controlnet|peer|all] [RESULTS_DIR]
 # Everything lands in RESULTS_DIR (default ./bench-results) as JSON, and the summary prints websd beside the
 # PyTorch peer measured in the same run (js/bench-summary.mjs):
 #   networks  SD 1.5 text encoder, UNet (batch 2) and VAE decode at 512x512, medians of 7 runs: f16 weights with
@@ -13,6 +13,8 @@
 #   lora      what using and switching LoRAs costs (bench-node --lora-rank): SD 1.5 at 512x512, 4 steps, LoRAs of
 #             rank 16 and 128: seconds per image and bytes uploaded with none, a first use, the same again, a switch,
 #             another scale and none again (docs/lora.md)
+#   controlnet  SD 1.5's UNet (batch 2) with one ControlNet at 512x512, medians of 7 runs, with every network for the
+#             planned and the device's peak memory; beside scripts/peer_controlnet.py (PyTorch, same GPU)
 #   peer      the PyTorch peer (../shared/peers/torch_peer.py, carried in the bundle) on the same GPU
 set -euo pipefail
 what="${1:-all}"
@@ -56,5 +58,13 @@ if [[ $what == lora || $what == all ]]; then
     bench --arch sd15 --generate 1 --tokenizer "$tok" --steps 4 --runs 3 --lora-rank "$rank" \
       --json "$out/sd15-lora-r$rank.json" | tee "$out/sd15-lora-r$rank.txt"
   done
+fi
+if [[ $what == controlnet || $what == all ]]; then
+  bench --arch sd15 --runs 7 --only unet --json "$out/sd15-unet.json"
+  bench --arch sd15 --runs 7 --only text,unet,vae,controlnet --json "$out/sd15-controlnet.json"
+  if python3 -c 'import torch' 2>/dev/null && [[ -f $bundle/diffusers-src.tar.xz ]]; then
+    mkdir -p /tmp/peer && tar -C /tmp/peer -xJf "$bundle/diffusers-src.tar.xz"
+    python3 scripts/peer_controlnet.py /tmp/peer/src | tee "$out/peer-controlnet.jsonl"
+  fi
 fi
 node js/bench-summary.mjs "$out"
