@@ -19,6 +19,7 @@
 #include "io/controlnet_source.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
+#include "io/weight_source.h"
 #include "pipeline/control_image.h"
 #include "pipeline/stable_diffusion.h"
 #include "websd/websd.h"
@@ -295,6 +296,46 @@ TEST(ControlNet, CApi) {
   p.controlnet_count = -1;
   EXPECT_EQ(websd_txt2img(model, &p, &img, 1), WEBSD_ERROR_INVALID_ARGUMENT);
   websd_model_free(model);
+}
+
+// SDXL's ControlNets take the same path (their encoder is SDXL's, with its text-time conditioning): one made for
+// the tiny SDXL UNet, on synthesized weights, builds into one graph with it; at scale 0 the UNet's output is the
+// UNet's alone, and at scale 1 it differs.
+TEST(ControlNet, SdxlControlNetsShareThePath) {
+  const auto xl = open_model_source(test::fixture("tiny-sdxl/model"));
+  const UNetConfig u = UNetConfig::from(xl->config("unet"));
+  const ControlNetConfig cn = ControlNetConfig::for_unet(u);
+  check_controlnet_fits(cn, u, 8, "synthetic");
+  RandomWeights control_weights(DType::kF32);
+  const auto unet_weights = xl->weights("unet");
+  auto backend = make_cpu_backend();
+  const int lh = 8, lw = 8;
+  const UNetGraph plain = build_unet(u, *unet_weights, 2, lh, lw);
+  const UNetGraph both = build_controlled_unet(u, *unet_weights, {{&cn, &control_weights}}, 2, lh, lw);
+  ASSERT_EQ(both.control_images.size(), 1u);
+  ASSERT_GE(both.added_cond, 0);
+  const auto fill = [](const Graph& g, TensorId id, float v) {
+    std::vector<float> x(size_t(g.shape(id).numel()));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = v * float((i * 37) % 11) / 11.0f;
+    return x;
+  };
+  const auto run = [&](const UNetGraph& net, float scale) {
+    auto exe = backend->compile(net.graph);
+    const Graph& g = *net.graph;
+    for (TensorId id : {net.sample, net.time_proj, net.context, net.added_cond}) exe->set_input(id, fill(g, id, 0.5f).data());
+    if (!net.control_images.empty()) {
+      exe->set_input(net.control_images[0], fill(g, net.control_images[0], 1.0f).data());
+      exe->set_input(net.control_scales[0], &scale);
+    }
+    exe->run();
+    std::vector<float> out(size_t(g.shape(net.out).numel()));
+    exe->read(net.out, out.data());
+    return out;
+  };
+  const std::vector<float> alone = run(plain, 0), off = run(both, 0.0f), on = run(both, 1.0f);
+  EXPECT_EQ(off, alone);
+  EXPECT_GT(test::max_abs_diff(on, alone), 1e-4f);
+  for (float v : on) ASSERT_TRUE(std::isfinite(v));
 }
 
 // ---- Preprocessors ----

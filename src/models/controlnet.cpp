@@ -17,6 +17,7 @@ ControlNetConfig ControlNetConfig::from(const Config& c) {
   // The encoder half is configured as the UNet is, under the same keys; its up blocks (which it has not) mirror
   // the down blocks so that the UNet's checks apply unchanged.
   nlohmann::json j = c.json();
+  if (!j.is_object()) c.invalid("config", "must be a JSON object");
   if (j.contains("down_block_types") && j["down_block_types"].is_array()) {
     nlohmann::json up = nlohmann::json::array();
     for (auto it = j["down_block_types"].rbegin(); it != j["down_block_types"].rend(); ++it)

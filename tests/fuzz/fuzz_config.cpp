@@ -1,7 +1,9 @@
-// A component's config.json (io/config.h) read as each network's configuration and as a scheduler's.
+// A component's config.json (io/config.h) read as each network's configuration (a ControlNet's checked against SD
+// 1.5's UNet too) and as a scheduler's.
 #include "fuzz_support.h"
 #include "io/config.h"
 #include "models/clip_text_encoder.h"
+#include "models/controlnet.h"
 #include "models/taesd.h"
 #include "models/unet.h"
 #include "models/vae.h"
@@ -20,6 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   websd::fuzz::expect_clear_errors([&] { (void)websd::VaeConfig::from(c); });
   websd::fuzz::expect_clear_errors([&] { (void)websd::TaesdConfig::from(c); });
   websd::fuzz::expect_clear_errors([&] { (void)websd::ClipTextConfig::from(c); });
+  websd::fuzz::expect_clear_errors([&] {
+    const websd::ControlNetConfig cn = websd::ControlNetConfig::from(c);
+    websd::check_controlnet_fits(cn, websd::UNetConfig::sd15(), 8, "fuzz");
+  });
   for (const char* s : {"pndm", "euler_a", "dpmpp_2m_karras", "unipc", "lcm"})
     websd::fuzz::expect_clear_errors([&] {
       auto sched = websd::make_scheduler(s, c);
