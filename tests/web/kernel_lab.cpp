@@ -63,7 +63,9 @@ std::vector<LabCase> lab_cases() {
   };
   for (Lin l : {Lin{"sd15 attn q 64x64", 8192, 320, 320}, Lin{"sd15 ff proj 64x64", 8192, 320, 2560},
                 Lin{"sd15 ff out 64x64", 8192, 1280, 320}, Lin{"sd15 attn q 16x16", 512, 1280, 1280},
-                Lin{"sd15 cross k/v", 154, 768, 320}, Lin{"sdxl ff proj 32x32", 2048, 1280, 10240}})
+                Lin{"sd15 cross k/v", 154, 768, 320}, Lin{"sdxl ff proj 32x32", 2048, 1280, 10240},
+                Lin{"sdxl attn q 32x32", 2048, 1280, 1280}, Lin{"sdxl ff out 32x32", 2048, 5120, 1280},
+                Lin{"sdxl cross k/v", 154, 2048, 1280}, Lin{"sdxl attn q 64x64", 8192, 640, 640}})
     cases.push_back({"gemm", std::string("linear ") + l.what, [l](Graph& g, const WeightSource& w, bool small) {
                        TensorId x = g.input("x", Shape{1, small ? std::min<int64_t>(l.tokens, 256) : l.tokens, l.k});
                        TensorId wt = g.weight(w.get("w", Shape{l.n, l.k}));
@@ -77,6 +79,7 @@ std::vector<LabCase> lab_cases() {
   for (Attn a : {Attn{"sd15 self 64x64", 2, 4096, 4096, 8, 40}, Attn{"sd15 cross 64x64", 2, 4096, 77, 8, 40},
                  Attn{"sd15 self 32x32", 2, 1024, 1024, 8, 80}, Attn{"sd15 self 16x16", 2, 256, 256, 8, 160},
                  Attn{"vae mid 64x64", 1, 4096, 4096, 1, 512}, Attn{"sdxl self 64x64", 2, 4096, 4096, 10, 64},
+                 Attn{"sdxl self 32x32", 2, 1024, 1024, 20, 64},
                  Attn{"text encoder", 2, 77, 77, 12, 64}})
     cases.push_back({"attention", std::string("attention ") + a.what, [a](Graph& g, const WeightSource&, bool small) {
                        const int64_t lq = small ? std::min<int64_t>(a.lq, 256) : a.lq;
@@ -115,7 +118,8 @@ std::vector<std::string> choices_of(const LabCase& c) {
   const std::string direct = conv ? ",winograd=0" : "";
   for (int v = 0; v < n; ++v) out.push_back(family + "=" + std::to_string(v) + direct);
   if (family == "gemm")
-    for (const char* s : {"gemm=1,gemm_split=4", "gemm=2,gemm_split=4", "gemm=4,gemm_split=2", "gemm=4,gemm_split=4"})
+    for (const char* s : {"gemm=1,gemm_split=2", "gemm=1,gemm_split=4", "gemm=2,gemm_split=4", "gemm=3,gemm_split=2",
+                          "gemm=4,gemm_split=2", "gemm=4,gemm_split=4", "gemm=5,gemm_split=2"})
       out.push_back(s + direct);
   if (c.name.starts_with("linear"))
     for (const char* s : {"gemm=1,linear_a=0", "gemm=2,linear_a=0", "gemm=4,linear_a=0"}) out.push_back(s);

@@ -427,7 +427,7 @@ test('add-ons from the disk or a URL, stored in the browser: a LoRA at 0.8 (merg
     // They survive a reload, with the choices made.
     await p.reload();
     assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
-    assert.match(await p.textContent('#adapter-summary'), /1 LoRA, 1 embedding\(s\), 1 TAESD; 0 LoRA in use/);
+    assert.match(await p.textContent('#adapter-summary'), /1 LoRA, 1 embedding\(s\), 1 TAESD, 0 ControlNet; 0 LoRA in use/);
     assert.equal(await p.inputValue('#vae-decoder'), 'taesd');
     // Removing one takes it out of the lists.
     await p.click('#adapter-panel summary');
