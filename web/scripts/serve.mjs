@@ -1,5 +1,6 @@
 // Serves a static folder (web/dist by default) on localhost with the headers websd needs: cross-origin isolation
-// (COOP/COEP), without which browsers withhold SharedArrayBuffer and the engine's wasm threads. Range requests
+// (COOP/COEP), without which browsers withhold SharedArrayBuffer and the engine's wasm threads, and the strict
+// Content-Security-Policy the app is tested under. Range requests
 // (resumed downloads) and ETags come from serve-static.
 //   node scripts/serve.mjs [--port 8080] [--root DIR] [--mount /fixtures=DIR ...]
 import http from 'node:http';
@@ -12,17 +13,25 @@ import serveStatic from 'serve-static';
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin' };
 
+// The Content-Security-Policy the app runs under (README "Hosting the app"): its own scripts only (no inline script,
+// no eval; WebAssembly compiled from its own websd.wasm), its own styles, workers and frames from nowhere else;
+// fetches to any https origin (models and add-ons by URL) and to its own; pictures it draws (blob:, data:).
+export const CSP = ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "worker-src 'self'",
+  "style-src 'self'", "img-src 'self' blob: data:", "connect-src 'self' https:", "object-src 'none'",
+  "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"].join('; ');
+const HEADERS = { ...ISOLATION, 'Content-Security-Policy': CSP };
+
 // Starts a server; `mounts` maps URL prefixes ('/fixtures') to folders. `onRequest(req, res)` sees every request
 // first (tests count what was fetched) and may answer it itself by returning true. Resolves to { url, close }.
 export function startServer({ root, port = 0, host = '127.0.0.1', mounts = {}, onRequest = null }) {
   const options = { index: ['index.html'], setHeaders: (res) => {
-    for (const [k, v] of Object.entries(ISOLATION)) res.setHeader(k, v);
+    for (const [k, v] of Object.entries(HEADERS)) res.setHeader(k, v);
     res.setHeader('Cache-Control', 'no-cache');
   } };
   const handlers = Object.entries(mounts).map(([prefix, dir]) => [prefix.replace(/\/$/, ''), serveStatic(dir, options)]);
   const main = serveStatic(root, options);
   const server = http.createServer((req, res) => {
-    for (const [k, v] of Object.entries(ISOLATION)) res.setHeader(k, v);
+    for (const [k, v] of Object.entries(HEADERS)) res.setHeader(k, v);
     if (onRequest?.(req, res)) return;
     const done = finalhandler(req, res);
     for (const [prefix, handler] of handlers) {

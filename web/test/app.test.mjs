@@ -3,7 +3,8 @@
 // the canvas with diffusers' image (2 levels); cancel and generate again; reload and load from the cache with the
 // network cut; damage a cached shard and see it fetched again; run without WebGPU on the CPU fallback, from a
 // diffusers folder URL; the demo model, offered first, draws an example prompt; img2img from a picked image;
-// scheduler options from a link.
+// scheduler options from a link; every page under the strict Content-Security-Policy (web/scripts/serve.mjs), with
+// nothing blocked.
 // Screenshots land in web/test-results/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -52,7 +53,7 @@ before(async () => {
       return false;
     } });
   browser = await launchChromium();
-  context = await browser.newContext();
+  context = await watchCsp(await browser.newContext());
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`  page ${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => console.log(`  page error: ${e.message}`));
@@ -63,6 +64,23 @@ after(async () => {
   await server?.close();
   if (packDir) fs.rmSync(packDir, { recursive: true, force: true });
 });
+
+// Every page of `ctx` records what the server's Content-Security-Policy (serve.mjs CSP) blocked, in
+// window.cspViolations: the app must run under it untouched.
+async function watchCsp(ctx) {
+  await ctx.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation',
+      (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  return ctx;
+}
+
+async function expectNoCspViolations(p) {
+  const header = (await p.request.get(p.url())).headers()['content-security-policy'] ?? '';
+  assert.match(header, /script-src 'self' 'wasm-unsafe-eval'/, 'the page is served under the strict CSP');
+  assert.deepEqual(await p.evaluate(() => window.cspViolations), [], 'nothing the CSP blocks');
+}
 
 const state = (p = page) => p.evaluate(() => document.getElementById('app').dataset.state);
 
@@ -134,6 +152,7 @@ test('a pack loads by URL (an interrupted download resumes) and draws the pndm a
   assert.ok(r.ok, `downloaded PNG: ${r.summary}`);
   assert.match(png.toString('latin1'), /tEXtparameters\0a photo of an astronaut riding a horse on mars\nNegative prompt: blurry, low quality\nSteps: 5, Sampler: Euler a, CFG scale: 7.5, Seed: 1234, Size: 64x64/);
   assert.equal(await page.locator('#gallery li').count(), 2);
+  await expectNoCspViolations(page);
 });
 
 test('cancel stops a run, and the next run is still right', { timeout: TIMEOUT }, async () => {
@@ -460,7 +479,7 @@ test('add-ons from the disk or a URL, stored in the browser: a LoRA at 0.8 (merg
 });
 
 test('a ControlNet folder stored in the browser guides the image: the page draws diffusers\' controlnet_pndm (WebGPU), shows the map it reads, records it in the PNG text and the link', { timeout: TIMEOUT }, async () => {
-  const ctx = await browser.newContext();
+  const ctx = await watchCsp(await browser.newContext());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-control-'));
   try {
     // The fixture's control image (white shapes on black: exact in 8 bits), a wider copy of it, and a file that is
@@ -523,6 +542,7 @@ test('a ControlNet folder stored in the browser guides the image: the page draws
     assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
     assert.equal(await p.inputValue('#controlnet'), 'controlnet');
     assert.equal(await p.inputValue('#control-preprocessor'), 'canny');
+    await expectNoCspViolations(p);
   } finally {
     await ctx.close();
     fs.rmSync(dir, { recursive: true, force: true });
