@@ -430,6 +430,33 @@ TEST(Pipeline, TwoModelsGenerateAtOnce) {
   }
 }
 
+// Two generations asked of one model at the same time (two threads of a C API user) run one after the other:
+// each draws what it draws alone, with its own LoRA and embedding choices, never a mix of the two.
+TEST(Pipeline, TwoGenerationsOfOneModelAreQueued) {
+  auto sd = StableDiffusion::open(test::fixture("tiny-sd1/model"), make_cpu_backend({.threads = 1}));
+  const auto params = [](uint64_t seed, bool lora) {
+    GenerateParams p;
+    p.prompt = "a cat";
+    p.steps = 4;
+    p.seed = seed;
+    p.width = p.height = 64;
+    if (lora) p.loras = {{test::fixture("tiny-sd1-creative/lora_kohya.safetensors"), 0.8f, 0.8f}};
+    return p;
+  };
+  const auto alone1 = sd->generate(params(1, false)).at(0).pixels;
+  const auto alone2 = sd->generate(params(2, true)).at(0).pixels;
+  ASSERT_NE(alone1, alone2);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<uint8_t> a, b;
+    std::thread t1([&] { a = sd->generate(params(1, false)).at(0).pixels; });
+    std::thread t2([&] { b = sd->generate(params(2, true)).at(0).pixels; });
+    t1.join();
+    t2.join();
+    EXPECT_EQ(a, alone1) << "round " << round;
+    EXPECT_EQ(b, alone2) << "round " << round;
+  }
+}
+
 // A backend that can hold less than the UNet's planned arena refuses the generation before any work.
 TEST(Pipeline, WorkingMemoryBeyondTheBackendIsRefused) {
   class Small final : public Backend {

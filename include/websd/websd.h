@@ -187,7 +187,8 @@ typedef struct websd_image {
   uint8_t* data;               /* width * height * channels bytes, row-major */
 } websd_image;
 
-/* Generates `count` images into images[0..count). On failure no image needs freeing. Refused up front with
+/* Generates `count` images into images[0..count). On failure no image needs freeing. Calls on one model from several
+ * threads at once are queued: each runs whole, one after the other (websd_prompt_info waits for them too). Refused up front with
  * WEBSD_ERROR_INVALID_ARGUMENT: sides over 4096 pixels or more than 2048x2048 pixels in all, steps outside 1..1000,
  * more than 1000 images, prompts over 64 KiB (docs/limits.md); with WEBSD_ERROR_OUT_OF_MEMORY when the planned
  * working memory exceeds what the backend can hold. */

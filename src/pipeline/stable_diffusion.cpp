@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
 
 #include "core/error.h"
 #include "core/memory_plan.h"
@@ -34,6 +35,9 @@ struct StableDiffusion::Impl {
   Config scheduler_cfg;
   std::shared_ptr<WeightSource> unet_weights, vae_weights;
   std::atomic<bool> cancelled{false};
+  // Held for a whole generate() (and prompt_tokens()): two calls at once on one model run one after the other,
+  // each with its own adapters, never interleaved.
+  std::mutex busy;
   // The UNet's and text encoders' own weights and text encoders, and which LoRAs and embeddings are in use now.
   std::map<std::string, std::shared_ptr<WeightSource>> base_weights, lora_weights;  // the latter: LoRAs merged
   std::map<std::string, ClipTextComponent> base_text;
@@ -103,6 +107,7 @@ StableDiffusion::~StableDiffusion() = default;
 const ModelInfo& StableDiffusion::info() const { return impl_->info; }
 void StableDiffusion::cancel() { impl_->cancelled = true; }
 StableDiffusion::PromptTokens StableDiffusion::prompt_tokens(const std::string& prompt, bool literal) const {
+  const std::lock_guard<std::mutex> after_any_generation(impl_->busy);
   if (prompt.size() > limits::kMaxPromptBytes)
     throw Error(ErrorCode::kInvalidArgument, "a prompt of " + std::to_string(prompt.size()) + " bytes; at most " +
                                                  std::to_string(limits::kMaxPromptBytes) + " are read");
@@ -304,6 +309,7 @@ void check_memory(const Backend& backend, const UNetGraph& unet, int width, int 
 
 std::vector<RgbImage> StableDiffusion::generate(const GenerateParams& params, const GenerateCallbacks& callbacks) {
   Impl& m = *impl_;
+  const std::lock_guard<std::mutex> one_at_a_time(m.busy);
   // A cancel that arrives before the run starts stops it at its first boundary; the flag is cleared when the run
   // ends (however it ends), so that it never reaches the next run.
   struct ClearOnExit {

@@ -131,14 +131,15 @@ class StableDiffusion {
 
   const ModelInfo& info() const;
   // The tokens of each chunk (chunk_size tokens: 75) the (first) text encoder reads for `prompt`
-  // (prompt_token_counts in text_conditioning.h), with the embeddings of the last generate(). Not thread-safe
-  // beside generate().
+  // (prompt_token_counts in text_conditioning.h), with the embeddings of the last generate(). Called beside a
+  // generate(), it waits for it to end.
   struct PromptTokens {
     std::vector<int> counts;
     int chunk_size = 0;
   };
   PromptTokens prompt_tokens(const std::string& prompt, bool literal) const;
-  // Throws Error: kInvalidArgument for bad parameters, kCancelled when a callback or cancel() stopped it.
+  // Throws Error: kInvalidArgument for bad parameters, kCancelled when a callback or cancel() stopped it. Calls from
+  // several threads at once are queued: each runs whole, one after the other.
   std::vector<RgbImage> generate(const GenerateParams& params, const GenerateCallbacks& callbacks = {});
   // Thread-safe: stops a running generate() at the next step or node boundary; called while none runs, it stops
   // the next one at its first boundary.
