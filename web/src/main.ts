@@ -29,6 +29,7 @@ const gallery = new Gallery($<HTMLOListElement>('gallery'), (s) => {
 let caps: Capabilities | null = null;
 let model: ModelInfo | null = null;
 let loadedUrl = '';  // the URL the loaded model came from ('' for local files)
+let loadedSource: ModelSource | null = null;  // where the loaded model came from: opened again after a lost GPU
 let shown: { image: Image; parameters: string; fileName: string } | null = null;
 const mask = new MaskEditor($<HTMLCanvasElement>('mask-canvas'), { brush: input('mask-brush'),
   eraser: input('mask-eraser'), size: input('mask-size'), info: $('mask-info') }, () => {});
@@ -312,6 +313,7 @@ async function loadModel(source: ModelSource): Promise<boolean> {
   $('load-progress').hidden = true;
   $('no-model').hidden = true;
   loadedUrl = source.kind === 'url' ? source.url : '';
+  loadedSource = source;
   input('width').placeholder = String(model.nativeWidth);
   input('height').placeholder = String(model.nativeHeight);
   ($<HTMLSelectElement>('scheduler').options[0]).textContent = `model default (${model.defaultScheduler})`;
@@ -410,8 +412,13 @@ async function generate() {
     const err = e as EngineError;
     if (err.status === 'cancelled') setState('idle', `Cancelled after ${done} step(s).`);
     else if (err.status === 'device lost') {
+      // The worker starts on a fresh device: the model is opened again there (from the browser's storage or the
+      // same files), and the next generation runs as before.
       model = null;
-      setState('error', `${err.message}\nThe GPU was reset or disconnected; press Load to open the model again.`);
+      const lost = `${err.message}\nThe GPU was reset or disconnected`;
+      const source = loadedSource;
+      if (source && (await loadModel(source))) setState('idle', `${lost}; the model was opened again on a fresh GPU device.`);
+      else setState('error', `${lost}; press Load to open the model again.`);
     } else setState('error', `Generation failed: ${err.message}`);
   }
 }

@@ -3,7 +3,8 @@
 // the canvas with diffusers' image (2 levels); cancel and generate again; reload and load from the cache with the
 // network cut; damage a cached shard and see it fetched again; run without WebGPU on the CPU fallback, from a
 // diffusers folder URL; the demo model, offered first, draws an example prompt; img2img from a picked image;
-// scheduler options from a link; every page under the strict Content-Security-Policy (web/scripts/serve.mjs), with
+// scheduler options from a link; a GPU lost mid-generation, recovered from without a reload; every page under the
+// strict Content-Security-Policy (web/scripts/serve.mjs), with
 // nothing blocked.
 // Screenshots land in web/test-results/.
 import assert from 'node:assert/strict';
@@ -648,6 +649,42 @@ test('prompt weighting is highlighted as the engine reads it, with a token count
     await p.check('#literal-prompt');
     await p.waitForFunction(() => document.querySelectorAll('#prompt-highlight span.w-up').length === 0, null, { timeout: 30000 });
     assert.match(await p.textContent('#prompt-tokens'), /^\d+\/75 tokens$/);
+  } finally {
+    await ctx.close();
+  }
+});
+
+// The GPU process crashes in the middle of a generation (Chromium's Browser.crashGpuProcess, what a driver reset
+// or an unplugged GPU does to a page): the page says so, opens the model again on a fresh device by itself, and the
+// next generation draws diffusers' image, with no reload. Last: the crash reaches every page of the browser.
+test('a GPU lost in the middle of a generation is reported, the model is opened again on a fresh device, and the next image is right (WebGPU)', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
+    await p.goto(`${server.url}/?${q}`);
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    await p.fill('#prompt', reference.prompt);
+    await p.fill('#negative-prompt', reference.negative_prompt);
+    await p.fill('#seed', String(reference.seed));
+    await p.check('#seed-lock');
+    await p.selectOption('#scheduler', 'pndm');
+    await p.fill('#steps', '200');
+    await p.click('#generate');
+    await p.waitForFunction(() => /step [2-9]/.test(document.getElementById('gen-status').textContent), null,
+      { timeout: TIMEOUT });
+    const cdp = await browser.newBrowserCDPSession();
+    await cdp.send('Browser.crashGpuProcess');
+    await p.waitForFunction(() => /GPU was reset/.test(document.getElementById('message').textContent), null,
+      { timeout: TIMEOUT, polling: 250 });
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    const message = await p.textContent('#message');
+    console.log(`  after the crash: ${message.replace(/\n/g, ' / ')}`);
+    assert.match(message, /device was lost/);
+    assert.match(message, /opened again on a fresh GPU device/);
+    await p.fill('#steps', String(reference.steps));
+    await generateIn(p);
+    await expectImage(p, tensors.get('pndm/image_u8').data, 'pndm after a lost GPU (WebGPU)');
   } finally {
     await ctx.close();
   }
