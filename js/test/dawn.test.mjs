@@ -83,3 +83,19 @@ test('a q8 ControlNet pack with Canny edges on Dawn in Node draws what the nativ
   assert.ok(result.ok, result.summary);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+// Repeated open / generate (LoRA, ControlNet) / cancel / generate / free cycles on Dawn leave nothing behind on the
+// GPU: after every free no buffer, pipeline or program the engine made is alive (GpuHost's own records), and the
+// wasm heap stops growing after the first cycle.
+test('open, generate, cancel and free cycles on Dawn leave no GPU buffers and do not grow the heap', { timeout: 20 * 60 * 1000 }, async () => {
+  const { stdout } = await run(['test/gpu-cycles.mjs', '4']);
+  const rows = stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  console.log(`  ${rows.map((r) => `cycle ${r.cycle}: ${r.objects} objects, ${r.live_bytes} bytes, heap ${r.heap_bytes >> 20} MiB`).join('; ')}`);
+  assert.equal(rows.length, 4);
+  for (const r of rows) {
+    assert.ok(r.cancelled, `cycle ${r.cycle}: the cancelled run was not cancelled`);
+    assert.equal(r.live_bytes, 0, `cycle ${r.cycle}: ${r.live_bytes} bytes of GPU buffers left after free`);
+    assert.equal(r.buffers, 0, `cycle ${r.cycle}: ${r.buffers} GPU buffers left after free`);
+  }
+  assert.ok(rows[3].heap_bytes <= rows[1].heap_bytes, `the wasm heap grew: ${rows[1].heap_bytes} -> ${rows[3].heap_bytes}`);
+});
