@@ -32,6 +32,7 @@ const TIMEOUT = 10 * 60 * 1000;
 let server, browser, context, page, packDir;
 const requests = [];       // { path, range } of every request the server saw
 let cutShardOnce = false;  // the next shard response stops halfway
+let holdShardOnce = null;  // set to a function: the next shard response sends 4 MiB, then waits for it to be called
 
 before(async () => {
   assert.ok(fs.existsSync(path.join(web, 'dist/index.html')), 'web/dist is missing: run `npm run build` in web/ first');
@@ -43,6 +44,15 @@ before(async () => {
     mounts: { '/packs': packDir, '/fixtures': fixture('.') },
     onRequest: (req, res) => {
       requests.push({ path: decodeURIComponent(req.url), range: req.headers.range ?? '' });
+      if (holdShardOnce && req.url.endsWith('.safetensors') && !req.headers.range) {
+        const file = fs.readFileSync(path.join(packDir, decodeURIComponent(req.url).replace(/^\/packs\//, '')));
+        res.writeHead(200, { 'Content-Length': file.length, 'Content-Type': 'application/octet-stream' });
+        res.write(file.subarray(0, 4 << 20));
+        const arrived = holdShardOnce;
+        holdShardOnce = null;
+        arrived(() => res.end(file.subarray(4 << 20)));
+        return true;
+      }
       if (cutShardOnce && req.url.endsWith('.safetensors') && !req.headers.range) {
         cutShardOnce = false;
         // Send the first part of the file, then drop the connection: the download must resume from there.
@@ -154,6 +164,43 @@ test('a pack loads by URL (an interrupted download resumes) and draws the pndm a
   assert.match(png.toString('latin1'), /tEXtparameters\0a photo of an astronaut riding a horse on mars\nNegative prompt: blurry, low quality\nSteps: 5, Sampler: Euler a, CFG scale: 7.5, Seed: 1234, Size: 64x64/);
   assert.equal(await page.locator('#gallery li').count(), 2);
   await expectNoCspViolations(page);
+});
+
+// The browser's storage fills up in the middle of a shard (the origin's quota lowered by CDP while it downloads):
+// the load stops with what to do, what arrived is kept, and once there is room Load resumes it and the model draws.
+test('storage that fills up during a download: a clear message, and the download resumes once there is room', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    await p.goto(`${server.url}/`);
+    await waitForState(['idle'], p);
+    const cdp = await ctx.newCDPSession(p);
+    const release = new Promise((resolve) => { holdShardOnce = resolve; });
+    await p.fill('#model-url', `${server.url}/packs/tiny-sd1/manifest.json`);
+    await p.click('#load');
+    const rest = await release;  // 4 MiB of the shard are on their way
+    await new Promise((r) => setTimeout(r, 500));
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.url, quotaSize: 5 << 20 });
+    rest();
+    assert.equal(await waitForState(['idle', 'error'], p), 'error', 'a full storage fails the load');
+    const message = await p.textContent('#message');
+    console.log(`  storage full: ${message}`);
+    assert.match(message, /storage for websd is full after [\d.]+ MiB of shard-00000\.safetensors/);
+    assert.match(message, /press Load again: what arrived is kept/);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.url });
+    const before = requests.length;
+    await p.click('#load');
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.ok(requests.slice(before).some((r) => r.path.endsWith('shard-00000.safetensors') && /^bytes=[1-9]\d*-$/.test(r.range)),
+      'the load after it resumed the shard with a Range request');
+    await fillRun(p, { prompt: reference.prompt, negative: reference.negative_prompt, seed: reference.seed,
+      steps: reference.steps, scheduler: 'pndm' });
+    await p.fill('#scheduler-options', '');
+    await generateIn(p);
+    await expectImage(p, tensors.get('pndm/image_u8').data, 'pndm after the storage filled up');
+  } finally {
+    await ctx.close();
+  }
 });
 
 test('cancel stops a run, and the next run is still right', { timeout: TIMEOUT }, async () => {

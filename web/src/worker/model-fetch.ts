@@ -148,6 +148,13 @@ async function checkQuota(files: CachedFile[], entry: CacheEntry): Promise<void>
   }
 }
 
+// The error of a download stopped by full storage after `at` bytes of `f`.
+function storageFull(f: CachedFile, at: number): Error {
+  return new Error(`this browser's storage for websd is full after ${(at / 2 ** 20).toFixed(1)} MiB of ${f.path}: ` +
+    'remove cached models below or free disk space, then press Load again: what arrived is kept and the download ' +
+    'resumes');
+}
+
 // Downloads one file into the cache (resuming what is stored), reporting progress. Returns its SHA-256.
 async function download(entry: CacheEntry, f: CachedFile, emit: Emit, progress: { loaded: number; total: number }) {
   const have = (await entry.stored(f.path))?.size ?? 0;
@@ -169,7 +176,19 @@ async function download(entry: CacheEntry, f: CachedFile, emit: Emit, progress: 
           `(${(e as Error).message}); what arrived is kept: press Load again to resume`);
       }
       if (r.done) break;
-      access.write(r.value, { at });
+      // A full storage shows as a short write (Chromium) or a QuotaExceededError (the spec): either way what was
+      // written is kept, and the download stops with what to do.
+      let written = 0;
+      try {
+        written = access.write(r.value, { at });
+      } catch (e) {
+        if ((e as DOMException).name !== 'QuotaExceededError') throw e;
+      }
+      if (written < r.value.length) {
+        at += written;
+        access.flush();
+        throw storageFull(f, at);
+      }
       at += r.value.length;
       progress.loaded += r.value.length;
       sinceFlush += r.value.length;
@@ -180,6 +199,8 @@ async function download(entry: CacheEntry, f: CachedFile, emit: Emit, progress: 
       emit({ phase: 'download', file: f.path, loaded: progress.loaded, total: progress.total });
     }
     access.flush();
+    // Chromium may also take writes past the quota and keep fewer bytes: the file's size says.
+    if (access.getSize() < at) throw storageFull(f, access.getSize());
   } finally {
     access.close();
   }
