@@ -20,7 +20,7 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --steps N                 denoising steps (default 20)
   --guidance G              classifier-free guidance scale; <= 1 turns it off (default 7.5)
   --seed S                  random seed (default: a random one, printed)
-  --scheduler NAME          pndm, ddim, euler, euler_a, euler_karras, dpmpp_2m, dpmpp_2m_karras, heun, unipc, lcm
+  --scheduler NAME          ${Object.keys(SAMPLER_NAMES).join(', ')}
   -W, --width N             image width, a multiple of 8 (default: the model's native size)
   -H, --height N            image height, a multiple of 8 (default: the model's native size)
   --batch-count N           images to make; image i uses seed + i (default 1)

@@ -110,6 +110,17 @@ test('the engine\'s parameters text names samplers as SAMPLER_NAMES does', async
   assert.match(error, /hires_upscaler.*wrong type|wrong type/);
 });
 
+// The engine's own list of schedulers (the native tool's --scheduler choices, from schedulers/scheduler.cpp) is
+// SAMPLER_NAMES's, in order: the page, the Node runner and the settings take theirs from it.
+test('SAMPLER_NAMES lists the engine\'s schedulers', async () => {
+  const websd = path.join(repoRoot, 'build/native-release/src/websd');
+  assert.ok(fs.existsSync(websd), `${websd} is missing: build the native tool first (scripts/test.sh does)`);
+  const { stdout } = await run(websd, ['generate', '--help']);
+  const choices = stdout.match(/--scheduler TEXT:\{([^}]*)\}/);
+  assert.ok(choices, stdout);
+  assert.deepEqual(choices[1].split(','), Object.keys(SAMPLER_NAMES));
+});
+
 // Model.promptInfo: the engine's reading of a prompt in JS string indices (the page highlights with them), past
 // characters that take several UTF-8 bytes and one outside the BMP.
 test('promptInfo gives token counts and weighted spans in string indices', async () => {

@@ -1,3 +1,5 @@
+import { SAMPLER_NAMES } from '../../js/lib/parameters.mjs';
+
 // The generation settings: read from and written to the form, kept in localStorage so they survive a reload,
 // and overridable by URL query parameters (shareable links use the CLI's names: model, prompt, negative_prompt,
 // seed, steps, guidance, scheduler, scheduler_options, width, height, strength, literal_prompt, hires_scale,
@@ -40,8 +42,8 @@ export interface Settings {
   controlResize: 'crop' | 'stretch';
 }
 
-export const SCHEDULERS = ['pndm', 'ddim', 'euler', 'euler_a', 'euler_karras', 'dpmpp_2m', 'dpmpp_2m_karras', 'heun',
-  'unipc', 'lcm'];
+// The schedulers websd has: js/lib/parameters.mjs names them for the whole JS side (a test checks the engine's list).
+export const SCHEDULERS = Object.keys(SAMPLER_NAMES);
 
 export const DEFAULTS: Settings = {
   model: '', prompt: 'a lighthouse on a cliff at dusk, oil painting', negativePrompt: 'blurry, low quality',
