@@ -711,12 +711,9 @@ test('a GPU lost in the middle of a generation is reported, the model is opened 
     const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
     await p.goto(`${server.url}/?${q}`);
     assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
-    await p.fill('#prompt', reference.prompt);
-    await p.fill('#negative-prompt', reference.negative_prompt);
-    await p.fill('#seed', String(reference.seed));
-    await p.check('#seed-lock');
-    await p.selectOption('#scheduler', 'pndm');
-    await p.fill('#steps', '200');
+    await fillRun(p, { prompt: reference.prompt, negative: reference.negative_prompt, seed: reference.seed,
+      steps: 200, scheduler: 'pndm' });
+    await p.fill('#scheduler-options', '');
     await p.click('#generate');
     await p.waitForFunction(() => /step [2-9]/.test(document.getElementById('gen-status').textContent), null,
       { timeout: TIMEOUT });

@@ -3,7 +3,7 @@
 // engine itself (its fitting and preprocessor) whenever the picture, the options or the size change.
 import type { EngineClient } from '../engine-client';
 import type { ControlOptions, Image } from '../protocol';
-import { drawRgb } from './image';
+import { canvasRgb, decodeImageFile, drawRgb } from './image';
 
 const kMaxSide = 4096;  // larger pictures are scaled down first: the engine fits them to at most 4096 anyway
 
@@ -23,28 +23,7 @@ export class ControlImage {
 
   // An image file (PNG, JPEG, WebP: whatever the browser decodes); rejects with a message for anything else.
   async fromFile(file: File) {
-    let bitmap: ImageBitmap;
-    try {
-      bitmap = await createImageBitmap(file);
-    } catch {
-      throw new Error(`${file.name} is not an image this browser can read`);
-    }
-    const scale = Math.min(1, kMaxSide / Math.max(bitmap.width, bitmap.height));
-    const c = document.createElement('canvas');
-    c.width = Math.max(1, Math.round(bitmap.width * scale));
-    c.height = Math.max(1, Math.round(bitmap.height * scale));
-    const ctx = c.getContext('2d', { willReadFrequently: true })!;
-    ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(bitmap, 0, 0, c.width, c.height);
-    bitmap.close();
-    const rgba = ctx.getImageData(0, 0, c.width, c.height).data;
-    const rgb = new Uint8Array(c.width * c.height * 3);
-    for (let i = 0, n = c.width * c.height; i < n; ++i) {
-      rgb[3 * i] = rgba[4 * i];
-      rgb[3 * i + 1] = rgba[4 * i + 1];
-      rgb[3 * i + 2] = rgba[4 * i + 2];
-    }
-    this.set({ width: c.width, height: c.height, rgb }, file.name);
+    this.set(canvasRgb(await decodeImageFile(file, kMaxSide)), file.name);
   }
 
   fromResult(img: Image) { this.set({ ...img, rgb: img.rgb.slice() }, 'the result'); }

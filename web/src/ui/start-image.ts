@@ -2,7 +2,7 @@
 // size and resized (stretched, as the widely used web UI's "just resize") to the size asked for when a generation
 // starts, with a note when that changed it.
 import type { Image } from '../protocol';
-import { drawRgb } from './image';
+import { canvasRgb, decodeImageFile, drawRgb } from './image';
 
 export class StartImage {
   private source: HTMLCanvasElement | null = null;
@@ -18,18 +18,7 @@ export class StartImage {
 
   // An image file (PNG, JPEG, WebP: whatever the browser decodes); rejects with a message for anything else.
   async fromFile(file: File) {
-    let bitmap: ImageBitmap;
-    try {
-      bitmap = await createImageBitmap(file);
-    } catch {
-      throw new Error(`${file.name} is not an image this browser can read`);
-    }
-    const c = document.createElement('canvas');
-    c.width = bitmap.width;
-    c.height = bitmap.height;
-    c.getContext('2d')!.drawImage(bitmap, 0, 0);
-    bitmap.close();
-    this.set(c, file.name);
+    this.set(await decodeImageFile(file), file.name);
   }
 
   fromResult(img: Image) {
@@ -41,21 +30,9 @@ export class StartImage {
   // The start image as RGB at width x height, and whether it had to be resized to get there.
   at(width: number, height: number): { image: Image; resizedFrom: string | null } | null {
     if (!this.source) return null;
-    const c = document.createElement('canvas');
-    c.width = width;
-    c.height = height;
-    const ctx = c.getContext('2d', { willReadFrequently: true })!;
-    ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(this.source, 0, 0, width, height);
-    const rgba = ctx.getImageData(0, 0, width, height).data;
-    const rgb = new Uint8Array(width * height * 3);
-    for (let i = 0, n = width * height; i < n; ++i) {
-      rgb[3 * i] = rgba[4 * i];
-      rgb[3 * i + 1] = rgba[4 * i + 1];
-      rgb[3 * i + 2] = rgba[4 * i + 2];
-    }
     const same = this.source.width === width && this.source.height === height;
-    return { image: { width, height, rgb }, resizedFrom: same ? null : `${this.source.width}×${this.source.height}` };
+    return { image: canvasRgb(this.source, width, height),
+      resizedFrom: same ? null : `${this.source.width}×${this.source.height}` };
   }
 
   private set(source: HTMLCanvasElement | null, label: string) {
