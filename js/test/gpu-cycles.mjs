@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Open / generate (with a LoRA and a ControlNet) / cancel / generate / free, CYCLES times in one process on Dawn,
 // printing after each cycle the GPU buffers still alive and their bytes (GpuHost's own count of what the engine
-// created and destroyed) and the wasm heap: for dawn.test.mjs, which requires them not to grow.
+// created and destroyed), the wasm heap's size and the bytes malloc has out: for dawn.test.mjs, which requires them not to grow.
 //   node js/test/gpu-cycles.mjs [CYCLES]
 import path from 'node:path';
 
@@ -34,6 +34,6 @@ for (let cycle = 0; cycle < cycles; ++cycle) {
   await model.free();
   console.log(JSON.stringify({ cycle, cancelled, buffers: [...gpuHost.objects.values()].filter((o) => o instanceof GPUBuffer).length,
     objects: gpuHost.objects.size, live_bytes: gpuHost.liveBytes, peak_bytes: gpuHost.peakBytes,
-    heap_bytes: module.wasmMemory.buffer.byteLength }));
+    heap_bytes: module.wasmMemory.buffer.byteLength, heap_in_use: module._websd_wasm_heap_in_use() >>> 0 }));
 }
 process.exit(0);

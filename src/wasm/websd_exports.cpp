@@ -3,6 +3,7 @@
 // must never run on it). js/lib/engine.mjs wraps each in a promise. Cheap non-blocking calls (native size,
 // default scheduler, websd_image memory) are called directly.
 #include <emscripten/emscripten.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -256,5 +257,9 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_free(websd_model* model) {
     return 0;
   });
 }
+
+// Bytes of the wasm heap that malloc has handed out and not had back (dlmalloc's mallinfo): exact where the heap's
+// size is only its high-water mark, so leak checks compare this.
+EMSCRIPTEN_KEEPALIVE size_t websd_wasm_heap_in_use(void) { return mallinfo().uordblks; }
 
 }  // extern "C"
