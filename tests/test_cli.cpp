@@ -299,6 +299,24 @@ TEST(Cli, HelpAndInfo) {
     EXPECT_NE(info.out.find(s), std::string::npos) << s << "\n" << info.out;
 }
 
+// `websd bench` on a model's own architecture, each sgemm and Winograd forced on and off: it says which sgemm runs
+// and why, and --json holds every network's time (what scripts/bench-cpu.sh summarises).
+TEST(Cli, BenchReportsItsChoicesAndWritesJson) {
+  const std::string json = tmp("websd-bench-cli.json");
+  for (const char* flags : {"--sgemm portable --winograd on", "--sgemm auto --winograd off", "--sgemm blas"}) {
+    std::filesystem::remove(json);
+    Result r = run("bench --arch " + test::fixture("tiny-sd1/model") + " " + flags + " --json " + json);
+    ASSERT_EQ(r.code, 0) << flags << "\n" << r.out;
+    EXPECT_NE(r.out.find("sgemm: "), std::string::npos) << r.out;
+    std::ifstream in(json);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const char* key : {"\"text encoder\"", "\"unet\"", "\"vae decoder\"", "\"peak_rss_bytes\"", "\"choices\""})
+      EXPECT_NE(text.find(key), std::string::npos) << key << " in " << text;
+  }
+  EXPECT_NE(run("bench --sgemm fastest").code, 0);
+  std::filesystem::remove(json);
+}
+
 // The PNG at `path` against a fixture image; returns its parameters text.
 std::string expect_png_matches(const std::string& path, const std::string& reference, const std::string& key) {
   PngText text;

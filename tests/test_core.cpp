@@ -1,10 +1,15 @@
 // Core pieces: half-precision conversion, the sgemm kernels, the thread pool and the static memory planner.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "backends/cpu/gemm.h"
+#include "backends/cpu/gemm_choice.h"
 #include "backends/profile_report.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -56,10 +61,10 @@ TEST(Gemm, PortableAndSystemKernelsMatchANaiveProduct) {
           std::vector<float> want = C0, portable = C0, system = C0;
           naive_gemm(ta, tb, M, N, K, A, B, want, acc);
           const auto TA = ta ? cpu::Trans::kYes : cpu::Trans::kNo, TB = tb ? cpu::Trans::kYes : cpu::Trans::kNo;
-          cpu::Gemm(pool, true)(TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, portable.data(), N, acc);
-          cpu::Gemm(pool, false)(TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, system.data(), N, acc);
+          cpu::Gemm(pool, false)(TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, portable.data(), N, acc);
+          cpu::Gemm(pool, true)(TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, system.data(), N, acc);
           std::vector<float> serial = C0;
-          const cpu::Gemm portable_gemm(pool, true);
+          const cpu::Gemm portable_gemm(pool, false);
           const cpu::Gemm::SerialScope scope(portable_gemm);
           portable_gemm.serial(scope, TA, TB, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, serial.data(), N, acc);
           EXPECT_LE(test::max_abs_diff(serial, want), 1e-5f * float(K));
@@ -67,6 +72,80 @@ TEST(Gemm, PortableAndSystemKernelsMatchANaiveProduct) {
           EXPECT_LE(test::max_abs_diff(portable, want), tol) << M << "x" << N << "x" << K << " ta " << ta << " tb " << tb;
           EXPECT_LE(test::max_abs_diff(system, want), tol) << M << "x" << N << "x" << K;
         }
+}
+
+// A stored weight as one operand (f16 and q8, in A's place as convolutions put it and in B's transposed as linear
+// does, and the other two layouts): the portable kernel reads it as stored, the BLAS from Gemm::prepare's copy;
+// both match the product of the expanded weight.
+TEST(Gemm, StoredWeightOperandsMatchTheExpandedProduct) {
+  ThreadPool pool(0);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto [M, N, K] : {std::tuple{7, 33, 5}, {96, 70, 300}, {13, 40, 257}})
+    for (DType dtype : {DType::kF16, DType::kI8})
+      for (bool weight_is_a : {false, true})
+        for (bool trans : {false, true}) {
+          const int64_t rows = weight_is_a ? (trans ? K : M) : (trans ? N : K);
+          const int64_t cols = weight_is_a ? (trans ? M : K) : (trans ? K : N);
+          const size_t n = size_t(rows * cols);
+          std::vector<uint16_t> half(n);
+          std::vector<int8_t> q(n);
+          std::vector<float> scales(static_cast<size_t>(rows)), expanded(n);
+          for (int64_t r = 0; r < rows; ++r) {
+            scales[size_t(r)] = 0.01f * float(1 + r % 5);
+            for (int64_t c = 0; c < cols; ++c) {
+              const size_t i = size_t(r * cols + c);
+              half[i] = f32_to_f16(u(rng));
+              q[i] = int8_t(int(u(rng) * 127));
+              expanded[i] = dtype == DType::kF16 ? f16_to_f32(half[i]) : float(q[i]) * scales[size_t(r)];
+            }
+          }
+          WeightData w;
+          w.dtype = dtype;
+          w.shape = Shape{rows, cols};
+          w.data = dtype == DType::kF16 ? static_cast<const void*>(half.data()) : q.data();
+          w.scales = scales.data();
+          std::vector<float> other(size_t(weight_is_a ? K * N : M * K));
+          for (auto& v : other) v = u(rng);
+          const bool ta = weight_is_a && trans, tb = !weight_is_a && trans;
+          const float* A = weight_is_a ? expanded.data() : other.data();
+          const float* B = weight_is_a ? other.data() : expanded.data();
+          std::vector<float> want(size_t(M * N));
+          naive_gemm(ta, tb, M, N, K, std::vector<float>(A, A + M * K), std::vector<float>(B, B + K * N), want, false);
+          const auto TA = ta ? cpu::Trans::kYes : cpu::Trans::kNo, TB = tb ? cpu::Trans::kYes : cpu::Trans::kNo;
+          const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+          for (bool blas : {false, true}) {
+            const cpu::Gemm gemm(pool, blas && cpu::have_blas());
+            std::vector<float> scratch(gemm.expansion_floats(dtype, rows * cols)), got(size_t(M * N));
+            cpu::GemmOperand a{A, nullptr, lda}, b{B, nullptr, ldb};
+            if (weight_is_a) a = gemm.prepare({nullptr, &w, lda}, scratch.data());
+            if (!weight_is_a) b = gemm.prepare({nullptr, &w, ldb}, scratch.data());
+            gemm(TA, TB, M, N, K, a, b, got.data(), N, false);
+            EXPECT_LE(test::max_abs_diff(got, want), 1e-5f * float(K))
+                << gemm.name() << " " << dtype_name(dtype) << (weight_is_a ? " A" : " B") << (trans ? "ᵀ " : " ")
+                << M << "x" << N << "x" << K;
+          }
+        }
+}
+
+// The measured sgemm choice is written to its cache file and read back from it; a file that is not JSON is
+// measured again and rewritten. (Where the build has no BLAS there is nothing to choose.)
+TEST(Gemm, MeasuredChoiceIsCachedPerMachine) {
+  if (!cpu::have_blas()) GTEST_SKIP() << "this build has no BLAS";
+  EXPECT_THROW(cpu::parse_sgemm_request("fastest"), Error);
+  ThreadPool pool(2);
+  const std::string dir = ::testing::TempDir() + "/websd-sgemm-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/sgemm.json";
+  const cpu::SgemmChoice first = cpu::measured_sgemm(pool, path);
+  EXPECT_EQ(first.why.rfind("measured: ", 0), 0u) << first.why;
+  const cpu::SgemmChoice again = cpu::measured_sgemm(pool, path);
+  EXPECT_EQ(again.why.rfind("cached in " + path, 0), 0u) << again.why;
+  EXPECT_EQ(again.blas, first.blas);
+  std::ofstream(path) << "{ not json";
+  EXPECT_EQ(cpu::measured_sgemm(pool, path).why.rfind("measured: ", 0), 0u);
+  EXPECT_EQ(cpu::measured_sgemm(pool, path).why.rfind("cached in ", 0), 0u);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ThreadPool, CoversTheRangeExactlyOnce) {

@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "apps/process_stats.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/gemm.h"
 #include "backends/network_timing.h"
+#include "core/error.h"
 #include "io/pack.h"
 #include "models/architectures.h"
 #include "models/controlnet.h"
@@ -28,8 +31,10 @@ struct BenchOptions {
   int runs = 1;
   std::string dtype = "f16";
   std::string sgemm = "auto";
+  std::string winograd = "auto";
   std::vector<std::string> only;
   bool controlnet = false;  // the UNet with one ControlNet of its architecture
+  std::string json;         // where to write the results as JSON too ("" = nowhere)
 };
 
 using Clock = std::chrono::steady_clock;
@@ -37,8 +42,8 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-double sgemm_gflops(ThreadPool& pool, bool portable) {
-  const cpu::Gemm gemm(pool, portable);
+double sgemm_gflops(ThreadPool& pool, bool blas) {
+  const cpu::Gemm gemm(pool, blas);
   const int64_t n = 2048;
   std::vector<float> a(size_t(n * n), 0.5f), b(size_t(n * n), 0.25f), c(size_t(n * n));
   double best = 1e30;
@@ -114,16 +119,27 @@ int run_bench(const BenchOptions& o) {
     return 0;
   }
 
-  const bool portable = o.sgemm == "portable";
-  auto backend = make_cpu_backend(CpuOptions{o.threads, false, portable});
+  CpuOptions cpu_options;
+  cpu_options.threads = o.threads;
+  cpu_options.sgemm = cpu::parse_sgemm_request(o.sgemm);
+  cpu_options.winograd = o.winograd == "auto" ? -1 : o.winograd == "on" ? 1 : 0;
+  auto backend = make_cpu_backend(cpu_options);
   ThreadPool pool(o.threads);
   std::printf("websd bench: %s architecture, random %s weights, %dx%d, %s, %d threads\n", arch.name.c_str(),
               o.dtype.c_str(), width, height, backend->name().c_str(), pool.size());
+  std::printf("  %s\n", backend->choices().c_str());
   // The reference throughput: a large square sgemm of the implementation the networks use, same run, same threads.
-  const double gemm = sgemm_gflops(pool, portable);
-  std::printf("  sgemm 2048^3 (%-9s)          %8.1f GFLOP/s\n", cpu::Gemm(pool, portable).name(), gemm);
-  if (cpu::have_blas() && !portable)
-    std::printf("  sgemm 2048^3 (portable )          %8.1f GFLOP/s\n", sgemm_gflops(pool, true));
+  const bool blas = cpu::choose_sgemm(pool, cpu_options.sgemm).blas;  // the backend's choice (kept per process)
+  const double gemm = sgemm_gflops(pool, blas);
+  std::printf("  sgemm 2048^3 (%-9s)          %8.1f GFLOP/s\n", cpu::Gemm(pool, blas).name(), gemm);
+  nlohmann::json report = {{"arch", arch.name}, {"width", width}, {"height", height}, {"threads", pool.size()},
+                           {"weights", o.dtype}, {"backend", backend->name()}, {"choices", backend->choices()},
+                           {"sgemm_gflops", {{cpu::Gemm(pool, blas).name(), gemm}}}};
+  if (cpu::have_blas()) {
+    const double other = sgemm_gflops(pool, !blas);
+    std::printf("  sgemm 2048^3 (%-9s)          %8.1f GFLOP/s\n", cpu::Gemm(pool, !blas).name(), other);
+    report["sgemm_gflops"][cpu::Gemm(pool, !blas).name()] = other;
+  }
   double weight_bytes = 0;
   for (const auto& [name, g] : nets) weight_bytes += double(g->weight_bytes());
   std::printf("  weights in memory                %8.0f MiB\n", weight_bytes / (1 << 20));
@@ -134,6 +150,8 @@ int run_bench(const BenchOptions& o) {
     if (!wanted(o, key)) continue;
     const NetworkTiming t = time_network(*backend, g, o.runs, /*warmup=*/false);
     const int batch = name == "vae decoder" ? 1 : o.batch;
+    report["networks"][name] = {{"ms", t.run_ms}, {"batch", batch}, {"gflop", t.gflop},
+                                {"arena_bytes", t.arena_bytes}};
     std::printf("  %-16s (batch %d)        %8.1f ms   arena %6.1f MiB", name.c_str(), batch, t.run_ms, double(t.arena_bytes) / 1048576.0);
     if (t.gflop > 0) {
       const double gflops = t.gflop / (t.run_ms / 1e3);
@@ -143,6 +161,12 @@ int run_bench(const BenchOptions& o) {
     std::printf("\n");
   }
   std::printf("  peak host RSS                    %8.0f MiB\n", double(peak_rss_bytes()) / (1 << 20));
+  report["peak_rss_bytes"] = peak_rss_bytes();
+  if (!o.json.empty()) {
+    std::ofstream out(o.json);
+    out << report.dump(2) << "\n";
+    if (!out) throw Error(ErrorCode::kNotFound, "cannot write " + o.json);
+  }
   return 0;
 }
 
@@ -163,10 +187,17 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--runs", opts->runs, "Runs per network; the best is reported")->check(CLI::Range(1, 100));
   cmd->add_option("--dtype", opts->dtype, "Weight storage type")->check(CLI::IsMember({"f16", "f32"}));
-  cmd->add_option("--sgemm", opts->sgemm, "auto (system BLAS where linked) or portable (the wasm kernel)")
-      ->check(CLI::IsMember({"auto", "portable"}));
+  cmd->add_option("--sgemm", opts->sgemm,
+                  "auto (the faster of the system BLAS and the portable kernel on this machine, timed once and "
+                  "cached), portable (the wasm kernel) or blas")
+      ->check(CLI::IsMember({"auto", "portable", "blas"}));
+  cmd->add_option("--winograd", opts->winograd,
+                  "3x3 convolutions as Winograd F(4x4,3x3): auto (where it measured faster), on (wherever it "
+                  "applies) or off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   cmd->add_flag("--controlnet", opts->controlnet,
                 "Time the UNet with one ControlNet of the architecture (and, with --sizes, the ControlNet's own size)");
+  cmd->add_option("--json", opts->json, "Also write the results to this JSON file");
   cmd->add_option("--only", opts->only, "Networks to time: text, unet, vae (default: all)")
       ->check(CLI::IsMember({"text", "unet", "vae"}));
   cmd->callback([opts, &exit_code] {

@@ -39,6 +39,7 @@ struct GenerateOptions {
   } control;
   bool seed_given = false;
   int threads = 0;
+  std::string sgemm = "auto";
   bool quiet = false;
 };
 
@@ -127,6 +128,7 @@ int run_generate(GenerateOptions& o) {
   if (!o.seed_given) o.params.seed = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
   CpuOptions cpu;
   cpu.threads = o.threads;
+  cpu.sgemm = cpu::parse_sgemm_request(o.sgemm);
   if (!o.init_image.empty()) o.params.init_image = to_float(read_png(o.init_image));
   if (!o.mask.empty()) {
     const RgbImage mask = read_png(o.mask);
@@ -322,6 +324,10 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", o->output, "Output PNG; several images get -1, -2, ... before the extension")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU worker threads (default: all cores)");
+  cmd->add_option("--sgemm", o->sgemm,
+                  "Matrix products: auto (the faster of the system BLAS and the portable kernel on this machine, "
+                  "timed once and cached), portable or blas")
+      ->check(CLI::IsMember({"auto", "portable", "blas"}));
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar, no file list");
   cmd->callback([o, &exit_code] {
     if (o->params.width % 8 || o->params.height % 8)

@@ -41,6 +41,8 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // What the backend chose for this machine and why ("sgemm: portable (measured: ...)"), for reports; may be "".
+  virtual std::string choices() const { return ""; }
   virtual std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) = 0;
   // The largest tensor one kernel may bind, and the largest activation arena (WebGPU's
   // maxStorageBufferBindingSize and maxBufferSize); pipelines tile work that would exceed them.

@@ -67,12 +67,13 @@ struct AlignedFree {
 
 class CpuExecutable final : public Executable {
  public:
-  CpuExecutable(std::shared_ptr<const Graph> g, std::shared_ptr<ThreadPool> pool, bool reference, bool portable)
-      : g_(std::move(g)), pool_(std::move(pool)), gemm_(*pool_, portable), reference_(reference) {
+  CpuExecutable(std::shared_ptr<const Graph> g, std::shared_ptr<ThreadPool> pool, bool reference, bool blas,
+                cpu::FastChoice choice)
+      : g_(std::move(g)), pool_(std::move(pool)), gemm_(*pool_, blas), reference_(reference), choice_(choice) {
     // The cpu kernels read weights in place: bring in those that are not resident, for as long as this lives.
     weights_.reserve(g_->weights().size());
     for (const WeightData& w : g_->weights()) weights_.push_back(resident(w));
-    plan_ = plan_memory(*g_, [this](const Node& n) { return reference_ ? 0 : cpu::fast_scratch_bytes(*g_, n, pool_->size()); });
+    plan_ = plan_memory(*g_, [this](const Node& n) { return reference_ ? 0 : cpu::fast_scratch_bytes(*g_, n, pool_->size(), choice_); });
     void* p = std::aligned_alloc(MemoryPlan::kAlignment, std::max<size_t>(plan_.arena_bytes, MemoryPlan::kAlignment));
     if (!p)
       throw Error(ErrorCode::kOutOfMemory, "cpu backend: cannot allocate the " +
@@ -93,7 +94,7 @@ class CpuExecutable final : public Executable {
       const Node& n = nodes[i];
       if (n.op == Op::kInput || n.op == Op::kWeight) continue;
       if (cancel && cancel->load(std::memory_order_relaxed)) throw Error(ErrorCode::kCancelled, "run cancelled");
-      cpu::KernelArgs args{*g_, weights_, n, {}, ptr(TensorId(i)), nullptr, *pool_, gemm_};
+      cpu::KernelArgs args{*g_, weights_, n, {}, ptr(TensorId(i)), nullptr, *pool_, gemm_, choice_};
       for (TensorId t : n.inputs) args.in.push_back(ptr(t));
       if (plan_.scratch_offset[i] >= 0) args.scratch = arena_.get() + plan_.scratch_offset[i];
       auto t0 = std::chrono::steady_clock::now();
@@ -122,6 +123,7 @@ class CpuExecutable final : public Executable {
   std::shared_ptr<ThreadPool> pool_;
   cpu::Gemm gemm_;
   bool reference_;
+  cpu::FastChoice choice_;
   MemoryPlan plan_;
   std::unique_ptr<uint8_t, AlignedFree> arena_;
 };
@@ -129,12 +131,18 @@ class CpuExecutable final : public Executable {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const CpuOptions& o)
-      : pool_(std::make_shared<ThreadPool>(o.threads)), reference_(o.reference), portable_(o.portable_gemm) {}
+      : pool_(std::make_shared<ThreadPool>(o.threads)),
+        reference_(o.reference),
+        sgemm_(o.reference ? cpu::SgemmChoice{false, "reference kernels"} : cpu::choose_sgemm(*pool_, o.sgemm)),
+        choice_{o.winograd, sgemm_.blas, o.winograd_band_rows} {}
   std::string name() const override {
-    return reference_ ? "cpu-reference" : std::string("cpu (sgemm: ") + cpu::Gemm(*pool_, portable_).name() + ")";
+    return reference_ ? "cpu-reference" : std::string("cpu (sgemm: ") + cpu::Gemm(*pool_, sgemm_.blas).name() + ")";
+  }
+  std::string choices() const override {
+    return reference_ ? "" : std::string("sgemm: ") + cpu::Gemm(*pool_, sgemm_.blas).name() + " (" + sgemm_.why + ")";
   }
   std::unique_ptr<Executable> compile(std::shared_ptr<const Graph> graph) override {
-    return std::make_unique<CpuExecutable>(std::move(graph), pool_, reference_, portable_);
+    return std::make_unique<CpuExecutable>(std::move(graph), pool_, reference_, sgemm_.blas, choice_);
   }
   // An arena larger than the memory there is would only page or fail late: the machine's physical memory natively,
   // the most the wasm heap may grow to in a browser.
@@ -149,7 +157,9 @@ class CpuBackend final : public Backend {
 
  private:
   std::shared_ptr<ThreadPool> pool_;
-  bool reference_, portable_;
+  bool reference_;
+  cpu::SgemmChoice sgemm_;
+  cpu::FastChoice choice_;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Fast cpu kernels: matrix work goes through sgemm (blocked, threaded), convolutions through a chunked im2col
 // (never the whole column matrix), attention through query blocks (never the whole score matrix), and the
-// memory-bound ops are threaded loops. Weights stored as f16/bf16 are expanded into scratch per op.
+// memory-bound ops are threaded loops. Stored weights (f16, bf16, q8) are read as they are by the portable sgemm
+// (expanded while it packs its panels); only the system BLAS needs f32 copies, made into scratch per op.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/kernel_args.h"
 #include "backends/cpu/vec_math.h"
+#include "backends/cpu/winograd.h"
 #include "core/error.h"
 
 namespace websd::cpu {
@@ -20,22 +22,20 @@ constexpr size_t kScoreBytes = 2u << 20;      // score tile of one attention tas
 constexpr int64_t kAttentionRows = 128;       // query rows per task at most
 constexpr int64_t kElementGrain = 1 << 14;    // elements per thread chunk below which threads do not pay off
 
-size_t weight_expansion_bytes(const Graph& g, TensorId w) {
+// The f32 copy of a stored weight the BLAS needs (the portable sgemm reads stored weights as they are).
+size_t weight_expansion_bytes(const Graph& g, TensorId w, FastChoice choice) {
   const Node& n = g.node(w);
-  return n.dtype == DType::kF32 ? 0 : size_t(n.shape.numel()) * sizeof(float);
+  return choice.blas && n.op == Op::kWeight && n.dtype != DType::kF32 ? size_t(n.shape.numel()) * sizeof(float) : 0;
 }
 
-// The weight as f32: the stored bytes when they already are f32, else expanded into `scratch` (threaded).
-const float* weight_f32(const KernelArgs& a, size_t i, float*& scratch) {
-  const Node& w = a.input_node(i);
-  if (w.dtype == DType::kF32) return a.in_f32(i);
-  float* dst = scratch;
-  const int64_t n = w.shape.numel();
-  scratch += n;
-  const WeightData& stored = *a.weight(i);
-  a.pool.parallel_for(n, [&](int64_t b, int64_t e, int) { expand_weight(stored, size_t(b), size_t(e - b), dst + b); },
-                      kElementGrain);
-  return dst;
+// Input 1 (the weight, stored or computed) as a product's operand with leading dimension ld, as the sgemm reads
+// it (Gemm::prepare: an f32 copy at the start of the scratch for the BLAS); `scratch` moves past that copy.
+GemmOperand weight_operand(const KernelArgs& a, int64_t ld, float*& scratch) {
+  const WeightData* w = a.weight(1);
+  if (!w) return GemmOperand{a.in_f32(1), nullptr, ld};
+  const GemmOperand o = a.gemm.prepare(GemmOperand{nullptr, w, ld}, scratch);
+  scratch += a.gemm.expansion_floats(w->dtype, w->shape.numel());
+  return o;
 }
 
 // Output rows per im2col chunk: whole rows, so that each column row is a few contiguous copies.
@@ -97,8 +97,8 @@ void linear(const KernelArgs& a) {
   const Shape& ws = a.input_shape(1);
   const int64_t N = ws[0], K = ws[1], M = a.n.shape.numel() / N;
   float* scratch = static_cast<float*>(a.scratch);
-  const float* w = weight_f32(a, 1, scratch);
-  a.gemm(Trans::kNo, Trans::kYes, M, N, K, a.in_f32(0), K, w, K, a.out_f32(), N, false);
+  const GemmOperand w = weight_operand(a, K, scratch);
+  a.gemm(Trans::kNo, Trans::kYes, M, N, K, GemmOperand{a.in_f32(0), nullptr, K}, w, a.out_f32(), N, false);
   if (has_bias(a.n)) add_bias_rows(a, a.out_f32(), M, N, small_param_f32(a, 2));
 }
 
@@ -191,14 +191,19 @@ void conv3x3_shifted(const KernelArgs& a) {
   }
 }
 
+bool use_winograd(const Node& n, const Shape& ws, FastChoice choice) {
+  return choice.winograd < 0 ? winograd_wins(n, ws) : choice.winograd == 1 && winograd_applies(n, ws);
+}
+
 void conv2d(const KernelArgs& a) {
+  if (use_winograd(a.n, a.input_shape(1), a.choice)) return conv3x3_winograd(a);
   if (use_shifted_conv(a.n, a.input_shape(1))) return conv3x3_shifted(a);
   const Shape& xs = a.input_shape(0);
   const Shape& ws = a.input_shape(1);
   const ConvGeometry geo{xs[1], xs[2], xs[3], ws[2], ws[3], a.n.shape[2], a.n.shape[3], a.n.p.stride, a.n.p.pad};
   const int64_t B = xs[0], O = ws[0], P = geo.HO * geo.WO, K = geo.C * geo.KH * geo.KW;
   float* scratch = static_cast<float*>(a.scratch);
-  const float* w = weight_f32(a, 1, scratch);
+  const GemmOperand w = weight_operand(a, K, scratch);
   const float* x = a.in_f32(0);
   float* y = a.out_f32();
   const std::vector<float> bias = has_bias(a.n) ? small_param_f32(a, 2) : std::vector<float>(size_t(O), 0.0f);
@@ -211,7 +216,7 @@ void conv2d(const KernelArgs& a) {
     for (int64_t b0 = 0; b0 < B; b0 += group) {
       const int64_t n = std::min(group, B - b0);
       for (int64_t i = 0; i < n; ++i) im2col(a.pool, geo, x + (b0 + i) * geo.C * geo.H * geo.W, 0, geo.HO, col, n * P, i * P);
-      a.gemm(Trans::kNo, Trans::kNo, O, n * P, K, w, K, col, n * P, out, n * P, false);
+      a.gemm(Trans::kNo, Trans::kNo, O, n * P, K, w, {col, nullptr, n * P}, out, n * P, false);
       a.pool.parallel_for(n * O, [&](int64_t lo, int64_t hi, int) {
         for (int64_t r = lo; r < hi; ++r) {
           const int64_t i = r / O, o = r % O;
@@ -229,13 +234,13 @@ void conv2d(const KernelArgs& a) {
     const float* xb = x + b * geo.C * geo.H * geo.W;
     float* yb = y + b * O * P;
     if (is_pointwise_conv(a.n, ws)) {
-      a.gemm(Trans::kNo, Trans::kNo, O, P, geo.C, w, geo.C, xb, P, yb, P, false);
+      a.gemm(Trans::kNo, Trans::kNo, O, P, geo.C, w, {xb, nullptr, P}, yb, P, false);
       continue;
     }
     for (int64_t oy0 = 0; oy0 < geo.HO; oy0 += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, geo.HO - oy0), pc = rows * geo.WO;
       im2col(a.pool, geo, xb, oy0, rows, scratch, pc, 0);
-      a.gemm(Trans::kNo, Trans::kNo, O, pc, K, w, K, scratch, pc, yb + oy0 * geo.WO, P, false);
+      a.gemm(Trans::kNo, Trans::kNo, O, pc, K, w, {scratch, nullptr, pc}, yb + oy0 * geo.WO, P, false);
     }
   }
   if (has_bias(a.n)) {
@@ -445,11 +450,12 @@ bool layout(const KernelArgs& a) {
 
 }  // namespace
 
-size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads) {
+size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads, FastChoice choice) {
   switch (n.op) {
-    case Op::kLinear: return weight_expansion_bytes(g, n.inputs[1]);
+    case Op::kLinear: return weight_expansion_bytes(g, n.inputs[1], choice);
     case Op::kConv2d: {
       const Shape& ws = g.shape(n.inputs[1]);
+      if (use_winograd(n, ws, choice)) return winograd_scratch_bytes(n, ws, choice.winograd_band_rows);
       if (use_shifted_conv(n, ws)) return shifted_conv_floats(n, ws) * sizeof(float);
       const int64_t K = ws[1] * ws[2] * ws[3], P = n.shape[2] * n.shape[3], group = conv_batch_group(n, ws);
       size_t work = 0;
@@ -457,7 +463,7 @@ size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads) {
         work = size_t((K + ws[0]) * group * P) * sizeof(float);  // column matrix and unscattered result
       else if (!is_pointwise_conv(n, ws))
         work = size_t(K * conv_chunk_rows(n, ws) * n.shape[3]) * sizeof(float);
-      return weight_expansion_bytes(g, n.inputs[1]) + work;
+      return weight_expansion_bytes(g, n.inputs[1], choice) + work;
     }
     case Op::kAttention: {
       const Shape& q = g.shape(n.inputs[0]);

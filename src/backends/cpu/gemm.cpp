@@ -5,6 +5,8 @@
 #include <functional>
 #include <vector>
 
+#include "core/error.h"
+
 #ifdef WEBSD_HAVE_BLAS
 #include <cblas.h>
 #include <mutex>
@@ -28,16 +30,43 @@ constexpr int64_t kKC = 256;   // depth of one packed block (A panel kMR×kKC st
 constexpr int64_t kMC = 96;    // rows of C per task (A block in L2)
 constexpr int64_t kNC = 512;   // columns of C per task
 
+// An operand as the packers read it: element (r, c) is p[r·ld + c] (trans: p[c·ld + r]), or the same element of a
+// stored weight, expanded to f32 on the way.
 struct Matrix {
   const float* p;
   int64_t ld;
   bool trans;
+  const WeightData* w = nullptr;
   float at(int64_t r, int64_t c) const { return trans ? p[c * ld + r] : p[r * ld + c]; }
+  // n elements that lie next to each other in memory, from flattened offset `at`.
+  void run(int64_t at, int64_t n, float* dst) const {
+    if (w)
+      expand_weight(*w, size_t(at), size_t(n), dst);
+    else
+      std::memcpy(dst, p + at, size_t(n) * sizeof(float));
+  }
 };
 
 // A[i0:i0+kMR, k0:k0+kc] -> dst[kc][kMR], zero-padded past M.
 void pack_a(const Matrix& a, int64_t i0, int64_t M, int64_t k0, int64_t kc, float* dst) {
   const int64_t rows = std::min<int64_t>(kMR, M - i0);
+  if (a.trans) {  // columns of A lie in memory: one run per k
+    for (int64_t k = 0; k < kc; ++k) {
+      a.run((k0 + k) * a.ld + i0, rows, dst + k * kMR);
+      for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0;
+    }
+    return;
+  }
+  if (a.w) {  // rows of a stored weight: each expanded as one run, then interleaved
+    float row[kKC];
+    for (int64_t r = 0; r < rows; ++r) {
+      a.run((i0 + r) * a.ld + k0, kc, row);
+      for (int64_t k = 0; k < kc; ++k) dst[k * kMR + r] = row[k];
+    }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0;
+    return;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     for (int64_t r = 0; r < rows; ++r) dst[k * kMR + r] = a.at(i0 + r, k0 + k);
     for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0;
@@ -47,8 +76,21 @@ void pack_a(const Matrix& a, int64_t i0, int64_t M, int64_t k0, int64_t kc, floa
 // B[k0:k0+kc, j0:j0+kNR] -> dst[kc][kNR], zero-padded past N.
 void pack_b(const Matrix& b, int64_t j0, int64_t N, int64_t k0, int64_t kc, float* dst) {
   const int64_t cols = std::min<int64_t>(kNR, N - j0);
-  if (!b.trans && cols == kNR) {
-    for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * kNR, b.p + (k0 + k) * b.ld + j0, kNR * sizeof(float));
+  if (!b.trans) {  // rows of B lie in memory: one run per k
+    for (int64_t k = 0; k < kc; ++k) {
+      b.run((k0 + k) * b.ld + j0, cols, dst + k * kNR);
+      for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0;
+    }
+    return;
+  }
+  if (b.w) {  // x · wᵀ: each of the weight's rows expanded as one run, then interleaved
+    float row[kKC];
+    for (int64_t c = 0; c < cols; ++c) {
+      b.run((j0 + c) * b.ld + k0, kc, row);
+      for (int64_t k = 0; k < kc; ++k) dst[k * kNR + c] = row[k];
+    }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0;
     return;
   }
   for (int64_t k = 0; k < kc; ++k) {
@@ -110,15 +152,14 @@ void for_range(ThreadPool* pool, int64_t n, const std::function<void(int64_t, in
     fn(0, n, 0);
 }
 
-void portable(ThreadPool* pool, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-              const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+void portable(ThreadPool* pool, int64_t M, int64_t N, int64_t K, const Matrix& a, const Matrix& b, float* C,
+              int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
     return;
   }
-  const Matrix a{A, lda, ta == Trans::kYes}, b{B, ldb, tb == Trans::kYes};
   const int64_t m_panels = (M + kMR - 1) / kMR, n_panels = (N + kNR - 1) / kNR;
   static thread_local std::vector<float> packed_a, packed_b;  // owned by the calling thread, shared by workers
   std::vector<float>& pa = packed_a;
@@ -185,9 +226,24 @@ bool have_blas() {
 #endif
 }
 
-Gemm::Gemm(ThreadPool& pool, bool portable) : pool_(pool), blas_(have_blas() && !portable) {}
+const char* blas_name() { return have_blas() ? "openblas" : "none"; }
 
-const char* Gemm::name() const { return blas_ ? "openblas" : "portable"; }
+std::string blas_description() {
+#ifdef WEBSD_HAVE_BLAS
+  return std::string(openblas_get_config()) + " (" + openblas_get_corename() + ")";
+#else
+  return "none";
+#endif
+}
+
+Gemm::Gemm(ThreadPool& pool, bool use_blas) : pool_(pool), blas_(have_blas() && use_blas) {}
+
+const char* Gemm::name() const { return blas_ ? blas_name() : "portable"; }
+
+std::string Gemm::portable_description() {
+  return "portable " + std::to_string(kMR) + "x" + std::to_string(kNR) + ", kc " + std::to_string(kKC) + ", mc " +
+         std::to_string(kMC) + ", nc " + std::to_string(kNC);
+}
 
 void Gemm::operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                       const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) const {
@@ -199,7 +255,33 @@ void Gemm::operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const
     return;
   }
 #endif
-  portable(&pool_, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  portable(&pool_, M, N, K, Matrix{A, lda, ta == Trans::kYes}, Matrix{B, ldb, tb == Trans::kYes}, C, ldc, accumulate);
+}
+
+GemmOperand Gemm::prepare(const GemmOperand& o, float* scratch) const {
+  if (!o.weight) return o;
+  const WeightData& w = *o.weight;
+  if (w.dtype == DType::kF32) return GemmOperand{static_cast<const float*>(w.data), nullptr, o.ld};
+  if (!blas_) return o;
+  pool_.parallel_for(w.shape.numel(), [&](int64_t b, int64_t e, int) {
+    expand_weight(w, size_t(b), size_t(e - b), scratch + b);
+  }, 1 << 14);
+  return GemmOperand{scratch, nullptr, o.ld};
+}
+
+void Gemm::operator()(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const GemmOperand& A,
+                      const GemmOperand& B, float* C, int64_t ldc, bool accumulate) const {
+  if (blas_) {
+    if (A.weight || B.weight) throw Error(ErrorCode::kInternal, "sgemm: the BLAS takes f32 operands (Gemm::prepare)");
+    (*this)(ta, tb, M, N, K, A.f32, A.ld, B.f32, B.ld, C, ldc, accumulate);
+    return;
+  }
+  const auto matrix = [](const GemmOperand& o, Trans t) {
+    if (o.weight && o.weight->dtype == DType::kF32)
+      return Matrix{static_cast<const float*>(o.weight->data), o.ld, t == Trans::kYes};
+    return Matrix{o.f32, o.ld, t == Trans::kYes, o.weight};
+  };
+  portable(&pool_, M, N, K, matrix(A, ta), matrix(B, tb), C, ldc, accumulate);
 }
 
 Gemm::SerialScope::SerialScope(const Gemm& g) {
@@ -221,7 +303,7 @@ void Gemm::serial(const SerialScope&, Trans ta, Trans tb, int64_t M, int64_t N, 
     return;
   }
 #endif
-  portable(nullptr, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  portable(nullptr, M, N, K, Matrix{A, lda, ta == Trans::kYes}, Matrix{B, ldb, tb == Trans::kYes}, C, ldc, accumulate);
 }
 
 }  // namespace websd::cpu

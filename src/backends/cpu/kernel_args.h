@@ -10,6 +10,13 @@
 
 namespace websd::cpu {
 
+// Which fast kernel runs where there are several (CpuOptions): -1 the measured rule, 0 / 1 forced.
+struct FastChoice {
+  int winograd = -1;  // 3×3 stride-1 convolutions: 0 direct, 1 Winograd F(4×4, 3×3) wherever it applies
+  bool blas = false;  // products go to the system BLAS, which needs f32 copies of stored weights (Gemm)
+  int winograd_band_rows = 0;  // 0: bands of tile rows sized by memory (winograd.cpp); N: N rows a band
+};
+
 struct KernelArgs {
   const Graph& g;
   const std::vector<WeightData>& weights;  // the graph's weights, resident (in memory) while the executable lives
@@ -19,6 +26,7 @@ struct KernelArgs {
   void* scratch;
   ThreadPool& pool;
   const Gemm& gemm;
+  FastChoice choice;
 
   const Node& input_node(size_t i) const { return g.node(n.inputs[i]); }
   const Shape& input_shape(size_t i) const { return g.node(n.inputs[i]).shape; }
@@ -41,6 +49,6 @@ void run_reference(const KernelArgs& a);
 
 // Threaded, blocked, SIMD-friendly versions. Return false where no fast path exists (the reference runs then).
 bool run_fast(const KernelArgs& a);
-size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads);
+size_t fast_scratch_bytes(const Graph& g, const Node& n, int threads, FastChoice choice);
 
 }  // namespace websd::cpu
