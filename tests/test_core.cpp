@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -17,6 +18,7 @@
 #include "core/memory_plan.h"
 #include "fixtures.h"
 #include "io/pipeline_folder.h"
+#include "io/weight_source.h"
 #include "models/unet.h"
 #include "models/vae.h"
 
@@ -190,6 +192,21 @@ void expect_valid_plan(const Graph& g, const MemoryPlan& plan) {
       ASSERT_FALSE(time && space) << "buffers " << a << " and " << b << " overlap";
     }
   for (const Live& l : live) ASSERT_LE(size_t(l.hi), plan.arena_bytes);
+}
+
+// Synthesized weights keep one owner per tensor while they live, as a file does: a network built again (every
+// generate() builds its UNet) is the same weights to the webgpu backend's cache, which then uploads nothing. (It
+// did not: every image of `bench-node.mjs --generate` synthesized and uploaded SD 1.5's 1.6 GiB again, 29 s on
+// the H200 before its first step.)
+TEST(RandomWeights, OneOwnerPerTensorAcrossBuilds) {
+  RandomWeights weights(DType::kF16);
+  const WeightData a = weights.get("down.0.weight", Shape{8, 4}), again = weights.get("down.0.weight", Shape{8, 4});
+  EXPECT_EQ(a.owner, again.owner);
+  EXPECT_NE(a.owner, weights.get("down.1.weight", Shape{8, 4}).owner);
+  EXPECT_NE(a.owner, RandomWeights(DType::kF16).get("down.0.weight", Shape{8, 4}).owner);
+  const WeightData x = resident(a), y = resident(again);
+  ASSERT_TRUE(x.data && y.data);
+  EXPECT_EQ(std::memcmp(x.data, y.data, 8 * 4 * 2), 0);  // and the same values
 }
 
 TEST(MemoryPlan, AChainNeedsOnlyTwoBuffers) {

@@ -88,7 +88,12 @@ WeightData SafetensorsWeights::get(const std::string& name, const Shape& shape) 
 WeightData RandomWeights::get(const std::string& name, const Shape& shape) const {
   // Made when a backend asks (and dropped after a GPU upload), so that a whole architecture never sits in memory.
   WeightData w{name, dtype_, shape};
-  w.owner = std::make_shared<int>(0);  // identifies this tensor for caches
+  {
+    std::lock_guard<std::mutex> lock(owners_->mu);
+    std::shared_ptr<const void>& owner = owners_->by_name[name + " " + shape.str()];
+    if (!owner) owner = std::make_shared<int>(0);
+    w.owner = owner;  // identifies this tensor for caches
+  }
   const RandomWeights self = *this;
   w.load = [self, name, shape] { return self.synthesize(name, shape); };
   return w;

@@ -2,7 +2,9 @@
 // the source checks both, so a wrong file is an error that names the file and the tensor.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -59,7 +61,8 @@ class SafetensorsWeights final : public WeightSource {
 // for benchmarks of real architectures without their files. Norm scales are 1 and biases small so activations stay in a sane range.
 class RandomWeights final : public WeightSource {
  public:
-  explicit RandomWeights(DType dtype = DType::kF16, uint64_t seed = 1) : dtype_(dtype), seed_(seed) {}
+  explicit RandomWeights(DType dtype = DType::kF16, uint64_t seed = 1)
+      : dtype_(dtype), seed_(seed), owners_(std::make_shared<Owners>()) {}
   WeightData get(const std::string& name, const Shape& shape) const override;
   bool contains(const std::string&) const override { return true; }
   std::string where() const override { return "random weights"; }
@@ -67,8 +70,15 @@ class RandomWeights final : public WeightSource {
 
  private:
   WeightData synthesize(const std::string& name, const Shape& shape) const;
+  // One owner per tensor name for as long as these weights live, as a file is one owner: a network built again
+  // (every generate() builds its UNet) finds the GPU copies of the last build in the webgpu backend's cache.
+  struct Owners {
+    std::mutex mu;
+    std::map<std::string, std::shared_ptr<const void>> by_name;
+  };
   DType dtype_;
   uint64_t seed_;
+  std::shared_ptr<Owners> owners_;
 };
 
 }  // namespace websd

@@ -15,10 +15,13 @@
 namespace websd::cpu {
 namespace {
 
-// Vector width in floats: 16 where AVX-512 exists, else 8 (two SSE/NEON/SIMD128 registers per vector, which
-// the compiler splits by itself).
+// Vector width in floats: 16 where AVX-512 exists; 4 (one register) in wasm SIMD128, whose engines have 16 vector
+// registers on x86 (the 6×2 accumulators of 8-float vectors would not fit); else 8 (two SSE/NEON registers per
+// vector, which the compiler splits by itself).
 #if defined(__AVX512F__)
 constexpr int kVec = 16;
+#elif defined(__wasm_simd128__)
+constexpr int kVec = 4;
 #else
 constexpr int kVec = 8;
 #endif
