@@ -88,7 +88,8 @@ void print_sizes(const Architecture& arch, const std::vector<std::pair<std::stri
 int run_bench(const BenchOptions& o) {
   const Architecture arch = architecture(o.arch);
   const int width = o.width ? o.width : arch.native_size, height = o.height ? o.height : arch.native_size;
-  const DType wt = o.dtype == "f32" ? DType::kF32 : DType::kF16;
+  // q8: int8 with per-row scales where `websd convert --dtype q8` quantizes, f16 elsewhere (RandomWeights).
+  const DType wt = o.dtype == "f32" ? DType::kF32 : o.dtype == "q8" ? DType::kI8 : DType::kF16;
   RandomWeights weights(wt);
   // All networks keep their weights for the whole run, as a generating process does; only one activation
   // arena is alive at a time.
@@ -186,7 +187,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--batch", opts->batch, "UNet and text-encoder batch (2 = classifier-free guidance)")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--runs", opts->runs, "Runs per network; the best is reported")->check(CLI::Range(1, 100));
-  cmd->add_option("--dtype", opts->dtype, "Weight storage type")->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--dtype", opts->dtype, "Weight storage type (q8 as `websd convert --dtype q8` stores them)")
+      ->check(CLI::IsMember({"f16", "q8", "f32"}));
   cmd->add_option("--sgemm", opts->sgemm,
                   "auto (the faster of the system BLAS and the portable kernel on this machine, timed once and "
                   "cached), portable (the wasm kernel) or blas")
