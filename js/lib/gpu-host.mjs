@@ -67,6 +67,10 @@ export class GpuHost {
     this.isSoftware = Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter) ||
       /swiftshader|llvmpipe|lavapipe/i.test(this.description);
     this.objects = new Map();  // handle -> buffer | pipeline record | program record
+    // Compiled pipelines by WGSL, entry point and layout, kept for this device's life: a model opened again (or
+    // another model with the same kernels) compiles nothing new. Freeing a pipeline's handle keeps it here.
+    this.pipelineCache = new Map();
+    this.pipelinesCompiled = 0;  // pipelines compiled, not found in the cache: for tests and benchmarks
     this.nextHandle = 1;
     this.pendingErrors = [];  // error-scope promises of submitted programs
     this.stickyError = null;  // the first error of asynchronous work not yet reported
@@ -187,6 +191,25 @@ export class GpuHost {
   async createPipeline(memory, codePtr, entryPtr, layoutPtr) {
     const v = new DataView(memory.buffer);
     const code = cString(memory, codePtr), entryPoint = cString(memory, entryPtr);
+    let layoutKey = 'auto';
+    if (layoutPtr) {
+      const uniformBytes = v.getUint32(layoutPtr, true), count = v.getUint32(layoutPtr + 4, true);
+      const access = v.getUint32(layoutPtr + 8, true);
+      layoutKey = `${uniformBytes}:${Array.from({ length: count }, (_, i) => v.getUint32(access + 4 * i, true)).join('')}`;
+    }
+    const key = `${entryPoint}\n${layoutKey}\n${code}`;
+    let record = this.pipelineCache.get(key);
+    if (!record) {
+      record = this.compilePipeline(code, entryPoint, layoutKey);
+      this.pipelineCache.set(key, record);
+      record.catch(() => this.pipelineCache.delete(key));  // a failure is reported, not remembered
+    }
+    return record;
+  }
+
+  // layoutKey: 'auto', or "UNIFORM_BYTES:ACCESS" with one digit per storage binding (1 read_write, 0 read-only).
+  async compilePipeline(code, entryPoint, layoutKey) {
+    this.pipelinesCompiled++;
     const module = this.device.createShaderModule({ code });
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === 'error');
@@ -196,14 +219,12 @@ export class GpuHost {
       throw new SeamError(VALIDATION, `WGSL of '${entryPoint}' does not compile:\n${text.join('\n')}`);
     }
     let layout = 'auto', bindGroupLayout = null;
-    if (layoutPtr) {
-      const uniformBytes = v.getUint32(layoutPtr, true), count = v.getUint32(layoutPtr + 4, true);
-      const access = v.getUint32(layoutPtr + 8, true);
-      const entries = uniformBytes ? [{ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } }] : [];
-      for (let i = 0; i < count; ++i) {
-        const type = v.getUint32(access + 4 * i, true) ? 'storage' : 'read-only-storage';
-        entries.push({ binding: i + 1, visibility: COMPUTE, buffer: { type } });
-      }
+    if (layoutKey !== 'auto') {
+      const [uniformBytes, access] = layoutKey.split(':');
+      const entries = Number(uniformBytes) ? [{ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } }] : [];
+      [...access].forEach((a, i) => {
+        entries.push({ binding: i + 1, visibility: COMPUTE, buffer: { type: a === '1' ? 'storage' : 'read-only-storage' } });
+      });
       bindGroupLayout = this.device.createBindGroupLayout({ entries });
       layout = this.device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
     }

@@ -1,4 +1,6 @@
 // The websd command-line tool. Every error a user can cause ends as one line on stderr and a non-zero exit code.
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
@@ -10,6 +12,11 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  // Buffers of a MiB and more (weights read or made for a network, activation arenas) are mapped and go back to the
+  // system when freed. glibc otherwise raises its threshold to 32 MiB after the first large free and serves later
+  // weights from its heap, which it keeps: SD 1.5 with q8 weights peaked at 1365 MiB over its three networks, 1165
+  // MiB with this (as the UNet alone), and f16 stayed at 1982 MiB.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   CLI::App app{"websd: Stable Diffusion on your own hardware (native CLI of the websd engine)"};
   app.require_subcommand(1);
   int exit_code = 0;
