@@ -437,6 +437,15 @@ async function fillRun(p, { prompt, negative, seed, steps, scheduler }) {
   await p.fill('#scheduler-options', 'timestep_spacing=leading');
 }
 
+// A new page of `ctx` with tiny-sd1 loaded by its ?model= link, idle.
+async function openTinyModel(ctx) {
+  const p = await ctx.newPage();
+  const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
+  await p.goto(`${server.url}/?${q}`);
+  assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+  return p;
+}
+
 async function generateIn(p) {
   await p.click('#generate');
   assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
@@ -445,10 +454,7 @@ async function generateIn(p) {
 test('add-ons from the disk or a URL, stored in the browser: a LoRA at 0.8 (merged and at run time), an embedding\'s word and a TAESD decoder draw diffusers\' images (WebGPU)', { timeout: TIMEOUT }, async () => {
   const ctx = await browser.newContext();
   try {
-    const p = await ctx.newPage();
-    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
-    await p.goto(`${server.url}/?${q}`);
-    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    const p = await openTinyModel(ctx);
     assert.match(await p.textContent('#model-info'), /on the GPU/);
     await p.click('#adapter-panel summary');
     // A LoRA: stored, ticked at scale 1 when added; set to the run's 0.8.
@@ -542,10 +548,7 @@ test('a ControlNet folder stored in the browser guides the image: the page draws
     }
     fs.writeFileSync(wide, encodePng({ width: 128, height: 64, rgb: twice }));
     fs.writeFileSync(bad, 'GIF89a not a png');
-    const p = await ctx.newPage();
-    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
-    await p.goto(`${server.url}/?${q}`);
-    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    const p = await openTinyModel(ctx);
     await p.click('#controlnet-panel summary');
     await p.setInputFiles('#add-controlnet-folder', fixture('tiny-sd1-creative/controlnet'));
     await p.waitForFunction(() => document.getElementById('controlnet').value === 'controlnet', null, { timeout: 30000 });
@@ -707,10 +710,7 @@ test('prompt weighting is highlighted as the engine reads it, with a token count
 test('a GPU lost in the middle of a generation is reported, the model is opened again on a fresh device, and the next image is right (WebGPU)', { timeout: TIMEOUT }, async () => {
   const ctx = await browser.newContext();
   try {
-    const p = await ctx.newPage();
-    const q = new URLSearchParams({ model: `${server.url}/fixtures/tiny-sd1/model/` });
-    await p.goto(`${server.url}/?${q}`);
-    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    const p = await openTinyModel(ctx);
     await fillRun(p, { prompt: reference.prompt, negative: reference.negative_prompt, seed: reference.seed,
       steps: 200, scheduler: 'pndm' });
     await p.fill('#scheduler-options', '');

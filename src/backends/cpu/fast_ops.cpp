@@ -25,7 +25,7 @@ constexpr int64_t kElementGrain = 1 << 14;    // elements per thread chunk below
 // The f32 copy of a stored weight the BLAS needs (the portable sgemm reads stored weights as they are).
 size_t weight_expansion_bytes(const Graph& g, TensorId w, FastChoice choice) {
   const Node& n = g.node(w);
-  return choice.blas && n.op == Op::kWeight && n.dtype != DType::kF32 ? size_t(n.shape.numel()) * sizeof(float) : 0;
+  return n.op == Op::kWeight ? Gemm::expansion_floats(choice.blas, n.dtype, n.shape.numel()) * sizeof(float) : 0;
 }
 
 // Input 1 (the weight, stored or computed) as a product's operand with leading dimension ld, as the sgemm reads

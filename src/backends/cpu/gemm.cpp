@@ -34,13 +34,12 @@ constexpr int64_t kMC = 96;    // rows of C per task (A block in L2)
 constexpr int64_t kNC = 512;   // columns of C per task
 
 // An operand as the packers read it: element (r, c) is p[r·ld + c] (trans: p[c·ld + r]), or the same element of a
-// stored weight, expanded to f32 on the way.
+// stored weight, expanded to f32 on the way (pack_panel).
 struct Matrix {
   const float* p;
   int64_t ld;
   bool trans;
   const WeightData* w = nullptr;
-  float at(int64_t r, int64_t c) const { return trans ? p[c * ld + r] : p[r * ld + c]; }
   // n elements that lie next to each other in memory, from flattened offset `at`.
   void run(int64_t at, int64_t n, float* dst) const {
     if (w)
@@ -50,56 +49,37 @@ struct Matrix {
   }
 };
 
+// One panel of an operand, packed as the micro-kernel reads it: dst[k][width] = X(p0 + i, k0 + k) for i < width,
+// zero past P, where X(i, k) lies at flattened offset i·ps + k·ks. Where the panel's own dimension is contiguous
+// (ps = 1) each k is one run; where k is, a stored weight's panel rows are expanded as runs and interleaved; plain
+// f32 is read element by element.
+void pack_panel(const Matrix& x, int64_t ps, int64_t ks, int64_t p0, int64_t P, int64_t width, int64_t k0,
+                int64_t kc, float* dst) {
+  const int64_t n = std::min(width, P - p0);
+  if (ps == 1) {
+    for (int64_t k = 0; k < kc; ++k) x.run(p0 + (k0 + k) * ks, n, dst + k * width);
+  } else if (x.w && ks == 1) {
+    float run[kKC];
+    for (int64_t i = 0; i < n; ++i) {
+      x.run((p0 + i) * ps + k0, kc, run);
+      for (int64_t k = 0; k < kc; ++k) dst[k * width + i] = run[k];
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t i = 0; i < n; ++i) dst[k * width + i] = x.p[(p0 + i) * ps + (k0 + k) * ks];
+  }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t i = n; i < width; ++i) dst[k * width + i] = 0;
+}
+
 // A[i0:i0+kMR, k0:k0+kc] -> dst[kc][kMR], zero-padded past M.
 void pack_a(const Matrix& a, int64_t i0, int64_t M, int64_t k0, int64_t kc, float* dst) {
-  const int64_t rows = std::min<int64_t>(kMR, M - i0);
-  if (a.trans) {  // columns of A lie in memory: one run per k
-    for (int64_t k = 0; k < kc; ++k) {
-      a.run((k0 + k) * a.ld + i0, rows, dst + k * kMR);
-      for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0;
-    }
-    return;
-  }
-  if (a.w) {  // rows of a stored weight: each expanded as one run, then interleaved
-    float row[kKC];
-    for (int64_t r = 0; r < rows; ++r) {
-      a.run((i0 + r) * a.ld + k0, kc, row);
-      for (int64_t k = 0; k < kc; ++k) dst[k * kMR + r] = row[k];
-    }
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0;
-    return;
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    for (int64_t r = 0; r < rows; ++r) dst[k * kMR + r] = a.at(i0 + r, k0 + k);
-    for (int64_t r = rows; r < kMR; ++r) dst[k * kMR + r] = 0;
-  }
+  pack_panel(a, a.trans ? 1 : a.ld, a.trans ? a.ld : 1, i0, M, kMR, k0, kc, dst);
 }
 
 // B[k0:k0+kc, j0:j0+kNR] -> dst[kc][kNR], zero-padded past N.
 void pack_b(const Matrix& b, int64_t j0, int64_t N, int64_t k0, int64_t kc, float* dst) {
-  const int64_t cols = std::min<int64_t>(kNR, N - j0);
-  if (!b.trans) {  // rows of B lie in memory: one run per k
-    for (int64_t k = 0; k < kc; ++k) {
-      b.run((k0 + k) * b.ld + j0, cols, dst + k * kNR);
-      for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0;
-    }
-    return;
-  }
-  if (b.w) {  // x · wᵀ: each of the weight's rows expanded as one run, then interleaved
-    float row[kKC];
-    for (int64_t c = 0; c < cols; ++c) {
-      b.run((j0 + c) * b.ld + k0, kc, row);
-      for (int64_t k = 0; k < kc; ++k) dst[k * kNR + c] = row[k];
-    }
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0;
-    return;
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    for (int64_t c = 0; c < cols; ++c) dst[k * kNR + c] = b.at(k0 + k, j0 + c);
-    for (int64_t c = cols; c < kNR; ++c) dst[k * kNR + c] = 0;
-  }
+  pack_panel(b, b.trans ? b.ld : 1, b.trans ? 1 : b.ld, j0, N, kNR, k0, kc, dst);
 }
 
 inline vfloat load(const float* p) {

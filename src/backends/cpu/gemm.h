@@ -43,8 +43,9 @@ class Gemm {
   // The operand as this implementation reads it: for the BLAS a stored weight other than f32 is expanded into
   // `scratch` (expansion_floats() of them, threaded), once for however many products use it.
   GemmOperand prepare(const GemmOperand& o, float* scratch) const;
-  size_t expansion_floats(DType dtype, int64_t elements) const {
-    return blas_ && dtype != DType::kF32 ? size_t(elements) : 0;
+  size_t expansion_floats(DType dtype, int64_t elements) const { return expansion_floats(blas_, dtype, elements); }
+  static size_t expansion_floats(bool blas, DType dtype, int64_t elements) {
+    return blas && dtype != DType::kF32 ? size_t(elements) : 0;
   }
 
   // On the calling thread only, for callers that are one task of a parallel loop (several run at once).
