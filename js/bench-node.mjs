@@ -6,7 +6,8 @@
 //                          [--generate N --tokenizer DIR [--guidance G] [--lora-rank R [--lora-mode runtime]]]
 //                          [--limit NAME=VALUE ...]
 //                          [--only unet,vae,text,controlnet] [--dtype f16|q8] [--profile FILE.json] [--json FILE.json]
-//                          [--kernels gemm=0,attention=0,group_norm=0]
+//                          [--kernels gemm=0,attention=0,group_norm=0] [--tune [--tune-filter TEXT]] [--tuning on|off]
+//   node js/bench-node.mjs --ready MODEL_DIR [--runs N] [--width W --height H]
 // Prints per network the compile time (weight upload included), the median, min and max run time, the planned
 // arena and the weights, and the estimate of one image: text encoders + steps × UNet (batch 2, guidance) + VAE
 // decode. --kernels forces numbered kernel variants (src/backends/webgpu/kernel_choice.h; 0 = the first plain
@@ -22,14 +23,21 @@
 // again; per case seconds per image, the overhead over (a), the bytes uploaded to the GPU, the peak GPU memory, the
 // RSS and the wasm heap, and the LoRA files' sizes and the adapted tensors' count and bytes (--json: all of it).
 // --lora-mode runtime applies the LoRAs at run time instead of merging them (src/adapters/lora.h, LoraMode).
+// --ready MODEL_DIR times how long a model on disk takes to be ready: opened (configs and tokenizer read), then a
+// one-step image whose weights are read and uploaded and pipelines compiled, against a second one-step image of
+// the open model (the networks alone); --runs times the model is opened, one after another in this process (from
+// the second, GpuHost's pipeline cache compiles nothing: the pipelines compiled are counted each time).
+// --tune first tunes the kernels for this GPU at the architecture's problems (Engine.tune: the table is stored per
+// GPU, js/lib/node.mjs tuningPath, and printed as a summary; --tune-filter TEXT: only problems whose key holds
+// TEXT); a stored table is used unless --tuning off.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { Engine, WebsdError } from './lib/engine.mjs';
+import { Engine, Model, WebsdError } from './lib/engine.mjs';
 import { GpuHost } from './lib/gpu-host.mjs';
 import { benchLoras } from './lib/lora-bench.mjs';
-import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
+import { applyStoredTuning, inModule, loadModule, nodeGpu, tuneAndStore, tuningSummary, wasmDir } from './lib/node.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -43,9 +51,15 @@ const { values: o } = parseArgs({
     profile: { type: 'string', default: '' }, json: { type: 'string', default: '' },
     kernels: { type: 'string', default: '' }, 'lora-rank': { type: 'string', default: '0' },
     'lora-mode': { type: 'string', default: 'merged' },
+    tune: { type: 'boolean', default: false }, tuning: { type: 'string', default: 'on' },
+    ready: { type: 'string', default: '' }, 'tune-filter': { type: 'string', default: '' },
   },
 });
 
+if (!['on', 'off'].includes(o.tuning)) {
+  console.error(`bench-node: --tuning must be on or off (got ${o.tuning})`);
+  process.exit(2);
+}
 const module = await loadModule(path.join(wasmDir(), 'src/wasm/websd.js'));
 // --limit maxStorageBufferBindingSize=134217728: run under a smaller device's limits.
 const limits = Object.fromEntries(o.limit.map((l) => { const [k, v] = l.split('='); return [k, Number(v)]; }));
@@ -54,8 +68,56 @@ if (gpuHost) console.log(`adapter: ${gpuHost.description}; Dawn flags: ${o['dawn
 const engine = new Engine(module, gpuHost);
 // --arch PATH: the architecture of a model on disk (its configs; weights still synthesized), e.g. a tiny test model.
 const arch = o.arch.includes('/') ? inModule(o.arch) : o.arch;
+let tuning = null;  // the stored table's file, where one is used
+if (gpuHost && o.tuning === 'on') {
+  const stored = applyStoredTuning(engine);
+  if (stored.applied) tuning = stored.path;
+  if (stored.applied || o.tune) console.log(`kernel tuning: ${stored.applied ? stored.path : stored.reason}`);
+}
+if (gpuHost && o.tune) {
+  try {
+    const t = await tuneAndStore(engine, arch, { width: Number(o.width), height: Number(o.height),
+      batch: Number(o.guidance) > 1 ? 2 : 1, dtype: o.dtype, runs: 5, filter: o['tune-filter'] });
+    tuning = t.path;
+    console.log(`kernel tuning: ${tuningSummary(t)}; stored in ${t.path}`);
+  } catch (e) {
+    console.error(`bench-node: tuning: ${e.message}`);
+    process.exit(1);
+  }
+}
 const a = engine.allocator();
 const mib = (b) => (b / 1048576).toFixed(0);
+
+if (o.ready) {
+  const rows = [];
+  console.log(`model-ready time of ${o.ready} on ${o.backend} (${Number(o.width) || 'native'}x${Number(o.height) || 'native'})`);
+  for (let i = 0; i < Number(o.runs); ++i) {
+    const compiled0 = gpuHost?.pipelinesCompiled ?? 0;
+    const t0 = performance.now();
+    const model = await Model.open(engine, inModule(o.ready), { backend: o.backend });
+    const t1 = performance.now();
+    const opts = { prompt: 'a lighthouse on a cliff at dusk', steps: 1, width: Number(o.width), height: Number(o.height) };
+    await model.txt2img(opts);
+    const t2 = performance.now();
+    const compiled = (gpuHost?.pipelinesCompiled ?? 0) - compiled0;
+    await model.txt2img(opts);
+    const t3 = performance.now();
+    await model.free();
+    const row = { open_ms: t1 - t0, first_image_ms: t2 - t1, second_image_ms: t3 - t2,
+      ready_ms: (t1 - t0) + (t2 - t1) - (t3 - t2), pipelines_compiled: compiled };
+    rows.push(row);
+    console.log(`  open ${i + 1}: ready in ${(row.ready_ms / 1000).toFixed(2)} s (opened ${(row.open_ms / 1000).toFixed(2)} s, ` +
+      `first 1-step image ${(row.first_image_ms / 1000).toFixed(2)} s, second ${(row.second_image_ms / 1000).toFixed(2)} s; ` +
+      `${compiled} pipelines compiled)`);
+  }
+  if (gpuHost) console.log(`  peak GPU memory (storage buffers alive at once): ${mib(gpuHost.peakBytes)} MiB`);
+  if (o.json) {
+    fs.writeFileSync(o.json, JSON.stringify({ model: o.ready, backend: o.backend, flags: o['dawn-flag'],
+      adapter: gpuHost?.description, tuning, opens: rows, peak_gpu_bytes: gpuHost?.peakBytes }, null, 1));
+  }
+  a.free();
+  process.exit(0);
+}
 
 if (Number(o.generate) > 0) {
   if (!o.tokenizer) {
@@ -98,7 +160,7 @@ if (Number(o.generate) > 0) {
       images.push({ total_ms: total, to_first_ms: toFirst, per_step_ms: perStep, tail_ms: tail });
     }
     fs.writeFileSync(o.json, JSON.stringify({ arch: o.arch, steps: Number(o.steps), kernels: o.kernels || 'auto',
-      flags: o['dawn-flag'], adapter: gpuHost?.description, images, peak_gpu_bytes: gpuHost?.peakBytes }, null, 1));
+      flags: o['dawn-flag'], adapter: gpuHost?.description, tuning, images, peak_gpu_bytes: gpuHost?.peakBytes }, null, 1));
   }
   a.free();
   process.exit(0);
@@ -117,7 +179,8 @@ if (r.status !== 0) {
 }
 const v = new Float64Array(module.wasmMemory.buffer, results, FIELDS * NETWORKS.length);
 let image = 0, arenaMax = 0, weights = 0;
-console.log(`${o.arch} on ${o.backend}, ${o.dtype} weights, kernels ${o.kernels || 'auto'}, median of ${o.runs} runs`);
+console.log(`${o.arch} on ${o.backend}, ${o.dtype} weights, kernels ${o.kernels || 'auto'}${tuning ? ' (tuned)' : ''}, ` +
+  `median of ${o.runs} runs`);
 const timings = {};
 for (const [i, name] of NETWORKS.entries()) {
   const [compileMs, runMs, arena, weightBytes, gflop, minMs, maxMs] = v.subarray(i * FIELDS, (i + 1) * FIELDS);
@@ -136,7 +199,7 @@ console.log(`  one image (${o.steps} steps, guidance): about ${(image / 1000).to
   (gpuHost ? `; peak on the device ${mib(gpuHost.peakBytes)} MiB` : ''));
 if (o.json) {
   fs.writeFileSync(o.json, JSON.stringify({ arch: o.arch, backend: o.backend, dtype: o.dtype, flags: o['dawn-flag'],
-    adapter: gpuHost?.description, kernels: o.kernels || 'auto', runs: Number(o.runs), networks: timings,
+    adapter: gpuHost?.description, kernels: o.kernels || 'auto', tuning, runs: Number(o.runs), networks: timings,
     peak_gpu_bytes: gpuHost?.peakBytes }, null, 1));
 }
 a.free();

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 
 import { Engine, Model } from './lib/engine.mjs';
 import { GpuHost } from './lib/gpu-host.mjs';
-import { inModule, loadModule, nodeGpu, wasmDir } from './lib/node.mjs';
+import { applyStoredTuning, inModule, loadModule, nodeGpu, tuneAndStore, tuningSummary, wasmDir } from './lib/node.mjs';
 import { SAMPLER_NAMES } from './lib/parameters.mjs';
 import { decodePng, encodePng } from './lib/png.mjs';
 
@@ -56,6 +56,10 @@ const USAGE = `usage: node js/websd-node.mjs --model DIR -p PROMPT [options]
   --backend webgpu|cpu      where the networks run (default webgpu)
   --threads N               cpu backend worker threads (default: all cores)
   --dawn-flag FLAG          a Dawn option for the webgpu backend, e.g. enable-dawn-features=disable_robustness
+  --tune                    webgpu: first time every kernel variant on this GPU for the model at this size and
+                            keep the fastest (stored per GPU in ~/.cache/websd/webgpu-tuning, used from then on)
+  --tune-filter TEXT        with --tune: only the problems whose key holds TEXT (e.g. attention, conv2d, linear)
+  --tuning on|off           webgpu: use the stored tuning of this GPU (default on) or the built-in rules
   -q, --quiet               no progress bar, no file list`;
 
 function fail(message) {
@@ -101,6 +105,8 @@ function parseOptions(argv) {
       'control-resize': { type: 'string', multiple: true, default: [] },
       output: { type: 'string', short: 'o', default: 'websd.png' }, backend: { type: 'string', default: 'webgpu' },
       threads: { type: 'string' }, 'dawn-flag': { type: 'string', multiple: true, default: [] },
+      tune: { type: 'boolean', default: false }, tuning: { type: 'string', default: 'on' },
+      'tune-filter': { type: 'string', default: '' },
       quiet: { type: 'boolean', short: 'q', default: false }, help: { type: 'boolean', short: 'h' },
     } }).values;
   } catch (e) {
@@ -113,6 +119,8 @@ function parseOptions(argv) {
   if (!parsed.model) fail('--model is required (see --help)');
   if (parsed.prompt === undefined) fail('--prompt is required (see --help)');
   if (!['webgpu', 'cpu'].includes(parsed.backend)) fail(`--backend must be webgpu or cpu (got ${parsed.backend})`);
+  if (!['on', 'off'].includes(parsed.tuning)) fail(`--tuning must be on or off (got ${parsed.tuning})`);
+  if ((parsed.tune || parsed.tuning === 'off') && parsed.backend !== 'webgpu') fail('--tune and --tuning are for --backend webgpu');
   const o = {
     ...parsed,
     steps: integer('steps', parsed.steps, 1, 1000) ?? 20,
@@ -244,6 +252,20 @@ async function main() {
     if (!o.quiet) console.error(`websd-node: WebGPU adapter: ${gpuHost.description}`);
   }
   const engine = new Engine(module, gpuHost);
+  if (gpuHost && o.tuning === 'on') {
+    const stored = applyStoredTuning(engine);
+    if (!o.quiet && (stored.applied || o.tune)) {
+      console.error(`websd-node: kernel tuning: ${stored.applied ? stored.path : `${stored.reason} (${stored.path})`}`);
+    }
+  }
+  if (gpuHost && o.tune) {
+    const r = await tuneAndStore(engine, inModule(o.model), { width: o.width ?? 0, height: o.height ?? 0,
+      batch: o.guidance > 1 ? 2 : 1, filter: o['tune-filter'], onProgress: (done, total) => {
+        if (!o.quiet && process.stderr.isTTY) process.stderr.write(`\rwebsd-node: tuning kernels ${done}/${total} `);
+        return true;
+      } });
+    if (!o.quiet) console.error(`\nwebsd-node: tuned: ${tuningSummary(r)}; stored in ${r.path}`);
+  }
   const t0 = performance.now();
   const model = await Model.open(engine, inModule(o.model), { backend: o.backend, threads: o.threads });
   const t1 = performance.now();

@@ -125,6 +125,48 @@ export class Engine {
 
   u32(ptr, index = 0) { return new Uint32Array(this.module.wasmMemory.buffer, ptr >>> 0, index + 1)[index]; }
 
+  // Tunes the WebGPU kernels for this engine's GPU (src/backends/webgpu/tuner.h): every distinct problem of an
+  // architecture's networks ('sd15', 'sdxl', or a model path as the module sees it) at width x height (0: its
+  // native size), the UNet at `batch` (2 with guidance, 1 without), each kernel variant timed and the fastest kept
+  // where it beats the built-in rules. The engine uses the table from its next compile on; store `table` (JSON
+  // text) and hand it to setTuning() when the engine starts again. onProgress(done, total) may return false to
+  // cancel. Resolves to { table, problems, candidates, seconds, rulesMs, tunedMs, improved }.
+  async tune(arch, { width = 0, height = 0, batch = 2, runs = 5, dtype = 'f16', filter = '', onProgress = null } = {}) {
+    const a = this.allocator();
+    try {
+      const out = a.zeroed(4), summary = a.zeroed(6 * 8);
+      const r = await this.run(() => this.module._websd_wasm_tune(a.string(arch), width, height, batch, runs,
+        a.string(dtype), a.string(filter), out, summary), { onProgress: onProgress && ((_, done, total) => onProgress(done, total)) });
+      if (r.status !== 0) throw new WebsdError(r.status, r.message);
+      const p = this.u32(out);
+      const table = this.string(p);
+      this.module._free(p);
+      const [problems, candidates, seconds, rulesMs, tunedMs, improved] = new Float64Array(this.module.wasmMemory.buffer, summary, 6);
+      return { table, problems, candidates, seconds, rulesMs, tunedMs, improved };
+    } finally {
+      a.free();
+    }
+  }
+
+  // Uses a stored tuning table (tune()'s `table`) from the next compile on; '' goes back to the built-in rules.
+  // Throws a WebsdError for a table of another format or kernel version (the one in use stays). A table made on
+  // another GPU is kept but applies to no problem here: compare tuningAdapter(table) with gpuHost.description.
+  setTuning(table) {
+    const a = this.allocator();
+    try {
+      const error = a.zeroed(4);
+      const status = this.module._websd_wasm_set_tuning(a.string(table || ''), error);
+      if (status !== 0) {
+        const p = this.u32(error);
+        const message = this.string(p);
+        this.module._free(p);
+        throw new WebsdError(status, message);
+      }
+    } finally {
+      a.free();
+    }
+  }
+
   // The map a ControlNet reads for `control` ({ image, preprocessor, cannyLow, cannyHigh, invert, resize }, as
   // txt2img's controlnets) at width x height: { width, height, rgb }, to show before generating. Called directly:
   // no network runs.
@@ -148,6 +190,15 @@ export class Engine {
     } finally {
       a.free();
     }
+  }
+}
+
+// The adapter a tuning table (Engine.tune's JSON text) was measured on, or '' for text that is no table.
+export function tuningAdapter(table) {
+  try {
+    return String(JSON.parse(table).adapter ?? '');
+  } catch {
+    return '';
   }
 }
 

@@ -56,3 +56,49 @@ export async function nodeGpu(flags = []) {
   Object.assign(globalThis, webgpu.globals);
   return webgpu.create(flags);
 }
+
+// Where the Node runner keeps kernel tuning tables (Engine.tune): one JSON file per GPU adapter, in the same
+// cache folder as the native tool's sgemm choice ($WEBSD_CACHE_DIR, else $XDG_CACHE_HOME/websd, else
+// ~/.cache/websd).
+export function tuningPath(adapter) {
+  const dir = process.env.WEBSD_CACHE_DIR ||
+    path.join(process.env.XDG_CACHE_HOME || path.join(process.env.HOME || '.', '.cache'), 'websd');
+  const slug = adapter.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 100) || 'gpu';
+  return path.join(dir, 'webgpu-tuning', `${slug}.json`);
+}
+
+// Hands the engine the stored table of its GPU, if there is one. Returns what happened, for the caller to say:
+// { path, applied: true } or { path, applied: false, reason }.
+export function applyStoredTuning(engine) {
+  const file = tuningPath(engine.gpuHost.description);
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return { path: file, applied: false, reason: 'none stored yet' };
+  }
+  try {
+    engine.setTuning(text);
+    return { path: file, applied: true };
+  } catch (e) {
+    return { path: file, applied: false, reason: e.message };
+  }
+}
+
+// Engine.tune, then the merged table written (atomically) where applyStoredTuning finds it.
+export async function tuneAndStore(engine, arch, options) {
+  const r = await engine.tune(arch, options);
+  const file = tuningPath(engine.gpuHost.description);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, r.table);
+  fs.renameSync(tmp, file);
+  return { ...r, path: file };
+}
+
+// One line about a tuning pass (Engine.tune's result), for people.
+export function tuningSummary(r) {
+  return `${r.problems} problems, ${r.candidates} candidates timed in ${r.seconds.toFixed(1)} s; ` +
+    `${r.improved} run faster than the built-in rules: ${r.rulesMs.toFixed(2)} -> ${r.tunedMs.toFixed(2)} ms of GPU ` +
+    'time per run of the networks, each problem timed alone';
+}

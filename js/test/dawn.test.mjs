@@ -106,3 +106,49 @@ test('open, generate, cancel and free cycles on Dawn leave no GPU buffers and do
   assert.ok(rows[5].heap_in_use <= rows[1].heap_in_use + (1 << 20),
     `the wasm heap's bytes in use grew: ${mib(rows[1].heap_in_use)} -> ${mib(rows[5].heap_in_use)} MiB`);
 });
+
+// Kernel tuning (src/backends/webgpu/tuner.h): a pass over tiny-sd1's attention problems stores a table for this
+// adapter; the image made with it still matches diffusers; a stored table's choices are what the networks run
+// (the profile names each kernel's variant), a table of another adapter or --tuning off changes nothing, and a
+// table of another kernel version is refused with a message.
+test('kernel tuning on Dawn: a table is measured, stored per adapter, used, and the image still matches', { timeout: 20 * 60 * 1000 }, async () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-tuning-'));
+  const tuned = { ...env, WEBSD_CACHE_DIR: cache };
+  const runIn = (args, e = tuned) => promisify(execFile)(process.execPath, args, { cwd: js, env: e, maxBuffer: 64 << 20 });
+  const out = path.join(cache, 'image.png');
+  const image = ['websd-node.mjs', '--backend', 'webgpu', '--model', fixture('tiny-sd1/model'),
+    '-p', 'a photo of an astronaut riding a horse on mars', '-n', 'blurry, low quality', '--steps', '5',
+    '--guidance', '7.5', '--seed', '1234', '-W', '64', '-H', '64', '--scheduler', 'pndm', '-o', out];
+  const { stderr } = await runIn([...image, '--tune', '--tune-filter', 'attention']);
+  const line = stderr.split('\n').find((l) => l.includes('tuned:'));
+  console.log(`  ${line}`);
+  assert.match(line, /tuned: \d+ problems, \d+ candidates timed/);
+  const [file] = fs.readdirSync(path.join(cache, 'webgpu-tuning'));
+  const table = JSON.parse(fs.readFileSync(path.join(cache, 'webgpu-tuning', file), 'utf8'));
+  assert.equal(table.format, 'websd-webgpu-tuning');
+  assert.match(table.adapter, /swiftshader/i);
+  const keys = Object.keys(table.problems);
+  assert.ok(keys.length >= 4 && keys.every((k) => k.startsWith('attention ')), keys.join('; '));
+  for (const p of Object.values(table.problems)) assert.ok(p.ms > 0 && p.ms <= p.auto_ms && p.count >= 1, JSON.stringify(p));
+  const want = readSafetensors(fixture('tiny-sd1/reference.safetensors')).get('pndm/image_u8');
+  const result = compareImages(decodePng(fs.readFileSync(out)).rgb, want.data);
+  assert.ok(result.ok, `tuned: ${result.summary}`);
+
+  // Every attention problem forced to variant 1 (the rules pick 0 on software adapters): the text encoder's
+  // profile shows it, unless the table is another adapter's or tuning is off.
+  const forced = { ...table, problems: Object.fromEntries(keys.map((k) => [k, { choice: 'attention=1', ms: 1, auto_ms: 1, count: 1 }])) };
+  const variants = async (t, extra = []) => {
+    fs.writeFileSync(path.join(cache, 'webgpu-tuning', file), JSON.stringify(t));
+    const profile = path.join(cache, 'profile.json');
+    await runIn(['bench-node.mjs', '--arch', fixture('tiny-sd1/model'), '--only', 'text', '--runs', '1', '--profile',
+      profile, ...extra]);
+    return JSON.parse(fs.readFileSync(profile, 'utf8'))['text encoder'].rows.map((r) => r.kernel)
+      .filter((k) => k.startsWith('attention')).join(',');
+  };
+  assert.match(await variants(forced), /^attention d8 v1$/);
+  assert.match(await variants(forced, ['--tuning', 'off']), /^attention d8 v0$/);
+  assert.match(await variants({ ...forced, adapter: 'another GPU' }), /^attention d8 v0$/);
+  fs.writeFileSync(path.join(cache, 'webgpu-tuning', file), JSON.stringify({ ...forced, version: 0 }));
+  const { stdout } = await runIn(['bench-node.mjs', '--arch', fixture('tiny-sd1/model'), '--only', 'text', '--runs', '1', '--tune', '--tune-filter', 'nothing matches this']);
+  assert.match(stdout, /kernel tuning: .*another version of websd's kernels.*tune again/);
+});

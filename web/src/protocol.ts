@@ -75,6 +75,18 @@ export interface Capabilities {
   features: string[];
   cores: number;
   storage: { usage: number; quota: number; persisted: boolean } | null;
+  tuning: TuningInfo | null;  // the kernel tuning stored for this adapter; null = the built-in rules
+}
+
+// A kernel tuning table of this GPU (Engine.tune), summed up: the problems measured, those where a variant beat
+// the built-in rules, and the GPU ms of one run of the networks tuned under the rules and under the table (each
+// problem timed alone, weighted by how often it occurs).
+export interface TuningInfo {
+  problems: number;
+  improved: number;
+  rulesMs: number;
+  tunedMs: number;
+  seconds: number;  // how long the tuning took (0 for a table read back from storage)
 }
 
 export interface ModelInfo {
@@ -119,7 +131,11 @@ export type Request =
   | { id: number; type: 'adapter-add'; kind: AdapterKind; source: AdapterSource }
   | { id: number; type: 'adapter-remove'; kind: AdapterKind; name: string }
   | { id: number; type: 'prompt-info'; prompt: string; literal: boolean }
-  | { id: number; type: 'control-map'; control: ControlOptions; width: number; height: number };
+  | { id: number; type: 'control-map'; control: ControlOptions; width: number; height: number }
+  // Times the kernel variants on this GPU at the open model's problems (at width x height, guided or not), stores
+  // the table and opens the model again with it; resolves to a TuningInfo. 'tuning-reset' forgets the table.
+  | { id: number; type: 'tune'; width: number; height: number; guidance: number }
+  | { id: number; type: 'tuning-reset' };
 
 // What 'prompt-info' resolves to (the engine's reading of a prompt, for the highlight and the token counter):
 // tokens per 75-token chunk, and spans [start, end, weight, isBreak] in string indices; null with no model.
@@ -138,7 +154,8 @@ export type LoadPhase = 'download' | 'verify' | 'upload';
 export type Event =
   | { phase: LoadPhase; file: string; loaded: number; total: number }
   | { phase: 'step'; image: number; step: number; steps: number }
-  | { phase: 'preview'; image: number; step: number; width: number; height: number; rgb: Uint8Array };
+  | { phase: 'preview'; image: number; step: number; width: number; height: number; rgb: Uint8Array }
+  | { phase: 'tune'; done: number; total: number };
 
 export type Reply =
   | { id: number; type: 'event'; event: Event }

@@ -14,7 +14,7 @@ KernelChoice& current() {
 
 }  // namespace
 
-void set_kernel_choice(const std::string& spec) {
+KernelChoice parse_kernel_choice(const std::string& spec) {
   KernelChoice c;
   std::istringstream items(spec);
   for (std::string item; std::getline(items, item, ',');) {
@@ -48,7 +48,26 @@ void set_kernel_choice(const std::string& spec) {
                                                    ", winograd_tiles=0..N, linear_a=0..1, software=0..1" +
                                                    " (or auto)");
   }
-  current() = c;
+  return c;
+}
+
+void set_kernel_choice(const std::string& spec) { current() = parse_kernel_choice(spec); }
+void set_kernel_choice(const KernelChoice& choice) { current() = choice; }
+
+KernelChoice merged(const KernelChoice& forced, const KernelChoice& tuned) {
+  KernelChoice c = forced;
+  const auto take = [](int& mine, int theirs, int automatic) {
+    if (mine == automatic) mine = theirs;
+  };
+  take(c.gemm, tuned.gemm, -1);
+  take(c.gemm_split, tuned.gemm_split, 0);
+  take(c.attention, tuned.attention, -1);
+  take(c.group_norm, tuned.group_norm, -1);
+  take(c.layer_norm, tuned.layer_norm, -1);
+  take(c.winograd, tuned.winograd, -1);
+  take(c.linear_a, tuned.linear_a, -1);
+  take(c.winograd_tiles, tuned.winograd_tiles, 0);
+  return c;
 }
 
 const KernelChoice& kernel_choice() { return current(); }

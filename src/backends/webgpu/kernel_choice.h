@@ -52,9 +52,15 @@ struct KernelChoice {
 // Whether "auto" follows the software rules on an adapter (KernelChoice::software).
 bool software_rules(bool adapter_is_software);
 
-// The choice new executables use. Parsed from "gemm=2,gemm_split=3,attention=1,winograd=0" (unnamed families stay auto; "" = all auto);
+// A choice read from "gemm=2,gemm_split=3,attention=1,winograd=0" (unnamed families stay auto; "" = all auto);
 // throws Error(kInvalidArgument) naming what it does not know.
+KernelChoice parse_kernel_choice(const std::string& spec);
+// The choice forced on every node new executables lower (the kernel lab, the benchmarks' --kernels): it goes
+// before a tuned choice (tuning.h), family by family.
 void set_kernel_choice(const std::string& spec);
+void set_kernel_choice(const KernelChoice& choice);
 const KernelChoice& kernel_choice();
+// `forced` with every family it leaves automatic taken from `tuned`.
+KernelChoice merged(const KernelChoice& forced, const KernelChoice& tuned);
 
 }  // namespace websd::webgpu

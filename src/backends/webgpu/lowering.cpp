@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "backends/webgpu/kernel_choice.h"
+#include "backends/webgpu/tuning.h"
 #include "backends/webgpu/kernel_params.h"
 #include "core/error.h"
 #include "core/memory_plan.h"
@@ -63,21 +64,21 @@ bool software(const wsd_gpu_info& info) { return software_rules(info.is_software
 
 // The GroupNorm variant (kernel_choice.h): 1 (group_norm.wgsl) where it applies, H·W a multiple of 4 (its
 // vector stores), else 0; one thread per group on software adapters.
-int group_norm_variant(const Node& n, const wsd_gpu_info& info) {
-  int v = kernel_choice().group_norm;
+int group_norm_variant(const Graph& g, const Node& n, const wsd_gpu_info& info) {
+  int v = choice_for(g, n, info).group_norm;
   if (v < 0) v = software(info) ? 2 : 1;
   const int64_t inner = n.shape.numel() / (n.shape[0] * n.shape[1]);
   return v == 1 && inner % 4 != 0 ? 0 : v;
 }
 
 // The LayerNorm variant (kernel_choice.h): 0 a workgroup per row, 1 a thread per row on software adapters.
-int layer_norm_variant(const wsd_gpu_info& info) {
-  const int v = kernel_choice().layer_norm;
+int layer_norm_variant(const Graph& g, const Node& n, const wsd_gpu_info& info) {
+  const int v = choice_for(g, n, info).layer_norm;
   return v >= 0 ? v : software(info) ? 1 : 0;
 }
 
-bool wide_group_norm(const Node& n, const wsd_gpu_info& info) {
-  return n.op == Op::kGroupNorm && group_norm_variant(n, info) == 1;
+bool wide_group_norm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
+  return n.op == Op::kGroupNorm && group_norm_variant(g, n, info) == 1;
 }
 
 // The wide GroupNorm's uniforms; its scratch holds (mean, M2) per chunk of every set, then (mean, inv_std) per set.
@@ -150,7 +151,8 @@ GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   p.k = uint64_t(ws.numel() / ws[0]);
   p.m = conv ? uint64_t(ws[0]) : uint64_t(n.shape.numel() / ws[0]);
   p.n = conv ? uint64_t(n.shape.numel() / ws[0]) : uint64_t(ws[0]);
-  p.variant = kernel_choice().gemm;
+  const KernelChoice choice = choice_for(g, n, info);
+  p.variant = choice.gemm;
   const bool automatic = p.variant < 0;
   p.pointwise = conv && ws[2] == 1 && ws[3] == 1 && n.p.stride == 1 && n.p.pad == 0 && n.p.pad_end == 0 &&
                 (n.shape[2] * n.shape[3]) % 4 == 0;
@@ -160,7 +162,7 @@ GemmPlan plan_gemm(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   if (p.variant == 0) return p;
   const GemmTile t = kGemmTiles[p.variant];
   p.k_slice = uint32_t((p.k + t.k - 1) / t.k * t.k);
-  const int forced = kernel_choice().gemm_split;
+  const int forced = choice.gemm_split;
   // Split K fills a GPU's multiprocessors; a CPU adapter has a few cores, and each slice is one more pass.
   const uint64_t want = forced > 0                        ? uint64_t(forced)
                         : automatic && !software(info)   ? auto_slices(t, p.m, p.n, p.k, !conv || p.pointwise)
@@ -187,14 +189,11 @@ constexpr uint64_t kWinogradScratch = 128ull << 20;  // V and M of one chunk
 
 WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   WinogradPlan p;
-  if (n.op != Op::kConv2d) return p;
+  if (!winograd_applies(g, n)) return p;
   const Shape &xs = g.shape(n.inputs[0]), &ws = g.shape(n.inputs[1]);
-  const Node& w = g.node(n.inputs[1]);
-  if (ws[2] != 3 || ws[3] != 3 || n.p.stride != 1 || n.p.pad != 1 || n.p.pad_end != 1) return p;
-  // q8 weights stay on the direct kernels: their int8 values do not survive the transform.
-  if (w.op != Op::kWeight || g.weights()[size_t(w.weight)].dtype == DType::kI8) return p;
   const uint64_t C = uint64_t(ws[1]), O = uint64_t(ws[0]), H = uint64_t(xs[2]), W = uint64_t(xs[3]);
-  const int v = kernel_choice().winograd;
+  const KernelChoice choice = choice_for(g, n, info);
+  const int v = choice.winograd;
   // From the kernel lab on the H200 (docs/gpu-kernels.md): Winograd won from 16x16 images up (SD 1.5's 1280
   // channels at 16x16: 0.348 against 0.644 ms; the VAE's 512 channels at 256x256: 5.0 against 11.1), also for
   // few outputs (the VAE's conv_out, 128 -> 3 channels: 1.08 against 1.41 ms), and broke even at 8x8 (0.194
@@ -206,14 +205,14 @@ WinogradPlan plan_winograd(const Graph& g, const Node& n, const wsd_gpu_info& in
   p.tiles = uint32_t(uint64_t(xs[0]) * p.tiles_image);
   const uint64_t per_tile = 16 * 4 * std::max(C, O);  // bytes of V or M per tile (the larger of the two)
   const uint64_t budget = std::min<uint64_t>(kWinogradScratch / 2, info.max_storage_buffer_binding_size);
-  const uint64_t forced = uint64_t(kernel_choice().winograd_tiles);
+  const uint64_t forced = uint64_t(choice.winograd_tiles);
   const uint64_t fit = forced ? (forced + 3) / 4 * 4 : std::max<uint64_t>(4, budget / per_tile / 4 * 4);
   p.chunks = ceil_div(p.tiles, fit);
   p.chunk = ceil_div(p.tiles, p.chunks);  // chunks of equal size
   p.chunk4 = (p.chunk + 3) / 4 * 4;
   p.v_bytes = MemoryPlan::align_up(16 * 4 * C * p.chunk4);
   p.m_bytes = MemoryPlan::align_up(16 * 4 * O * p.chunk4);
-  p.gemm = kernel_choice().gemm;
+  p.gemm = choice.gemm;
   if (p.gemm < 0 && software(info)) p.gemm = kGemmDirect;
   if (p.gemm <= 0) {
     // The products' tiles by the lab: 128x128 where they alone make 512 workgroups (the VAE), 64x128 from 1024
@@ -395,7 +394,7 @@ Dispatch Lowerer::gemm_core(bool conv, const GemmPlan& plan) const {
   } else {
     LinearParams p{u32(plan.m), u32(plan.n), u32(plan.k), has_bias, plan.k_slice, fuse_residual, 0, 0};
     d = make("linear", "linear", p, {x, w, bias, out(), partial, res}, grid);
-    const bool rows4 = plan.k % 4 == 0 && kernel_choice().linear_a != 0;
+    const bool rows4 = plan.k % 4 == 0 && choice_for(g_, n_, info_).linear_a != 0;
     d.variant.constants["X_LOADS"] = rows4 ? "linear_x4" : "linear_x";
     d.variant.constants["A_TILE"] = rows4 ? "gemm_a_k" : "gemm_a_rows";
   }
@@ -446,7 +445,7 @@ Dispatch Lowerer::norm() const {
   }
   // One thread per set (group_norm variant 2, layer_norm 1): no barriers, for software adapters.
   const bool serial =
-      n_.op == Op::kGroupNorm ? group_norm_variant(n_, info_) == 2 : layer_norm_variant(info_) == 1;
+      n_.op == Op::kGroupNorm ? group_norm_variant(g_, n_, info_) == 2 : layer_norm_variant(g_, n_, info_) == 1;
   const TensorRef gamma = in(1), beta = in(2);
   Dispatch d = serial ? make("norm", (std::string(entry) + "_serial").c_str(), p, {in(0), gamma, beta, out()},
                              flat_grid(p.sets, kFlatWorkgroup, info_))
@@ -496,7 +495,7 @@ Dispatch Lowerer::attention() const {
   const Shape &qs = in_shape(0), &ks = in_shape(1);
   AttentionParams p{u32(qs[0]), u32(qs[1]), u32(ks[1]), u32(qs[2]), u32(n_.p.heads), n_.p.causal, n_.p.scale, 0};
   const uint32_t head_dim = p.channels / p.heads;
-  int v = kernel_choice().attention;
+  int v = choice_for(g_, n_, info_).attention;
   // Variants 3 and 4: two query rows per thread (each key chunk read from workgroup memory feeds both), 4 with
   // twice the lanes per row (half the registers per lane). From the H200 lab: 3 for long self-attention at
   // narrow heads (SD 1.5's d40 at L=4096: 1.48 against 2.01 ms for 2) and for the VAE's d512 (2.61 against
@@ -582,7 +581,7 @@ std::vector<Dispatch> Lowerer::run() {
       return w.use ? winograd(w) : gemm(true);
     }
     case Op::kGroupNorm:
-      if (wide_group_norm(n_, info_)) return group_norm_wide();
+      if (wide_group_norm(g_, n_, info_)) return group_norm_wide();
       return {norm()};
     case Op::kLayerNorm: return {norm()};
     case Op::kAdd: return {binary("add")};
@@ -623,10 +622,19 @@ std::array<uint32_t, 3> flat_grid(uint64_t threads, uint32_t per_group, const ws
   return {x, uint32_t(y), 1};
 }
 
+bool winograd_applies(const Graph& g, const Node& n) {
+  if (n.op != Op::kConv2d) return false;
+  const Shape& ws = g.shape(n.inputs[1]);
+  const Node& w = g.node(n.inputs[1]);
+  if (ws[2] != 3 || ws[3] != 3 || n.p.stride != 1 || n.p.pad != 1 || n.p.pad_end != 1) return false;
+  // q8 weights stay on the direct kernels: their int8 values do not survive the transform.
+  return w.op == Op::kWeight && g.weights()[size_t(w.weight)].dtype != DType::kI8;
+}
+
 size_t scratch_bytes(const Graph& g, const Node& n, const wsd_gpu_info& info) {
   if (const WinogradPlan w = plan_winograd(g, n, info); w.use) return size_t(w.v_bytes + w.m_bytes);
   if (n.op == Op::kLinear || n.op == Op::kConv2d) return size_t(plan_gemm(g, n, info).scratch);
-  return wide_group_norm(n, info) ? size_t(wide_group_norm_scratch(wide_group_norm_params(n))) : 0;
+  return wide_group_norm(g, n, info) ? size_t(wide_group_norm_scratch(wide_group_norm_params(n))) : 0;
 }
 
 std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device) {

@@ -52,6 +52,10 @@ std::array<uint32_t, 3> flat_grid(uint64_t threads, uint32_t per_group, const ws
 // the layout asked for).
 std::vector<Dispatch> lower_node(const Graph& g, TensorId node, const Locator& where, const Device& device);
 
+// Whether a node could run as Winograd F(2×2, 3×3): a 3×3, stride-1, padding-1 convolution of a stored f32 or f16
+// weight (the rules or a tuned choice then say whether it does).
+bool winograd_applies(const Graph& g, const Node& n);
+
 // The scratch bytes the dispatches of `node` need while it runs (planned with the activations).
 size_t scratch_bytes(const Graph& g, const Node& node, const wsd_gpu_info& info);
 

@@ -6,8 +6,9 @@ import { GpuHost } from '../../../js/lib/gpu-host.mjs';
 import { fetchModel, type FetchedModel } from './model-fetch';
 import { listCached, removeCached } from './model-cache';
 import { ADAPTER_KINDS, addAdapter, removeAdapter, storedAdapters } from './adapter-store';
+import { removeTuning, storedTuning, storeTuning } from './tuning-store';
 import type { Adapter, Backend, Capabilities, Control, Event, GenerateParams, GenerateResult, Image, ModelInfo,
-  ModelSource, PromptInfo, Reply, Request } from '../protocol';
+  ModelSource, PromptInfo, Reply, Request, TuningInfo } from '../protocol';
 
 declare function importScripts(...urls: string[]): void;
 declare const createWebsdModule: (options: object) => Promise<any>;
@@ -36,6 +37,7 @@ let adapterMount = '';
 let adapterMounts = 0;
 let adapterList: Adapter[] = [];
 let generating: Promise<unknown> = Promise.resolve();
+let lastLoad: { source: ModelSource; backend: Backend } | null = null;  // to open the model again after tuning
 
 function post(reply: Reply, transfer: Transferable[] = []) {
   scope.postMessage(reply, transfer);
@@ -80,7 +82,50 @@ async function capabilities(): Promise<Capabilities> {
     features: gpu ? [...gpu.device.features] as string[] : [],
     cores: navigator.hardwareConcurrency || 1,
     storage,
+    tuning: gpu ? tuningInfo(await storedTuning(gpu.description), 0) : null,
   };
+}
+
+// A tuning table's summary (TuningInfo), or null for none or one that is no table.
+function tuningInfo(table: string | null, seconds: number): TuningInfo | null {
+  if (!table) return null;
+  try {
+    const problems = Object.values(JSON.parse(table).problems) as { choice: string; ms: number; auto_ms: number;
+      count: number }[];
+    return { problems: problems.length, improved: problems.filter((p) => p.choice).length,
+      rulesMs: problems.reduce((s, p) => s + p.count * p.auto_ms, 0),
+      tunedMs: problems.reduce((s, p) => s + p.count * p.ms, 0), seconds };
+  } catch {
+    return null;
+  }
+}
+
+// Hands the engine this GPU's stored tuning table (or the built-in rules where there is none, or the stored one
+// is of an older kernel version).
+async function applyTuning(e: Engine, gpu: GpuHost) {
+  const table = await storedTuning(gpu.description);
+  try {
+    e.setTuning(table ?? '');
+  } catch (err) {
+    console.warn(`websd: the stored kernel tuning is not used: ${(err as Error).message}`);
+    e.setTuning('');
+  }
+}
+
+// Tunes the kernels for the open model on this GPU, stores the table, and opens the model again so that every
+// network compiles with it.
+async function tune(id: number, width: number, height: number, guidance: number): Promise<TuningInfo> {
+  if (!model || !modelInfo || !lastLoad) throw new WebsdError(1, 'no model is loaded: load one first');
+  if (modelInfo.backend !== 'webgpu' || !gpuHost) throw new WebsdError(1, 'tuning is for the WebGPU backend');
+  const e = await getEngine();
+  const gpu = gpuHost;
+  const r = await e.tune(mounted, { width, height, batch: guidance > 1 ? 2 : 1, onProgress: (done: number, total: number) => {
+    post({ id, type: 'event', event: { phase: 'tune', done, total } });
+    return !cancelRequested;
+  } });
+  await storeTuning(gpu.description, r.table);
+  await load(id, lastLoad.source, lastLoad.backend);
+  return tuningInfo(r.table, r.seconds)!;
 }
 
 function localFiles(source: Extract<ModelSource, { kind: 'files' }>): FetchedModel {
@@ -118,6 +163,8 @@ async function load(id: number, source: ModelSource, backend: Backend): Promise<
     if (!gpu) throw new WebsdError(4, `WebGPU is not usable here: ${gpuProblem}. Choose the CPU backend instead.`);
   }
   e.gpuHost = gpu;
+  if (gpu) await applyTuning(e, gpu);
+  lastLoad = { source, backend };
   const fetched = source.kind === 'url' ? await fetchModel(source.url, emit) : localFiles(source);
   if (backend === 'cpu' && fetched.weightBytes > WASM_WEIGHT_LIMIT) {
     throw new WebsdError(6, `this model's weights (${(fetched.weightBytes / 2 ** 30).toFixed(1)} GiB) do not fit ` +
@@ -250,6 +297,23 @@ async function handle(r: Request): Promise<[unknown, Transferable[]]> {
       await generating;
       await removeAdapter(r.kind, r.name);
       adaptersChanged();
+      return [null, []];
+    }
+    case 'tune': {
+      await generating;
+      cancelRequested = false;
+      const run = tune(r.id, r.width, r.height, r.guidance);
+      generating = run.catch(() => {});
+      return [await run, []];
+    }
+    case 'tuning-reset': {
+      await generating;
+      const gpu = await getGpu();
+      if (gpu) {
+        await removeTuning(gpu.description);
+        (await getEngine()).setTuning('');
+        if (model && lastLoad) await load(r.id, lastLoad.source, lastLoad.backend);
+      }
       return [null, []];
     }
     case 'control-map': {
