@@ -77,7 +77,7 @@ if (gpuHost && o.tuning === 'on') {
 if (gpuHost && o.tune) {
   try {
     const t = await tuneAndStore(engine, arch, { width: Number(o.width), height: Number(o.height),
-      batch: Number(o.guidance) > 1 ? 2 : 1, dtype: o.dtype, runs: 5, filter: o['tune-filter'] });
+      batch: Number(o.guidance) > 1 ? 2 : 1, dtype: o.dtype, filter: o['tune-filter'] });
     tuning = t.path;
     console.log(`kernel tuning: ${tuningSummary(t)}; stored in ${t.path}`);
   } catch (e) {

@@ -17,7 +17,7 @@ xz -T2 -6 -c "$(command -v node)" > "$out/node.xz"
 tar -C js/node_modules -cJf "$out/node_modules.tar.xz" --exclude='webgpu/dist/darwin-*' --exclude='webgpu/dist/win32-*' \
     --exclude='webgpu/dist/linux-arm64' webgpu debug ms fast-png fflate iobuffer
 tar -cJf "$out/websd.tar.xz" js/lib js/websd-node.mjs js/bench-node.mjs js/webgpu-suite.mjs js/test/fixtures.mjs js/package.json \
-    scripts/bench-gpu.sh scripts/peer_controlnet.py js/bench-summary.mjs \
+    scripts/bench-gpu.sh scripts/peer_controlnet.py scripts/make_random_model.py js/bench-summary.mjs \
     build/wasm-release/src/wasm/websd.{js,wasm,worker.js} build/wasm-release/tests/web/websd_webtests.{js,wasm,worker.js}
 # Which fixtures travel: all of them do not fit the 64 MiB a device run carries beside Node and Dawn, so pick
 # (WEBSD_DEVICE_FIXTURES="tiny-lcm tiny-sdxl" for the other families).

@@ -49,7 +49,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_tune(const char* arch_or_path, int width, i
       graphs.push_back(build_unet(arch.unet, weights, batch > 0 ? batch : 2, lh, lw).graph);
       graphs.push_back(build_vae_decoder(arch.vae, weights, 1, lh, lw).graph);
       webgpu::TuneOptions options;
-      options.runs = runs > 0 ? runs : 5;
+      options.runs = runs > 0 ? runs : options.runs;
       options.filter = only;
       options.progress = [](int done, int total) {
         return wasm::call_host(wasm::HostOp::kProgress, {0u, uint32_t(done), uint32_t(total)}).status == 0;

@@ -16,6 +16,9 @@ namespace {
 
 // A candidate replaces the rules only when it is this much faster: below it, timing noise decides.
 constexpr double kMinGain = 0.03;
+// Problems whose rules take less GPU time than this in all their occurrences keep the rules untimed further:
+// nothing they could gain is worth their share of the pass.
+constexpr double kMinWorthMs = 0.03;
 // Outputs of two variants differ only in the order of f32 sums (and Winograd's one more rounding of f16 weights).
 constexpr double kMaxDisagreement = 1e-5;
 
@@ -114,10 +117,16 @@ std::vector<std::string> tuning_candidates(const Graph& g, const Node& n, bool s
       }
       const Shape& ws = g.shape(n.inputs[1]);
       const int64_t k = ws.numel() / ws[0];
-      for (int v = 1; v < kGemmDirect; ++v)
-        for (int split : {1, 2, 4})
-          if (split == 1 || k >= int64_t(split) * kGemmTiles[v].k * 12)  // each slice a dozen K steps at least
+      // The product's M x N (lowering.cpp, plan_gemm): a convolution's M is its outputs, N its pixels.
+      const int64_t m = n.op == Op::kConv2d ? ws[0] : n.shape.numel() / ws[0];
+      const int64_t cols = n.op == Op::kConv2d ? n.shape.numel() / ws[0] : ws[0];
+      for (int v = 1; v < kGemmDirect; ++v) {
+        const GemmTile& t = kGemmTiles[v];
+        const int64_t tiles = ((m + t.m - 1) / t.m) * ((cols + t.n - 1) / t.n);
+        for (int split : {1, 2, 4})  // K split only where the tiles alone leave the GPU short of work
+          if (split == 1 || (tiles < 512 && k >= int64_t(split) * t.k * 12))  // a dozen K steps a slice at least
             add(direct + "gemm=" + std::to_string(v) + ",gemm_split=" + std::to_string(split));
+      }
       if (n.op == Op::kLinear && k % 4 == 0)
         for (int v : {1, 2, 4}) add("gemm=" + std::to_string(v) + ",gemm_split=1,linear_a=0");
       if (wino)
@@ -164,11 +173,13 @@ TuneResult tune(Backend& gpu, const std::vector<std::shared_ptr<const Graph>>& g
 
   TuneResult result;
   result.table.adapter = device->description();
-  const RandomWeights f16(DType::kF16, 3), f32(DType::kF32, 3), i8(DType::kI8, 3);
   int done = 0;
   for (const std::string& key : order) {
     const Problem& pr = problems.at(key);
     const Node& n = pr.graph->node(pr.node);
+    // Weights of this problem alone: the backend keeps their GPU copies across the candidates and lets them go
+    // with the problem (one owner per tensor while these live).
+    const RandomWeights f16(DType::kF16, 3), f32(DType::kF32, 3), i8(DType::kI8, 3);
     const std::shared_ptr<Graph> one = alone(*pr.graph, n, f16, f32, i8);
     std::vector<float> want;
     double auto_ms = 0, best_ms = 0;
@@ -194,6 +205,7 @@ TuneResult tune(Backend& gpu, const std::vector<std::shared_ptr<const Graph>>& g
       ++result.candidates;
       if (candidate.empty()) {
         auto_ms = best_ms = ms;
+        if (auto_ms * pr.count < kMinWorthMs) break;
       } else if (ms < best_ms) {
         best_ms = ms;
         best = candidate;

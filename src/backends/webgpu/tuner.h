@@ -15,7 +15,7 @@
 namespace websd::webgpu {
 
 struct TuneOptions {
-  int runs = 5;        // timed runs per candidate (the median counts), after warm-up runs
+  int runs = 3;        // timed runs per candidate (the median counts), after warm-up runs
   std::string filter;  // only problems whose key contains this ("" = all)
   // After each problem: problems done, problems in all. Return false to stop (Error(kCancelled)).
   std::function<bool(int done, int total)> progress;

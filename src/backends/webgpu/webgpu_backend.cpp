@@ -59,6 +59,11 @@ class WeightCache {
     const size_t N = size_t(w.shape[0]), K = size_t(w.shape.numel()) / N, N4 = (N + 3) / 4 * 4;
     auto gpu = std::make_shared<GpuWeight>();
     gpu->dtype = w.dtype == DType::kF16 || w.dtype == DType::kI8 ? w.dtype : DType::kF32;
+    if (w.dtype == DType::kF16 || w.dtype == DType::kF32) {  // re-laid on the GPU (kernels/weight_layout.wgsl)
+      const bool half = w.dtype == DType::kF16;
+      return relayout(std::move(gpu), w, half ? "kn_f16" : "kn_f32", half, half, N, K, N4,
+                      half ? K * N4 / 2 : K * N4, K * N4 * (half ? 2 : 4));
+    }
     std::vector<uint8_t> staging;
     const auto transpose = [&](auto* dst, const auto* src, size_t offset_elements) {
       constexpr size_t kBlock = 64;  // cache-sized blocks of rows and columns
@@ -67,10 +72,7 @@ class WeightCache {
           for (size_t n = n0; n < std::min(N, n0 + kBlock); ++n)
             for (size_t k = k0; k < std::min(K, k0 + kBlock); ++k) dst[offset_elements + k * N4 + n] = src[n * K + k];
     };
-    if (w.dtype == DType::kF16) {
-      staging.assign(K * N4 * 2, 0);
-      transpose(reinterpret_cast<uint16_t*>(staging.data()), static_cast<const uint16_t*>(w.data), 0);
-    } else if (w.dtype == DType::kI8) {
+    if (w.dtype == DType::kI8) {
       staging.assign(N4 * 4 + K * N4, 0);
       std::memcpy(staging.data(), w.scales, N * 4);
       transpose(reinterpret_cast<int8_t*>(staging.data()), static_cast<const int8_t*>(w.data), N4 * 4);
@@ -85,33 +87,33 @@ class WeightCache {
 
   // A 3×3 convolution weight g [O, C, 3, 3] as Winograd F(2×2, 3×3) reads it (kernels/winograd_gemm.wgsl): U[ξ] =
   // G g Gᵀ at the 16 transformed positions ξ, laid out [16 · C, O4] like a K-major GEMM weight (O padded to a
-  // multiple of 4). Computed in double and rounded once: large f16 weights stay f16 (half the bytes of f32; the
-  // rounding of U adds about 3e-4 RMS relative error to a convolution's output, as much as storing the weights in
-  // f16 did); small ones (U under kExactWinogradBytes as f32: the VAE's last 128- and 256-channel layers, tiny
-  // models) and everything else become f32, exact (q8 weights never come here: lowering.cpp, plan_winograd).
+  // multiple of 4). Computed in f32 on the GPU for f16 and f32 weights (kernels/weight_layout.wgsl; in double on
+  // the host for others) and rounded once: large f16 weights stay f16 (half the bytes of f32; the rounding of U adds
+  // about 3e-4 RMS relative error to a convolution's output, as much as storing the weights in f16 did); small ones
+  // (U under kExactWinogradBytes as f32: the VAE's last 128- and 256-channel layers, tiny models) and everything
+  // else become f32 (q8 weights never come here: lowering.cpp, plan_winograd).
   static constexpr size_t kExactWinogradBytes = 4u << 20;
   std::shared_ptr<const GpuWeight> upload_winograd(const WeightData& w) const {
     const size_t O = size_t(w.shape[0]), C = size_t(w.shape[1]), O4 = (O + 3) / 4 * 4;
     if (w.shape.rank() != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.dtype == DType::kI8)
       throw Error(ErrorCode::kInternal, "webgpu: Winograd weight " + w.name + " " + w.shape.str() + " is not a 3x3 f16/f32 kernel");
-    std::vector<float> g(O * C * 9);
-    expand_weight(w, 0, g.size(), g.data());
     auto gpu = std::make_shared<GpuWeight>();
     const bool half = w.dtype == DType::kF16 && 16 * C * O4 * 4 > kExactWinogradBytes;
     gpu->dtype = half ? DType::kF16 : DType::kF32;
-    std::vector<uint8_t> staging(16 * C * O4 * (half ? 2 : 4), 0);
+    if (w.dtype == DType::kF16 || w.dtype == DType::kF32)  // transformed on the GPU, in f32 (weight_layout.wgsl)
+      return relayout(std::move(gpu), w, "winograd", w.dtype == DType::kF16, half, O, C, O4, C * O4 / 2,
+                      16 * C * O4 * (half ? 2 : 4));
+    std::vector<float> g(O * C * 9);  // other dtypes (bf16): expanded and transformed here, into f32
+    expand_weight(w, 0, g.size(), g.data());
+    std::vector<uint8_t> staging(16 * C * O4 * 4, 0);
     for (size_t o = 0; o < O; ++o)
       for (size_t c = 0; c < C; ++c) {
         double U[4][4];
         winograd_transform(&g[(o * C + c) * 9], U);
         for (int a = 0; a < 4; ++a)
           for (int b = 0; b < 4; ++b) {
-            const float u = float(U[a][b]);
             const size_t at = ((size_t(a) * 4 + size_t(b)) * C + c) * O4 + o;
-            if (half)
-              reinterpret_cast<uint16_t*>(staging.data())[at] = f32_to_f16(u);
-            else
-              reinterpret_cast<float*>(staging.data())[at] = u;
+            reinterpret_cast<float*>(staging.data())[at] = float(U[a][b]);
           }
       }
     return write(std::move(gpu), w, staging.data(), staging.size());
@@ -206,6 +208,43 @@ class WeightCache {
       for (int j = 0; j < 3; ++j) gk[a][j] = G[a][0] * g[j] + G[a][1] * g[3 + j] + G[a][2] * g[6 + j];
     for (int a = 0; a < 4; ++a)
       for (int b = 0; b < 4; ++b) u[a][b] = gk[a][0] * G[b][0] + gk[a][1] * G[b][1] + gk[a][2] * G[b][2];
+  }
+
+  // A weight re-laid by one dispatch of kernels/weight_layout.wgsl: its stored bytes (f16 or f32) go up into a
+  // buffer of their own, `entry` writes `out_bytes` of the layout from them with `threads` threads (Params n, k, n4).
+  // The stored copy is freed on return; the GPU finishes the program with it first.
+  std::shared_ptr<const GpuWeight> relayout(std::shared_ptr<GpuWeight> gpu, const WeightData& w, const char* entry,
+                                            bool in_f16, bool out_f16, size_t n, size_t k, size_t n4, size_t threads,
+                                            size_t out_bytes) const {
+    const WeightData stored = resident(w);
+    const size_t bytes = size_t(stored.shape.numel()) * (in_f16 ? 2 : 4);
+    Buffer src = device_->create_buffer((bytes + 3) / 4 * 4, "weight " + w.name + " as stored");
+    if (bytes % 4) {  // an odd number of f16 values: writes are whole words
+      std::vector<uint8_t> padded(bytes + 2, 0);
+      std::memcpy(padded.data(), stored.data, bytes);
+      check(wsd_gpu_buffer_write(src.handle(), 0, padded.data(), padded.size()), "uploading weight " + w.name);
+    } else {
+      check(wsd_gpu_buffer_write(src.handle(), 0, stored.data, bytes), "uploading weight " + w.name);
+    }
+    gpu->buffer = weight_buffer(w, out_bytes);
+    const uint32_t params[4] = {uint32_t(n), uint32_t(k), uint32_t(n4), 0};
+    const std::array<wsd_gpu_binding, 2> bindings{wsd_gpu_binding{src.handle(), 0, 0, src.size()},
+                                                  wsd_gpu_binding{gpu->buffer.handle(), 0, 0, gpu->buffer.size()}};
+    KernelVariant v;
+    v.file = "weight_layout";
+    v.entry = entry;
+    v.constants = {{"IN_F16", in_f16 ? "true" : "false"}, {"OUT_F16", out_f16 ? "true" : "false"}};
+    v.uniform_bytes = sizeof(params);
+    v.storage_bindings = uint32_t(bindings.size());
+    const std::array<uint32_t, 3> groups = flat_grid(threads, kFlatWorkgroup, device_->info());
+    const wsd_gpu_dispatch d{device_->pipeline(v), uint32_t(bindings.size()), bindings.data(), params,
+                             uint32_t(sizeof(params)), {groups[0], groups[1], groups[2]}};
+    wsd_gpu_program program = 0;
+    check(wsd_gpu_program_create(&d, 1, &program), "laying out weight " + w.name);
+    const wsd_gpu_status ran = wsd_gpu_program_run(program);
+    wsd_gpu_program_destroy(program);
+    check(ran, "laying out weight " + w.name);
+    return gpu;
   }
 
   Buffer weight_buffer(const WeightData& w, size_t size) const {
