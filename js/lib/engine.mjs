@@ -131,6 +131,9 @@ export class Engine {
   // where it beats the built-in rules. The engine uses the table from its next compile on; store `table` (JSON
   // text) and hand it to setTuning() when the engine starts again. onProgress(done, total) may return false to
   // cancel. Resolves to { table, problems, candidates, seconds, rulesMs, tunedMs, improved }.
+  /** @param {string} arch
+   * @param {{ width?: number, height?: number, batch?: number, runs?: number, dtype?: string, filter?: string,
+   *   onProgress?: ((done: number, total: number) => boolean | Promise<boolean>) | null }} [options] */
   async tune(arch, { width = 0, height = 0, batch = 2, runs = 3, dtype = 'f16', filter = '', onProgress = null } = {}) {
     const a = this.allocator();
     try {

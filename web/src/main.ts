@@ -13,6 +13,7 @@ import { downloadPng, drawRgb } from './ui/image';
 import { MaskEditor } from './ui/mask-editor';
 import { PromptHighlight } from './ui/prompt-highlight';
 import { StartImage } from './ui/start-image';
+import { TuningPanel } from './ui/tuning';
 
 type State = 'idle' | 'loading' | 'generating' | 'done' | 'error';
 
@@ -52,6 +53,18 @@ const control = new ControlImage(engine, { map: $<HTMLCanvasElement>('control-ma
   return { preprocessor: s.controlPreprocessor, cannyLow: s.cannyLow, cannyHigh: s.cannyHigh,
     invert: s.controlInvert, resize: s.controlResize };
 }, generationSize, (message) => setState('error', message));
+
+const tuning = new TuningPanel(engine, { summary: $('tuning-summary'), detail: $('tuning-detail'),
+  tune: $<HTMLButtonElement>('tune'), reset: $<HTMLButtonElement>('tuning-reset'),
+  progress: $<HTMLProgressElement>('tune-progress') }, {
+  job: () => {
+    if (!model || model.backend !== 'webgpu') return 'Load a model on the GPU first: tuning times its kernels there.';
+    const [width, height] = generationSize();
+    return { width, height, guidance: readForm().guidance };
+  },
+  busy: (message) => setState('generating', message),
+  done: (message, error) => setState(error ? 'error' : 'idle', message),
+});
 
 // The size a generation will have: the form's, or the loaded model's own (512 before any is loaded).
 function generationSize(): [number, number] {
@@ -186,6 +199,8 @@ function chosenBackend(): Backend {
 async function showCapabilities() {
   caps = await engine.request<Capabilities>({ type: 'capabilities' });
   const badge = $('adapter');
+  tuning.show(caps.tuning);
+  $('tuning-panel').hidden = !caps.webgpu;
   if (caps.webgpu) {
     const binding = caps.limits.maxStorageBufferBindingSize;
     badge.textContent = `GPU: ${caps.adapter}`;

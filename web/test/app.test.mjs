@@ -733,3 +733,45 @@ test('a GPU lost in the middle of a generation is reported, the model is opened 
     await ctx.close();
   }
 });
+
+test('GPU kernel tuning in the page: cancelled it keeps nothing; done it is stored for this GPU, the image still matches diffusers, it survives a reload and can be forgotten', { timeout: TIMEOUT }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const p = await openTinyModel(ctx);
+    assert.equal(await p.textContent('#tuning-summary'), 'built-in rules');
+    await p.click('#tuning-panel summary');
+    // Cancelled as soon as the first problem is done.
+    await p.click('#tune');
+    await p.waitForFunction(() => document.getElementById('tune-progress').value >= 1, null, { timeout: 120000 });
+    await p.click('#cancel');
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#message'), /Tuning cancelled: nothing was stored/);
+    assert.equal(await p.textContent('#tuning-summary'), 'built-in rules');
+    // Done: stored, and the model opened again with it draws diffusers' image.
+    const t0 = Date.now();
+    await p.click('#tune');
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    console.log(`  page tuning of tiny-sd1: ${((Date.now() - t0) / 1000).toFixed(0)} s; ${await p.textContent('#message')}`);
+    assert.match(await p.textContent('#message'), /Tuned in .*problems run faster here/);
+    assert.match(await p.textContent('#tuning-summary'), /^tuned, \d+ of \d+ problems faster$/);
+    await fillRun(p, { prompt: reference.prompt, negative: reference.negative_prompt, seed: reference.seed,
+      steps: reference.steps, scheduler: 'pndm' });
+    await p.fill('#scheduler-options', '');
+    await generateIn(p);
+    await expectImage(p, tensors.get('pndm/image_u8').data, 'tiny-sd1 pndm with tuned kernels (WebGPU)');
+    await shot('12-tuning', p);
+    // A reload finds it; forgetting it goes back to the rules.
+    await p.reload();
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#tuning-summary'), /^tuned, /);
+    await p.click('#tuning-panel summary');
+    await p.click('#tuning-reset');
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.equal(await p.textContent('#tuning-summary'), 'built-in rules');
+    await p.reload();
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.equal(await p.textContent('#tuning-summary'), 'built-in rules');
+  } finally {
+    await ctx.close();
+  }
+});
