@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "fixtures.h"
@@ -109,6 +111,22 @@ TEST(ModelErrors, WeightsOfTheWrongDtypeAreRefused) {
   SafetensorsWeights w(std::move(files));
   expect_error([&] { w.get("conv_in.weight", Shape{32, 4, 3, 3}); }, ErrorCode::kShapeMismatch,
                {"int-weights.safetensors", "conv_in.weight", "I32"});
+}
+
+// A folder with both weight variants of a component is read as the page's loader reads it: the fp16 file. The
+// full-precision file here is no safetensors at all, so reading it would fail.
+TEST(ModelErrors, AFolderWithBothVariantsIsReadFromItsFp16File) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("websd-variants-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(test::fixture("tiny-sd1/model"), dir, fs::copy_options::recursive);
+  fs::rename(dir / "unet/diffusion_pytorch_model.safetensors", dir / "unet/diffusion_pytorch_model.fp16.safetensors");
+  std::ofstream(dir / "unet/diffusion_pytorch_model.safetensors") << "not the weights";
+  auto p = PipelineFolder::open(dir.string());
+  auto w = p.weights("unet");
+  EXPECT_NE(w->where().find("diffusion_pytorch_model.fp16.safetensors"), std::string::npos) << w->where();
+  build_unet(UNetConfig::from(p.config("unet")), *w, 1, 8, 8);  // every tensor found in it
+  fs::remove_all(dir);
 }
 
 TEST(ModelErrors, PythonInfinityInConfigsIsRead) {

@@ -56,9 +56,12 @@ std::vector<std::string> find_weight_files(const std::string& dir) {
     }
     return files;
   }
-  // One file: prefer the full-precision name, then the fp16 variant diffusers saves as *.fp16.safetensors.
-  for (const char* preferred : {"diffusion_pytorch_model.safetensors", "model.safetensors",
-                                "diffusion_pytorch_model.fp16.safetensors", "model.fp16.safetensors"})
+  // One file: prefer the fp16 variant diffusers saves as *.fp16.safetensors (half the bytes, and what every backend
+  // computes with: f16 weights stay f16 on the GPU), then the full-precision name. The page's loader asks for the
+  // same names in the same order (web/src/worker/model-fetch.ts, WEIGHT_NAMES), so one folder is the same model
+  // everywhere.
+  for (const char* preferred : {"diffusion_pytorch_model.fp16.safetensors", "model.fp16.safetensors",
+                                "diffusion_pytorch_model.safetensors", "model.safetensors"})
     if (std::find(safetensors.begin(), safetensors.end(), preferred) != safetensors.end())
       return {dir + "/" + preferred};
   if (safetensors.size() == 1) return {dir + "/" + safetensors.front()};

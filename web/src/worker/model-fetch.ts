@@ -77,6 +77,7 @@ async function listPack(manifestUrl: string): Promise<CachedFile[]> {
 
 const SKIPPED_COMPONENTS = new Set(['safety_checker', 'feature_extractor', 'image_encoder']);
 const TOKENIZER_FILES = ['vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.json'];
+// In the engine's order (src/io/pipeline_folder.cpp, find_weight_files): the fp16 variant first.
 const WEIGHT_NAMES = ['diffusion_pytorch_model.fp16', 'model.fp16', 'diffusion_pytorch_model', 'model'];
 
 // The files of a diffusers folder, found by asking for the names diffusers saves (static hosts list nothing).
