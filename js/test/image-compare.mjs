@@ -1,5 +1,5 @@
-// Image parity as the native tests state it: at most 2 levels anywhere, and more than 1 level on at most 0.1% of
-// the values.
+// Image parity as tests/image_diff.h states it for the C++ tests: at most 2 levels anywhere, and more than 1 level
+// on at most 0.1% of the values.
 export function compareImages(got, want) {
   if (got.length !== want.length) return { ok: false, summary: `size ${got.length} != ${want.length}` };
   let worst = 0, over1 = 0;

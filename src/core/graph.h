@@ -15,7 +15,7 @@ namespace websd {
 
 enum class Op : uint8_t {
   kInput,      // filled by the caller before each run
-  kWeight,     // a stored tensor (f32/f16/bf16), read-only
+  kWeight,     // a stored tensor (f32/f16/bf16, or q8: i8 with a scale per row), read-only
   kLinear,     // x[..., K] · w[N, K]ᵀ (+ b[N]) (+ r)                    -> [..., N]
   kConv2d,     // x[B,C,H,W] ⊛ w[O,C,kh,kw] (+ b[O]) (+ r); stride; zero padding pad (top/left), pad_end  -> [B,O,H',W']
                // r (p.residual): a tensor of the output's shape added at the end (a residual connection, fused

@@ -13,6 +13,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/webgpu/kernel_choice.h"
 #include "backends/webgpu/webgpu_backend.h"
+#include "image_diff.h"
 #include "io/pipeline_folder.h"
 #include "io/safetensors.h"
 #include "models/clip_text_encoder.h"
@@ -33,7 +34,6 @@ namespace websd {
 namespace {
 
 constexpr float kNetworkTolerance = 1e-3f;  // the bar for networks on the GPU
-constexpr int kImageLevels = 2;
 
 class Checker {
  public:
@@ -50,18 +50,9 @@ class Checker {
     image(what, img, want.bytes());  // the wasm build reads files instead of mapping them
   }
   void image(const std::string& what, const websd_image& img, const std::vector<uint8_t>& want) {
-    const uint8_t* w = want.data();
-    const size_t n = want.size();
-    int worst = 0;
-    size_t over1 = 0;
-    if (size_t(img.width) * size_t(img.height) * 3 != n) worst = 255;
-    for (size_t i = 0; worst != 255 && i < n; ++i) {
-      const int d = std::abs(int(img.data[i]) - int(w[i]));
-      worst = std::max(worst, d);
-      over1 += d > 1;
-    }
-    record(worst <= kImageLevels && over1 <= n / 1000, what,
-           "max diff " + std::to_string(worst) + " levels, " + std::to_string(over1) + " of " + std::to_string(n) +
+    const test::ImageDiff d = test::image_diff(img.data, size_t(img.width) * size_t(img.height) * 3, want.data(), want.size());
+    record(d.matches(), what,
+           "max diff " + std::to_string(d.worst) + " levels, " + std::to_string(d.over1) + " of " + std::to_string(d.n) +
                " values off by more than 1");
   }
 
