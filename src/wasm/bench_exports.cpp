@@ -31,19 +31,6 @@
 
 namespace {
 
-int32_t report(const std::function<void()>& body, std::string& message) {
-  try {
-    body();
-    return 0;
-  } catch (const websd::Error& e) {
-    message = e.what();
-    return int(e.code()) + 1;
-  } catch (const std::bad_alloc&) {
-    message = "out of memory";
-    return 6;
-  }
-}
-
 std::unique_ptr<websd::Backend> backend_named(const std::string& name) {
   return name == "cpu" ? websd::make_cpu_backend() : websd::make_webgpu_backend();
 }
@@ -154,7 +141,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* ba
                                            const char* kernels, double* results) {
   const std::string want = only, path = profile_path, weight_dtype = dtype, choice = kernels;
   websd::wasm::start_job([=](std::string& message) {
-    return report([&] {
+    {
       websd::webgpu::set_kernel_choice(choice);
       const websd::Architecture arch = websd::architecture(arch_name);
       const int w = width ? width : arch.native_size, h = height ? height : arch.native_size;
@@ -189,7 +176,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench(const char* arch_name, const char* ba
         f << (profiles.empty() ? "{" : profiles) << "\n}\n";
         if (!f) throw websd::Error(websd::ErrorCode::kNotFound, "cannot write the profile to " + path);
       }
-    }, message);
+    }
+    return 0;
   });
 }
 
@@ -202,7 +190,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_generate(const char* arch_name, const
                                                     float guidance, int images, const char* kernels, double* results) {
   const std::string choice = kernels;
   websd::wasm::start_job([=](std::string& message) {
-    return report([&] {
+    {
       websd::webgpu::set_kernel_choice(choice);
       const websd::Architecture arch = websd::architecture(arch_name);
       auto sd = websd::StableDiffusion::open(websd::synthetic_model_source(arch, tokenizer_dir),
@@ -231,7 +219,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_generate(const char* arch_name, const
         r[2] = at.size() > 1 ? (at.back() - at.front()) / double(at.size() - 1) : 0;
         r[3] = at.empty() ? 0 : t1 - at.back();
       }
-    }, message);
+    }
+    return 0;
   });
 }
 
@@ -242,7 +231,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_model_open(const char* arch_name, con
                                                       BenchModel** out) {
   const std::string name = arch_name, backend = backend_name, tokenizer = tokenizer_dir, choice = kernels;
   websd::wasm::start_job([=](std::string& message) {
-    return report([&] {
+    {
       websd::webgpu::set_kernel_choice(choice);
       auto source =
           std::make_unique<RecordedSource>(websd::synthetic_model_source(websd::architecture(name), tokenizer));
@@ -250,7 +239,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_model_open(const char* arch_name, con
       m->source = source.get();
       m->sd = websd::StableDiffusion::open(std::move(source), backend_named(backend));
       *out = m.release();
-    }, message);
+    }
+    return 0;
   });
 }
 
@@ -264,7 +254,7 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_model_generate(BenchModel* model, int
                                                           const char* lora_mode, double* results) {
   const std::string lora_lines = loras, mode = lora_mode && *lora_mode ? lora_mode : "merged";
   websd::wasm::start_job([=](std::string& message) {
-    return report([&] {
+    {
       websd::GenerateParams p;
       p.prompt = "a lighthouse on a cliff at dusk, oil painting";
       p.negative_prompt = "blurry";
@@ -290,7 +280,8 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_bench_model_generate(BenchModel* model, int
       results[1] = at.empty() ? 0 : at.front() - t0;
       results[2] = at.size() > 1 ? (at.back() - at.front()) / double(at.size() - 1) : 0;
       results[3] = at.empty() ? 0 : t1 - at.back();
-    }, message);
+    }
+    return 0;
   });
 }
 

@@ -7,7 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <thread>
+
+#include "core/error.h"
 
 namespace websd::wasm {
 namespace {
@@ -49,6 +52,12 @@ void start_job(std::function<int32_t(std::string& message)> job) {
     int32_t status;
     try {
       status = job(message);
+    } catch (const Error& e) {  // the C API's status for its code (websd.h: WEBSD_ERROR_* = code + 1)
+      status = int32_t(e.code()) + 1;
+      message = e.what();
+    } catch (const std::bad_alloc&) {
+      status = int32_t(ErrorCode::kOutOfMemory) + 1;
+      message = "out of memory";
     } catch (const std::exception& e) {
       status = -1;
       message = e.what();

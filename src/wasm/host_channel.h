@@ -47,7 +47,9 @@ struct HostReply {
 HostReply call_host(HostOp op, std::initializer_list<uint32_t> args);
 
 // Starts `job` on a new engine thread and returns at once. When the job returns (or throws) the thread sends
-// kJobDone with the job's status and message, which the host awaits. Status 0 is success.
+// kJobDone with the job's status and message, which the host awaits. Status 0 is success; a websd::Error thrown
+// out of the job becomes its C API status (code + 1, as include/websd/websd.h numbers them), std::bad_alloc out of
+// memory, anything else -1.
 void start_job(std::function<int32_t(std::string& message)> job);
 
 }  // namespace websd::wasm

@@ -38,42 +38,34 @@ EMSCRIPTEN_KEEPALIVE void websd_wasm_tune(const char* arch_or_path, int width, i
                                           const char* dtype, const char* filter, char** json_out, double* summary) {
   const std::string name = arch_or_path, weights_dtype = dtype, only = filter;
   websd::wasm::start_job([=](std::string& message) {
-    try {
-      using namespace websd;
-      const Architecture arch = architecture(name);
-      const int w = width ? width : arch.native_size, h = height ? height : arch.native_size;
-      const int lh = h / arch.vae.downscale(), lw = w / arch.vae.downscale();
-      RandomWeights weights(weights_dtype == "q8" ? DType::kI8 : DType::kF16);
-      std::vector<std::shared_ptr<const Graph>> graphs;
-      for (const ClipTextConfig& t : arch.text_encoders) graphs.push_back(build_clip_text_encoder(t, weights, 2).graph);
-      graphs.push_back(build_unet(arch.unet, weights, batch > 0 ? batch : 2, lh, lw).graph);
-      graphs.push_back(build_vae_decoder(arch.vae, weights, 1, lh, lw).graph);
-      webgpu::TuneOptions options;
-      options.runs = runs > 0 ? runs : options.runs;
-      options.filter = only;
-      options.progress = [](int done, int total) {
-        return wasm::call_host(wasm::HostOp::kProgress, {0u, uint32_t(done), uint32_t(total)}).status == 0;
-      };
-      auto gpu = make_webgpu_backend();
-      const webgpu::TuneResult r = webgpu::tune(*gpu, graphs, options);
-      webgpu::TuningTable table = webgpu::tuning();
-      if (table.adapter != r.table.adapter) table = {};
-      table.merge(r.table);
-      webgpu::set_tuning(table);
-      int improved = 0;
-      for (const auto& [key, p] : r.table.problems) improved += !p.choice.empty();
-      const double values[] = {double(r.table.problems.size()), double(r.candidates), r.seconds, r.auto_ms, r.tuned_ms,
-                               double(improved)};
-      std::memcpy(summary, values, sizeof values);
-      *json_out = copy(table.to_json());
-      return 0;
-    } catch (const websd::Error& e) {
-      message = e.what();
-      return int(e.code()) + 1;
-    } catch (const std::bad_alloc&) {
-      message = "out of memory";
-      return 6;
-    }
+    using namespace websd;
+    const Architecture arch = architecture(name);
+    const int w = width ? width : arch.native_size, h = height ? height : arch.native_size;
+    const int lh = h / arch.vae.downscale(), lw = w / arch.vae.downscale();
+    RandomWeights weights(weights_dtype == "q8" ? DType::kI8 : DType::kF16);
+    std::vector<std::shared_ptr<const Graph>> graphs;
+    for (const ClipTextConfig& t : arch.text_encoders) graphs.push_back(build_clip_text_encoder(t, weights, 2).graph);
+    graphs.push_back(build_unet(arch.unet, weights, batch > 0 ? batch : 2, lh, lw).graph);
+    graphs.push_back(build_vae_decoder(arch.vae, weights, 1, lh, lw).graph);
+    webgpu::TuneOptions options;
+    options.runs = runs > 0 ? runs : options.runs;
+    options.filter = only;
+    options.progress = [](int done, int total) {
+      return wasm::call_host(wasm::HostOp::kProgress, {0u, uint32_t(done), uint32_t(total)}).status == 0;
+    };
+    auto gpu = make_webgpu_backend();
+    const webgpu::TuneResult r = webgpu::tune(*gpu, graphs, options);
+    webgpu::TuningTable table = webgpu::tuning();
+    if (table.adapter != r.table.adapter) table = {};
+    table.merge(r.table);
+    webgpu::set_tuning(table);
+    int improved = 0;
+    for (const auto& [key, p] : r.table.problems) improved += !p.choice.empty();
+    const double values[] = {double(r.table.problems.size()), double(r.candidates), r.seconds, r.auto_ms, r.tuned_ms,
+                             double(improved)};
+    std::memcpy(summary, values, sizeof values);
+    *json_out = copy(table.to_json());
+    return 0;
   });
 }
 
