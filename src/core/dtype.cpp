@@ -69,21 +69,24 @@ uint16_t f32_to_f16(float f) {
   return uint16_t(sign | half);
 }
 
+// Value i of 16-bit values at `src`, which may be at an odd address: safetensors places a tensor at any byte offset.
+static uint16_t load_u16(const void* src, size_t i) {
+  uint16_t v;
+  std::memcpy(&v, static_cast<const uint8_t*>(src) + 2 * i, 2);
+  return v;
+}
+
 void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
   switch (t) {
     case DType::kF32:
       std::memcpy(dst, src, n * 4);
       return;
-    case DType::kF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+    case DType::kF16:
+      for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_u16(src, i));
       return;
-    }
-    case DType::kBF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+    case DType::kBF16:
+      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_u16(src, i));
       return;
-    }
     default:  // callers check first (TensorView::to_f32 names the tensor); never read other bytes as numbers
       throw Error(ErrorCode::kInvalidArgument, std::string("values stored as ") + dtype_name(t) +
                                                    " cannot be read as F32, F16 or BF16 numbers");
