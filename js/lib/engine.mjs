@@ -292,10 +292,17 @@ export class Model {
     this.handle = handle;
   }
 
-  get nativeWidth() { return this.engine.module._websd_model_native_width(this.handle); }
-  get nativeHeight() { return this.engine.module._websd_model_native_height(this.handle); }
-  get defaultScheduler() { return this.engine.string(this.engine.module._websd_model_default_scheduler(this.handle)); }
-  get family() { return this.engine.string(this.engine.module._websd_model_family(this.handle)); }
+  // The handle for a call made now. Calls made before free() still run (its job is queued behind theirs); calls made
+  // after it get this error rather than the C API's NULL argument.
+  live() {
+    if (!this.handle) throw new WebsdError(1, 'this model was freed (Model.free): open it again to use it');
+    return this.handle;
+  }
+
+  get nativeWidth() { return this.engine.module._websd_model_native_width(this.live()); }
+  get nativeHeight() { return this.engine.module._websd_model_native_height(this.live()); }
+  get defaultScheduler() { return this.engine.string(this.engine.module._websd_model_default_scheduler(this.live())); }
+  get family() { return this.engine.string(this.engine.module._websd_model_family(this.live())); }
 
   // Resolves to [{ width, height, rgb: Uint8Array }] (count images, seeds seed, seed + 1, ...). onProgress may
   // return false to cancel (the promise then rejects with status 'cancelled'); onPreview receives a
@@ -329,6 +336,7 @@ export class Model {
     embeddingDir = '', literalPrompt = false, vaeDecoder = '', previewDecoder = '', hiresScale = 1, hiresStrength = 0.7, hiresSteps = 0,
     hiresUpscaler = 'latent', controlnets = [] } = {}) {
     const e = this.engine;
+    const handle = this.live();
     const a = e.allocator();
     try {
       const images = a.zeroed(IMAGE_BYTES * count);
@@ -337,7 +345,7 @@ export class Model {
         embeddingDir, literalPrompt, vaeDecoder, previewDecoder, hiresScale, hiresStrength, hiresSteps,
         hiresUpscaler, controlnets }, controlImages(e, a, controlnets));
       const init = heapImage(e, a, initImage, 'initImage'), maskImage = heapImage(e, a, mask, 'mask');
-      const r = await e.run(() => e.module._websd_wasm_txt2img(this.handle, a.string(params), init, maskImage, images,
+      const r = await e.run(() => e.module._websd_wasm_txt2img(handle, a.string(params), init, maskImage, images,
         count), { onProgress, onPreview });
       if (r.status !== 0) throw new WebsdError(r.status, r.message);
       const result = [];
@@ -356,12 +364,13 @@ export class Model {
   // are ignored), as the native tool writes it: one implementation, in the engine (pipeline/parameters_text.h).
   parametersText(options = {}, image = 0, modelName = '') {
     const e = this.engine;
+    const handle = this.live();
     const a = e.allocator();
     try {
       const init = heapImage(e, a, options.initImage, 'initImage'), mask = heapImage(e, a, options.mask, 'mask');
       const error = a.zeroed(4);
       const json = paramsJson(options, controlImages(e, a, options.controlnets));
-      const p = e.module._websd_wasm_parameters_text(this.handle, a.string(json), init, mask, image,
+      const p = e.module._websd_wasm_parameters_text(handle, a.string(json), init, mask, image,
         a.string(modelName), error);
       const message = new Uint32Array(e.module.wasmMemory.buffer, error, 1)[0];
       const text = e.string(p || message);
@@ -378,10 +387,11 @@ export class Model {
   // UTF-8 byte offsets turned into indices of the JS string (String.slice takes them as they are).
   promptInfo(prompt, { literal = false } = {}) {
     const e = this.engine;
+    const handle = this.live();
     const a = e.allocator();
     try {
       const error = a.zeroed(4);
-      const p = e.module._websd_wasm_prompt_info(this.handle, a.string(prompt), literal ? 1 : 0, error);
+      const p = e.module._websd_wasm_prompt_info(handle, a.string(prompt), literal ? 1 : 0, error);
       const message = new Uint32Array(e.module.wasmMemory.buffer, error, 1)[0];
       const text = e.string(p || message);
       e.module._websd_string_free(p || message);
@@ -395,6 +405,7 @@ export class Model {
     }
   }
 
+  // Frees the model once the calls made before this one have run (jobs run in order); later calls get an error.
   async free() {
     if (!this.handle) return;
     const handle = this.handle;

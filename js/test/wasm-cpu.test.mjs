@@ -148,6 +148,51 @@ test('promptInfo gives token counts and weighted spans in string indices', async
   assert.deepEqual(literal.spans, [[0, prompt.length, 1, false]]);
 });
 
+// Many callers of one module (as a page's handlers are): two models opened at once, three generations started at
+// once on them, the first model freed while its second generation still waits. Jobs run one at a time in the order
+// they were asked for, each draws diffusers' image, and a call on the freed model says so.
+test('generations asked for at once run in order, on two models, past a free', async () => {
+  const script = `
+    import { Engine, Model } from '${path.join(repoRoot, 'js/lib/engine.mjs')}';
+    import { inModule, loadModule, wasmDir } from '${path.join(repoRoot, 'js/lib/node.mjs')}';
+    const module = await loadModule(wasmDir() + '/src/wasm/websd.js', { print: () => {}, printErr: () => {} });
+    const engine = new Engine(module, null);
+    const path = inModule(${JSON.stringify(fixture('tiny-sd1/model'))});
+    const [a, b] = await Promise.all([Model.open(engine, path, { backend: 'cpu', threads: 1 }),
+      Model.open(engine, path, { backend: 'cpu', threads: 1 })]);
+    const ref = ${JSON.stringify(readReferenceJson('tiny-sd1'))};
+    const order = [];
+    const draw = (model, name, scheduler) => model.txt2img({ prompt: ref.prompt, negativePrompt: ref.negative_prompt,
+      width: ref.width, height: ref.height, steps: ref.steps, guidance: ref.guidance_scale, seed: BigInt(ref.seed),
+      scheduler, onProgress: () => { order.push(name); } })
+      .then(([img]) => ({ name, scheduler, rgb: Array.from(img.rgb) }), (e) => ({ name, error: e.message }));
+    const jobs = [draw(a, 'A1', 'pndm'), draw(b, 'B', 'euler_a'), draw(a, 'A2', 'ddim')];
+    const freed = a.free();
+    jobs.push(draw(a, 'A3', 'pndm'));
+    await freed;
+    jobs.push(draw(b, 'B2', 'dpmpp_2m'));
+    const results = await Promise.all(jobs);
+    let getter = '';
+    try { a.nativeWidth; } catch (e) { getter = e.message; }
+    console.log(JSON.stringify({ order, results, getter }));
+    process.exit(0);`;
+  const { stdout } = await run('node', ['--input-type=module', '-e', script], { maxBuffer: 64 << 20 });
+  const { order, results, getter } = JSON.parse(stdout);
+  const runs = order.filter((name, i) => name !== order[i - 1]);
+  assert.deepEqual(runs, ['A1', 'B', 'A2', 'B2'], `each job runs whole, in the order asked: ${order}`);
+  const reference = readSafetensors(fixture('tiny-sd1/reference.safetensors'));
+  for (const r of results) {
+    if (r.name === 'A3') {
+      assert.match(r.error ?? '', /this model was freed/, 'a generation asked for after free()');
+      continue;
+    }
+    assert.ok(!r.error, `${r.name}: ${r.error}`);
+    const c = compareImages(Uint8Array.from(r.rgb), reference.get(`${r.scheduler}/image_u8`).data);
+    assert.ok(c.ok, `${r.name} (${r.scheduler}): ${c.summary}`);
+  }
+  assert.match(getter, /this model was freed/);
+});
+
 test('a missing model is an error that names the path', async () => {
   await assert.rejects(run('node', [cli, '--backend', 'cpu', '--model', '/nonexistent/model', '-p', 'x']),
     (e) => /websd-node: error: .*\/nonexistent\/model/.test(e.stderr));

@@ -215,6 +215,42 @@ test('cancel stops a run, and the next run is still right', { timeout: TIMEOUT }
   await generate('dpmpp_2m');
 });
 
+// The engine worker as an embedding page uses it (src/protocol.ts), its requests sent at once without waiting for
+// replies: a generation asked for during a load waits for the model, a load asked for during a generation waits for
+// it, and every reply comes in the order asked, each image diffusers' own (CPU backend).
+test('the engine worker runs requests sent at once in turn: load, generate, load, generate', { timeout: TIMEOUT }, async () => {
+  const url = `${server.url}/packs/tiny-sd1/manifest.json`;
+  const params = { prompt: reference.prompt, negativePrompt: reference.negative_prompt, steps: reference.steps,
+    guidance: reference.guidance_scale, seed: String(reference.seed), schedulerConfig: {}, width: reference.width,
+    height: reference.height, count: 1, previewEvery: 0, initImage: null, strength: 0, mask: null, loras: [],
+    loraMode: 'merged', literalPrompt: false, previewDecoder: '', vaeDecoder: '', hiresScale: 1, hiresStrength: 0.7,
+    hiresSteps: 0, hiresUpscaler: 'latent', controlnet: null };
+  const replies = await page.evaluate(({ url, params }) => new Promise((resolve) => {
+    const worker = new Worker('engine-worker.js');
+    const got = [];
+    worker.onmessage = ({ data }) => {
+      if (data.type === 'event') return;
+      got.push({ id: data.id, type: data.type, message: data.message,
+        rgb: data.value?.images ? Array.from(data.value.images[0].rgb) : null });
+      if (got.length === 4) {
+        worker.terminate();
+        resolve(got);
+      }
+    };
+    const load = { type: 'load', source: { kind: 'url', url }, backend: 'cpu' };
+    worker.postMessage({ id: 1, ...load });
+    worker.postMessage({ id: 2, type: 'generate', params: { ...params, scheduler: 'pndm' } });
+    worker.postMessage({ id: 3, ...load });
+    worker.postMessage({ id: 4, type: 'generate', params: { ...params, scheduler: 'euler_a' } });
+  }), { url, params });
+  assert.deepEqual(replies.map((r) => [r.id, r.type, r.message]), [[1, 'result', undefined], [2, 'result', undefined],
+    [3, 'result', undefined], [4, 'result', undefined]]);
+  for (const [i, scheduler] of [[1, 'pndm'], [3, 'euler_a']]) {
+    const r = compareImages(Uint8Array.from(replies[i].rgb), tensors.get(`${scheduler}/image_u8`).data);
+    assert.ok(r.ok, `${scheduler} from the worker: ${r.summary}`);
+  }
+});
+
 test('after a reload the model loads from the cache with the network cut', { timeout: TIMEOUT }, async () => {
   await page.route('**/packs/**', (route) => route.abort('internetdisconnected'));
   try {

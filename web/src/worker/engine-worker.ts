@@ -36,7 +36,14 @@ let cancelRequested = false;
 let adapterMount = '';
 let adapterMounts = 0;
 let adapterList: Adapter[] = [];
-let generating: Promise<unknown> = Promise.resolve();
+// Requests that use the engine or the open model run one after another, in the order they came, each to its end:
+// a load asked for during a generation waits for it, as a generation asked for during a load waits for the model.
+let engineQueue: Promise<unknown> = Promise.resolve();
+function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  const run = engineQueue.then(work);
+  engineQueue = run.catch(() => {});
+  return run;
+}
 let lastLoad: { source: ModelSource; backend: Backend } | null = null;  // to open the model again after tuning
 
 function post(reply: Reply, transfer: Transferable[] = []) {
@@ -276,38 +283,44 @@ async function generate(id: number, p: GenerateParams): Promise<GenerateResult> 
 
 async function handle(r: Request): Promise<[unknown, Transferable[]]> {
   switch (r.type) {
-    case 'capabilities': return [await capabilities(), []];
-    case 'load': return [await load(r.id, r.source, r.backend), []];
-    case 'generate': {
-      const run = generate(r.id, r.params);
-      generating = run.catch(() => {});
-      const result = await run;
-      return [result, result.images.map((i) => i.rgb.buffer)];
-    }
+    // Storage alone, answered at once even while the engine works.
     case 'cache-list': return [await listCached(), []];
     case 'cache-remove': return [await removeCached(r.key), []];
     case 'adapter-list': return [(await storedAdapters()).list, []];
     case 'adapter-add': {
       const added = await addAdapter(r.kind, r.source);
-      await generating;  // a running generation may still read the mounted files
-      adaptersChanged();
+      await inTurn(async () => adaptersChanged());  // a generation before it may still read the mounted files
       return [added, []];
     }
     case 'adapter-remove': {
-      await generating;
-      await removeAdapter(r.kind, r.name);
-      adaptersChanged();
+      await inTurn(async () => {
+        await removeAdapter(r.kind, r.name);
+        adaptersChanged();
+      });
       return [null, []];
     }
+    // The control map is drawn on this thread, beside whatever job runs (Engine.controlMap), so that it shows at once.
+    case 'control-map': {
+      const map = (await getEngine()).controlMap(r.control, r.width, r.height);
+      return [map, [map.rgb.buffer]];
+    }
+  }
+  return inTurn(() => engineRequest(r));
+}
+
+async function engineRequest(r: Request): Promise<[unknown, Transferable[]]> {
+  switch (r.type) {
+    case 'capabilities': return [await capabilities(), []];
+    case 'load': return [await load(r.id, r.source, r.backend), []];
+    case 'generate': {
+      const result = await generate(r.id, r.params);
+      return [result, result.images.map((i) => i.rgb.buffer)];
+    }
     case 'tune': {
-      await generating;
       cancelRequested = false;
-      const run = tune(r.id, r.width, r.height, r.guidance);
-      generating = run.catch(() => {});
-      return [await run, []];
+      return [await tune(r.id, r.width, r.height, r.guidance), []];
     }
     case 'tuning-reset': {
-      await generating;
       const gpu = await getGpu();
       if (gpu) {
         await removeTuning(gpu.description);
@@ -316,12 +329,7 @@ async function handle(r: Request): Promise<[unknown, Transferable[]]> {
       }
       return [null, []];
     }
-    case 'control-map': {
-      const map = (await getEngine()).controlMap(r.control, r.width, r.height);
-      return [map, [map.rgb.buffer]];
-    }
     case 'prompt-info': {
-      await generating;  // the engine reads a prompt between generations, never beside one
       if (!model) return [null, []];
       const info = model.promptInfo(r.prompt, { literal: r.literal });
       const value: PromptInfo = { tokens: info.tokens, chunkSize: info.chunk_size, maxChunks: info.max_chunks,
@@ -329,6 +337,7 @@ async function handle(r: Request): Promise<[unknown, Transferable[]]> {
       return [value, []];
     }
   }
+  throw new WebsdError(1, `unknown request '${(r as { type: string }).type}'`);
 }
 
 scope.onmessage = async (m: MessageEvent<Request | Control>) => {
