@@ -1,6 +1,7 @@
 // PNG files for RGB images (fast-png, which runs in Node and in browsers alike), with text chunks so that an image
 // records how it was made, as `websd generate` does ("parameters" is the key other Stable Diffusion tools read).
 import { decode, encode } from 'fast-png';
+import { unzlibSync } from 'fflate';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -61,4 +62,44 @@ export function decodePng(bytes) {
   const rgb = new Uint8Array(n * 3);
   for (let i = 0; i < n; ++i) rgb.set(png.data.subarray(c * i, c * i + 3), 3 * i);
   return { width: png.width, height: png.height, rgb };
+}
+
+// The text chunks of PNG bytes (tEXt, zTXt and iTXt, compressed or not) as { key: value }: how other tools and
+// websd record the parameters an image was made with. Throws when the bytes are not a PNG; a damaged chunk ends
+// the walk with what was read before it.
+/** @param {Uint8Array} bytes @returns {Record<string, string>} */
+export function readPngText(bytes) {
+  const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length < 8 || SIGNATURE.some((b, i) => bytes[i] !== b)) throw new Error('not a PNG file');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const latin1Text = (b) => String.fromCharCode(...b);
+  const utf8 = new TextDecoder();
+  /** @type {Record<string, string>} */
+  const text = {};
+  for (let at = 8; at + 12 <= bytes.length;) {
+    const length = view.getUint32(at);
+    const type = latin1Text(bytes.subarray(at + 4, at + 8));
+    if (at + 12 + length > bytes.length) break;
+    const data = bytes.subarray(at + 8, at + 8 + length);
+    at += 12 + length;
+    if (type === 'IEND') break;
+    const nul = data.indexOf(0);
+    if (nul < 1 || !['tEXt', 'zTXt', 'iTXt'].includes(type)) continue;
+    const key = latin1Text(data.subarray(0, nul));
+    try {
+      if (type === 'tEXt') {
+        text[key] = new TextDecoder('latin1').decode(data.subarray(nul + 1));
+      } else if (type === 'zTXt') {
+        text[key] = new TextDecoder('latin1').decode(unzlibSync(data.subarray(nul + 2)));
+      } else {
+        const compressed = data[nul + 1] === 1;
+        const language = data.indexOf(0, nul + 3);
+        const translated = data.indexOf(0, language + 1);
+        if (language < 0 || translated < 0) continue;
+        const body = data.subarray(translated + 1);
+        text[key] = utf8.decode(compressed ? unzlibSync(body) : body);
+      }
+    } catch { /* a chunk that does not inflate: skipped */ }
+  }
+  return text;
 }

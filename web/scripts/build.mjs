@@ -5,11 +5,13 @@
 // dist/models/index.json, with what its card says (CARD.json: {"description", "examples": [prompts]}; the demo
 // model's is models/websd-shapes.card.json). Links keep multi-GB packs out of the copy; a static host needs the
 // pack copied in their place.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
+import { drawIcon } from './icon.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(web, 'dist');
@@ -48,6 +50,18 @@ await esbuild.build({ ...common, entryPoints: [path.join(web, 'src/worker/engine
   outfile: path.join(dist, 'engine-worker.js') });
 for (const f of ['index.html', 'style.css']) fs.copyFileSync(path.join(web, 'src', f), path.join(dist, f));
 for (const f of engineFiles) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+// Installable: the web app manifest and its icons.
+for (const size of [192, 512]) fs.writeFileSync(path.join(dist, `icon-${size}.png`), drawIcon(size));
+fs.writeFileSync(path.join(dist, 'manifest.webmanifest'), JSON.stringify({
+  name: 'websd — Stable Diffusion in your browser', short_name: 'websd',
+  description: 'Private, offline image generation on your own GPU: nothing leaves the browser.',
+  start_url: './', scope: './', display: 'standalone', background_color: '#16181d', theme_color: '#3b6fd8',
+  icons: [192, 512].map((size) => ({ src: `icon-${size}.png`, sizes: `${size}x${size}`, type: 'image/png', purpose: 'any maskable' })),
+}, null, 2));
+// Offline: the service worker keeps these files (the app shell) under a version made of their contents, so a new
+// build is a new version and an unchanged one is not.
+const shell = ['index.html', 'style.css', 'app.js', 'engine-worker.js', ...engineFiles, 'manifest.webmanifest',
+  'icon-192.png', 'icon-512.png', 'models/index.json'];
 
 const models = [];
 for (const spec of values.model) {
@@ -62,5 +76,10 @@ for (const spec of values.model) {
 }
 fs.mkdirSync(path.join(dist, 'models'), { recursive: true });
 fs.writeFileSync(path.join(dist, 'models/index.json'), JSON.stringify(models, null, 2));
+const hash = crypto.createHash('sha256');
+for (const f of shell) hash.update(f).update(fs.readFileSync(path.join(dist, f)));
+const version = hash.digest('hex').slice(0, 16);
+await esbuild.build({ ...common, entryPoints: [path.join(web, 'src/worker/service-worker.ts')], format: 'iife',
+  outfile: path.join(dist, 'sw.js'), define: { WEBSD_SHELL: JSON.stringify(shell), WEBSD_VERSION: JSON.stringify(version) } });
 const size = fs.readdirSync(dist).reduce((n, f) => n + (fs.statSync(path.join(dist, f)).isFile() ? fs.statSync(path.join(dist, f)).size : 0), 0);
-console.log(`web build: ${dist} (${(size / 2 ** 20).toFixed(1)} MiB${models.length ? `, models: ${models.map((m) => m.name).join(', ')}` : ''})`);
+console.log(`web build: ${dist} (version ${version}, ${(size / 2 ** 20).toFixed(1)} MiB${models.length ? `, models: ${models.map((m) => m.name).join(', ')}` : ''})`);

@@ -11,6 +11,8 @@ import { ControlImage } from './ui/control-panel';
 import { Gallery } from './ui/gallery';
 import { downloadPng, drawRgb } from './ui/image';
 import { MaskEditor } from './ui/mask-editor';
+import { startOffline } from './ui/offline';
+import { pngInfo, type PngInfo } from './ui/png-info';
 import { PromptHighlight } from './ui/prompt-highlight';
 import { StartImage } from './ui/start-image';
 import { TuningPanel } from './ui/tuning';
@@ -22,10 +24,12 @@ const app = $('app');
 const input = (id: string) => $<HTMLInputElement>(id);
 
 const engine = new EngineClient();
-const gallery = new Gallery($<HTMLOListElement>('gallery'), (s) => {
+const gallery = new Gallery({ list: $<HTMLOListElement>('gallery'), summary: $('gallery-summary'),
+  downloadAll: $<HTMLButtonElement>('gallery-download-all'), deleteAll: $<HTMLButtonElement>('gallery-delete-all') },
+(s) => {
   fillForm({ ...s, seedLocked: true });
   persist();
-});
+}, (message) => setState('error', message));
 
 let caps: Capabilities | null = null;
 let model: ModelInfo | null = null;
@@ -406,10 +410,12 @@ async function generate() {
       hiresScale: s.hiresScale, hiresStrength: s.hiresStrength, hiresSteps: s.hiresSteps,
       hiresUpscaler: s.hiresUpscaler, controlnet } }, onEvent);
     const seconds = (performance.now() - t0) / 1000;
+    const itPerSecond = (s.steps * s.count) / seconds;
     images.forEach((image, i) => {
       const seed = (BigInt(s.seed) + BigInt(i)) & ((1n << 64n) - 1n);
-      const item = { image, parameters: parameters[i], fileName: `websd-${seed}.png`, settings: { ...s, seed: seed.toString() } };
-      gallery.add(item);
+      const item = { image, parameters: parameters[i], fileName: `websd-${seed}.png`, settings: { ...s, seed: seed.toString() },
+        seconds, itPerSecond };
+      void gallery.add(item);
       if (i === 0) shown = item;
     });
     drawRgb($<HTMLCanvasElement>('result'), shown!.image);
@@ -419,7 +425,7 @@ async function generate() {
     $<HTMLButtonElement>('use-as-control').disabled = false;
     preview.hidden = true;
     $('gen-progress-box').hidden = true;
-    setState('done', `Done in ${duration(seconds)} (${(s.steps * s.count / seconds).toFixed(2)} it/s).` +
+    setState('done', `Done in ${duration(seconds)} (${itPerSecond.toFixed(2)} it/s).` +
       (start?.resizedFrom ? ` The start image was resized from ${start.resizedFrom} to ${width}×${height}.` : ''));
   } catch (e) {
     preview.hidden = true;
@@ -436,6 +442,40 @@ async function generate() {
       else setState('error', `${lost}; press Load to open the model again.`);
     } else setState('error', `Generation failed: ${err.message}`);
   }
+}
+
+// ---- PNG info ----
+
+// Fills the form with the settings a PNG was saved with, and says what was read and what websd has no use for.
+async function readPngInfo(file: File) {
+  let info: PngInfo;
+  try {
+    info = pngInfo(new Uint8Array(await file.arrayBuffer()), file.name);
+  } catch (e) {
+    setState('error', (e as Error).message);
+    return;
+  }
+  fillForm({ ...readForm(), ...info.settings });
+  persist();
+  const box = $('png-info');
+  box.hidden = false;
+  const head = document.createElement('p');
+  head.textContent = `Settings read from ${file.name}: ${info.used.map(([k]) => k).join(', ') || 'the prompt only'}.` +
+    (info.model ? ` It was made with the model ${info.model}${model && model.name !== info.model ? `; ${model.name} is loaded` : ''}.` : '');
+  box.replaceChildren(head);
+  if (info.unused.length) {
+    const p = document.createElement('p');
+    p.textContent = 'Not used here:';
+    const list = document.createElement('ul');
+    list.id = 'png-info-unused';
+    for (const [key, value] of info.unused) {
+      const li = document.createElement('li');
+      li.textContent = `${key}: ${value}`;
+      list.append(li);
+    }
+    box.append(p, list);
+  }
+  setState(app.dataset.state === 'error' ? 'idle' : (app.dataset.state as State), '');
 }
 
 // ---- wiring ----
@@ -476,6 +516,20 @@ function wire() {
     });
   }
   $('generate-form').addEventListener('submit', (e) => { e.preventDefault(); void generate(); });
+  input('pick-png-info').addEventListener('change', () => {
+    const file = input('pick-png-info').files?.[0];
+    if (file) void readPngInfo(file);
+    input('pick-png-info').value = '';
+  });
+  // A PNG dropped on the prompt gives its settings; dropped text is still just text.
+  const promptBox = $('prompt').parentElement!;
+  promptBox.addEventListener('dragover', (e) => { if (e.dataTransfer?.types.includes('Files')) e.preventDefault(); });
+  promptBox.addEventListener('drop', (e) => {
+    const file = e.dataTransfer?.files[0];
+    if (!file) return;
+    e.preventDefault();
+    void readPngInfo(file);
+  });
   $('cancel').addEventListener('click', () => engine.cancel());
   $('new-seed').addEventListener('click', () => { input('seed').value = randomSeed(); persist(); });
   $('share').addEventListener('click', async () => {
@@ -581,6 +635,7 @@ function wire() {
 }
 
 async function start() {
+  void startOffline($('update-note'), $('update-text'), $<HTMLButtonElement>('update-reload'));
   const { settings, autostart, fromQuery } = loadSettings(new URLSearchParams(location.search));
   wire();
   fillForm(settings);
@@ -592,6 +647,9 @@ async function start() {
     setState('error', `The engine could not start: ${(e as Error).message}`);
     return;
   }
+  await gallery.restore();
+  gallery.onChange = () => { $('gallery-total').textContent = bytes(gallery.bytes); };
+  gallery.onChange();
   const [cached] = await Promise.all([refreshCache(), showShipped(), adapters.refresh()]);
   setState('idle');
   // A model named in the link, or the last one used if it is stored here, loads by itself.

@@ -1,6 +1,8 @@
 // The browser app end to end in headless Chromium (SwiftShader WebGPU), as a user drives it: load the tiny-sd1
 // pack by URL (a download cut short resumes), type the fixture's prompt, pick schedulers, generate, and compare
-// the canvas with diffusers' image (2 levels); cancel and generate again; reload and load from the cache with the
+// the canvas with diffusers' image (2 levels); cancel and generate again; PNG info from websd's own PNG and the web
+// UI's; the gallery kept across reloads, deleted, zipped; offline on an origin of its own (service worker), and an
+// update announced; reload and load from the cache with the
 // network cut; damage a cached shard and see it fetched again; run without WebGPU on the CPU fallback, from a
 // diffusers folder URL; the demo model, offered first, draws an example prompt; img2img from a picked image;
 // scheduler options from a link; a GPU lost mid-generation, recovered from without a reload; every page under the
@@ -16,10 +18,11 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { launchChromium } from '../../js/browser/chromium.mjs';
-import { decodePng, encodePng } from '../../js/lib/png.mjs';
 import { fixture, readReferenceJson } from '../../js/test/fixtures.mjs';
 import { compareImages } from '../../js/test/image-compare.mjs';
 import { readSafetensors } from '../../js/test/safetensors.mjs';
+import { decodePng, encodePng, readPngText } from '../../js/lib/png.mjs';
+import { unzipSync } from 'fflate';
 import { startServer } from '../scripts/serve.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -64,7 +67,9 @@ before(async () => {
       return false;
     } });
   browser = await launchChromium();
-  context = await watchCsp(await browser.newContext());
+  // No service worker in the main context: page.route (used below) does not see what one answers. The offline test
+  // runs the app with its service worker in a context and on an origin of its own.
+  context = await watchCsp(await browser.newContext({ serviceWorkers: 'block' }));
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`  page ${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => console.log(`  page error: ${e.message}`));
@@ -248,6 +253,198 @@ test('the engine worker runs requests sent at once in turn: load, generate, load
   for (const [i, scheduler] of [[1, 'pndm'], [3, 'euler_a']]) {
     const r = compareImages(Uint8Array.from(replies[i].rgb), tensors.get(`${scheduler}/image_u8`).data);
     assert.ok(r.ok, `${scheduler} from the worker: ${r.summary}`);
+  }
+});
+
+// PNG info: a PNG saved by websd (the gallery's download) fills the form with what made it, a web UI PNG with its
+// sampler and schedule type, hires fix and UTF-8 prompt (an iTXt chunk) too, its unknown keys listed and not lost;
+// a PNG dropped on the prompt does the same; a PNG without parameters and a file that is no PNG are refused by name.
+test('PNG info: a PNG\'s parameters text fills the form (websd\'s own round trip, the web UI\'s, dropped or opened)', { timeout: TIMEOUT }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'websd-pnginfo-'));
+  try {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#gallery li:first-child button:has-text("PNG")')]);
+    const saved = path.join(dir, download.suggestedFilename());
+    await download.saveAs(saved);
+    const made = readPngText(fs.readFileSync(saved)).parameters;
+    assert.match(made, /Sampler: DPM\+\+ 2M, .*Scheduler: dpmpp_2m/, 'the newest image was the dpmpp_2m one');
+    await page.fill('#prompt', 'something else');
+    await page.fill('#steps', '3');
+    await page.uncheck('#seed-lock');
+    await page.selectOption('#scheduler', 'ddim');
+    await page.setInputFiles('#pick-png-info', saved);
+    await page.waitForFunction(() => !document.getElementById('png-info').hidden);
+    assert.equal(await page.inputValue('#prompt'), reference.prompt);
+    assert.equal(await page.inputValue('#negative-prompt'), reference.negative_prompt);
+    assert.equal(await page.inputValue('#steps'), String(reference.steps));
+    assert.equal(await page.inputValue('#seed'), String(reference.seed));
+    assert.ok(await page.isChecked('#seed-lock'), 'the seed is kept, so Generate draws the same image');
+    assert.equal(await page.inputValue('#scheduler'), 'dpmpp_2m');
+    assert.match(await page.textContent('#png-info'), /made with the model tiny-sd1/);
+    // The same settings draw the same image.
+    await page.click('#generate');
+    assert.equal(await waitForState(['done', 'error']), 'done', await page.textContent('#message'));
+    await expectFixtureImage('dpmpp_2m');
+
+    // The web UI's text: a Karras schedule type, a hires fix, keys websd has no use for, a Japanese prompt.
+    const webui = 'a lighthouse, 夕暮れ <lora:ink:0.7>\nNegative prompt: blurry\nSteps: 28, Sampler: DPM++ 2M, ' +
+      'Schedule type: Karras, CFG scale: 6.5, Seed: 987654321, Size: 512x768, Model hash: 6ce0161689, Model: ' +
+      'v1-5-pruned-emaonly, Denoising strength: 0.45, Clip skip: 2, Hires upscale: 2, Hires steps: 10, Hires ' +
+      'upscaler: Latent, ControlNet 0: "Module: canny, Model: control_canny, Weight: 1", Version: v1.10.1';
+    const png = encodePng({ width: 8, height: 8, rgb: new Uint8Array(192) }, { parameters: webui });
+    assert.ok(Buffer.from(png).includes('iTXt'), 'a UTF-8 prompt is stored in an iTXt chunk');
+    const dt = await page.evaluateHandle((bytes) => {
+      const t = new DataTransfer();
+      t.items.add(new File([Uint8Array.from(bytes)], 'webui.png', { type: 'image/png' }));
+      return t;
+    }, Array.from(png));
+    await page.dispatchEvent('#prompt', 'drop', { dataTransfer: dt });
+    await page.waitForFunction(() => /webui\.png/.test(document.getElementById('png-info').textContent));
+    assert.equal(await page.inputValue('#prompt'), 'a lighthouse, 夕暮れ <lora:ink:0.7>');
+    assert.equal(await page.inputValue('#negative-prompt'), 'blurry');
+    assert.deepEqual(await Promise.all(['#steps', '#guidance', '#seed', '#scheduler', '#width', '#height', '#hires-scale',
+      '#hires-steps', '#hires-strength', '#hires-upscaler'].map((id) => page.inputValue(id))),
+    ['28', '6.5', '987654321', 'dpmpp_2m_karras', '512', '768', '2', '10', '0.45', 'latent']);
+    assert.deepEqual(await page.locator('#png-info-unused li').allTextContents(), ['Model hash: 6ce0161689',
+      'Clip skip: 2', 'ControlNet 0: Module: canny, Model: control_canny, Weight: 1', 'Version: v1.10.1']);
+    assert.match(await page.textContent('#png-info'), /made with the model v1-5-pruned-emaonly; tiny-sd1 is loaded/);
+    await shot('05-png-info');
+
+    // Refused, by name.
+    const plain = path.join(dir, 'plain.png');
+    fs.writeFileSync(plain, encodePng({ width: 2, height: 2, rgb: new Uint8Array(12) }));
+    await page.setInputFiles('#pick-png-info', plain);
+    await page.waitForFunction(() => /plain\.png has no "parameters" text/.test(document.getElementById('message').textContent));
+    const notPng = path.join(dir, 'notes.png');
+    fs.writeFileSync(notPng, 'not an image');
+    await page.setInputFiles('#pick-png-info', notPng);
+    await page.waitForFunction(() => /notes\.png is not a PNG file/.test(document.getElementById('message').textContent));
+    assert.equal(await page.inputValue('#steps'), '28', 'a refused file changes nothing');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // Back to the fixture's settings for the tests after this one (the hires fields are in a closed panel).
+  await fillFixtureSettings('dpmpp_2m');
+  await page.evaluate(() => {
+    for (const [id, value] of [['width', ''], ['height', ''], ['hires-scale', '1'], ['hires-steps', '0'], ['hires-strength', '0.7']]) {
+      const e = document.getElementById(id);
+      e.value = value;
+      e.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+  });
+});
+
+// The gallery is kept in the browser: after a reload the same images (pixel for pixel) with their parameters; one
+// deleted stays deleted; "Download all" is a zip of the PNGs with their parameters; "Delete all" empties it.
+test('the gallery stays: images survive a reload, delete one or all, download all as a zip', { timeout: TIMEOUT }, async () => {
+  const galleryState = () => page.evaluate(() => [...document.querySelectorAll('#gallery li')].map((li) => {
+    const c = li.querySelector('canvas');
+    return { params: li.querySelector('.params').textContent, timing: li.querySelector('.timing').textContent,
+      pixels: c.width ? Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data) : [] };
+  }));
+  const waitDrawn = (n) => page.waitForFunction((n) => document.querySelectorAll('#gallery li').length === n &&
+    [...document.querySelectorAll('#gallery canvas')].every((c) => c.width > 0), n, { timeout: 30000 });
+  const before = await galleryState();
+  assert.ok(before.length >= 4, `images made by the tests before: ${before.length}`);
+  assert.match(before[0].timing, /^64×64 · [\d.]+ s · [\d.]+ it\/s$/);
+  assert.match(await page.textContent('#gallery-summary'), new RegExp(`^${before.length} images, [\\d.]+ KiB kept in this browser$`));
+  await page.reload();
+  assert.equal(await waitForState(['idle', 'error']), 'idle', await page.textContent('#message'));
+  await waitDrawn(before.length);
+  assert.deepEqual(await galleryState(), before, 'the same images, newest first, after a reload');
+  assert.match(await page.textContent('#cache-panel summary'), /models [\d.]+ MiB, images [\d.]+ KiB/);
+
+  await page.click('#gallery li:nth-child(2) button:has-text("Delete")');
+  await page.waitForFunction((n) => document.querySelectorAll('#gallery li').length === n, before.length - 1);
+  await page.reload();
+  assert.equal(await waitForState(['idle', 'error']), 'idle', await page.textContent('#message'));
+  await waitDrawn(before.length - 1);
+  const left = await galleryState();
+  assert.deepEqual(left.map((i) => i.params), [before[0], ...before.slice(2)].map((i) => i.params), 'the deleted one stays deleted');
+  await shot('06-gallery');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#gallery-download-all')]);
+  assert.equal(download.suggestedFilename(), 'websd-gallery.zip');
+  const files = unzipSync(fs.readFileSync(await download.path()));
+  const names = Object.keys(files);
+  assert.equal(names.length, left.length);
+  assert.deepEqual(names.map((n) => readPngText(files[n]).parameters).sort(), left.map((i) => i.params).sort(),
+    'each PNG of the zip has its parameters');
+  assert.ok(names.every((n) => /^websd-\d+(-\d+)?\.png$/.test(n)), names.join(', '));
+
+  page.once('dialog', (d) => d.accept());
+  await page.click('#gallery-delete-all');
+  await page.waitForFunction(() => document.querySelectorAll('#gallery li').length === 0);
+  await page.reload();
+  assert.equal(await waitForState(['idle', 'error']), 'idle', await page.textContent('#message'));
+  assert.equal(await page.locator('#gallery li').count(), 0);
+  assert.equal(await page.textContent('#gallery-summary'), 'none yet');
+});
+
+// Offline: on an origin of its own (a second server), the first visit installs the service worker and stores a
+// model; with the network gone (every request refused) the page opens again, loads the model from the browser and
+// draws diffusers' image. A new build of the app (another sw.js) is announced once the network is back, with
+// "Reload now"; the model stays stored through the update.
+test('offline: once a model is stored the app opens and generates with no network; an update is announced and keeps the model', { timeout: TIMEOUT }, async () => {
+  let offline = false, swBody = null;
+  const seen = [];
+  const own = await startServer({ root: path.join(web, 'dist'), mounts: { '/packs': packDir },
+    onRequest: (req, res) => {
+      seen.push({ path: req.url, offline });
+      if (offline) {
+        res.destroy();
+        return true;
+      }
+      if (swBody && req.url.startsWith('/sw.js')) {
+        res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-cache' });
+        res.end(swBody);
+        return true;
+      }
+      return false;
+    } });
+  const ctx = await watchCsp(await browser.newContext());
+  try {
+    const p = await ctx.newPage();
+    await p.goto(`${own.url}/`);
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    await p.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60000 });
+    assert.equal(await p.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('websd-app-')).length), 1);
+    await p.fill('#model-url', `${own.url}/packs/tiny-sd1/manifest.json`);
+    await p.click('#load');
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+
+    offline = true;
+    await p.reload();
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#model-info'), /tiny-sd1.*from this browser's storage/);
+    await fillRun(p, { prompt: reference.prompt, negative: reference.negative_prompt, seed: reference.seed,
+      steps: reference.steps, scheduler: 'pndm' });
+    await p.fill('#scheduler-options', '');
+    await generateIn(p);
+    await expectImage(p, tensors.get('pndm/image_u8').data, 'pndm with no network');
+    assert.ok(seen.some((r) => r.offline), 'the page did try the network');
+    await shot('07-offline', p);
+    await expectNoCspViolations(p).catch(() => {});  // the header check needs the network: the violations alone
+    assert.deepEqual(await p.evaluate(() => window.cspViolations), [], 'nothing the CSP blocks, offline');
+
+    // A new build: the browser finds the changed sw.js, installs it beside the running one and the page says so.
+    offline = false;
+    const dist = fs.readFileSync(path.join(web, 'dist/sw.js'), 'utf8');
+    const version = /websd-app-([0-9a-f]{16})/.exec(dist)?.[1] ?? /"([0-9a-f]{16})"/.exec(dist)[1];
+    swBody = dist.replaceAll(version, '0123456789abcdef');
+    await p.reload();
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    await p.waitForFunction(() => !document.getElementById('update-note').hidden, null, { timeout: 60000 });
+    assert.match(await p.textContent('#update-note'), /A new version of websd is ready/);
+    await p.click('#update-reload');
+    await p.waitForFunction(() => /websd was updated \(version 0123456789abcdef\)/.test(document.getElementById('update-text').textContent),
+      null, { timeout: 60000 });
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#model-info'), /from this browser's storage/, 'the stored model survived the update');
+    assert.deepEqual(await p.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('websd-app-'))),
+      ['websd-app-0123456789abcdef'], 'the old version\'s files are gone');
+  } finally {
+    await ctx.close();
+    await own.close();
   }
 });
 

@@ -55,7 +55,11 @@ export function canvasRgb(source: HTMLCanvasElement, width = source.width, heigh
 
 export function downloadPng(img: Image, parameters: string, fileName: string) {
   const png = encodePng(img, { parameters, Software: 'websd' }) as Uint8Array;
-  const url = URL.createObjectURL(new Blob([png as BlobPart], { type: 'image/png' }));
+  downloadBlob(new Blob([png as BlobPart], { type: 'image/png' }), fileName);
+}
+
+export function downloadBlob(blob: Blob, fileName: string) {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
   a.download = fileName;
