@@ -50,6 +50,7 @@ await esbuild.build({ ...common, entryPoints: [path.join(web, 'src/worker/engine
   outfile: path.join(dist, 'engine-worker.js') });
 for (const f of ['index.html', 'style.css']) fs.copyFileSync(path.join(web, 'src', f), path.join(dist, f));
 for (const f of engineFiles) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+fs.copyFileSync(path.join(web, 'src/catalogue/models.json'), path.join(dist, 'catalogue.json'));
 // Installable: the web app manifest and its icons.
 for (const size of [192, 512]) fs.writeFileSync(path.join(dist, `icon-${size}.png`), drawIcon(size));
 fs.writeFileSync(path.join(dist, 'manifest.webmanifest'), JSON.stringify({
@@ -60,7 +61,7 @@ fs.writeFileSync(path.join(dist, 'manifest.webmanifest'), JSON.stringify({
 }, null, 2));
 // Offline: the service worker keeps these files (the app shell) under a version made of their contents, so a new
 // build is a new version and an unchanged one is not.
-const shell = ['index.html', 'style.css', 'app.js', 'engine-worker.js', ...engineFiles, 'manifest.webmanifest',
+const shell = ['index.html', 'style.css', 'app.js', 'engine-worker.js', ...engineFiles, 'catalogue.json', 'manifest.webmanifest',
   'icon-192.png', 'icon-512.png', 'models/index.json'];
 
 const models = [];

@@ -7,6 +7,7 @@ import { DEFAULTS, SCHEDULERS, loadSettings, randomSeed, saveSettings, scheduler
   type Settings } from './settings';
 import { bytes, duration, RateMeter } from './ui/format';
 import { AdapterPanel } from './ui/adapters';
+import { Catalogue, fitOf, type CatalogueEntry } from './ui/catalogue';
 import { ControlImage } from './ui/control-panel';
 import { Gallery } from './ui/gallery';
 import { downloadPng, drawRgb } from './ui/image';
@@ -57,6 +58,32 @@ const control = new ControlImage(engine, { map: $<HTMLCanvasElement>('control-ma
   return { preprocessor: s.controlPreprocessor, cannyLow: s.cannyLow, cannyHigh: s.cannyHigh,
     invert: s.controlInvert, resize: s.controlResize };
 }, generationSize, (message) => setState('error', message));
+
+const catalogue = new Catalogue($<HTMLUListElement>('catalogue'), {
+  load: loadFromCatalogue,
+  storedUrls: async () => (await engine.request<CachedModel[]>({ type: 'cache-list' }).catch(() => [] as CachedModel[]))
+    .filter((m) => m.complete).map((m) => m.url),
+});
+
+// One click in the catalogue: refused with the reason when it cannot fit, else its recommended settings go into
+// the form and it loads (a model) or is stored as an add-on (a TAESD).
+async function loadFromCatalogue(entry: CatalogueEntry) {
+  const stored = (await engine.request<CachedModel[]>({ type: 'cache-list' }).catch(() => [] as CachedModel[]))
+    .some((m) => m.url === entry.url && m.complete);
+  const fit = await fitOf(entry, caps, stored);
+  if (!fit.fits) {
+    setState('error', `${entry.name} does not fit: ${fit.text}.`);
+    return;
+  }
+  if (entry.kind === 'taesd') {
+    await adapters.add('taesd', { kind: 'url', url: entry.url });
+    return;
+  }
+  input('model-url').value = entry.url;
+  if (entry.settings) fillForm({ ...readForm(), ...entry.settings });
+  persist();
+  if (await loadModel({ kind: 'url', url: entry.url })) await catalogue.show(caps);
+}
 
 const tuning = new TuningPanel(engine, { summary: $('tuning-summary'), detail: $('tuning-detail'),
   tune: $<HTMLButtonElement>('tune'), reset: $<HTMLButtonElement>('tuning-reset'),
@@ -651,6 +678,8 @@ async function start() {
   gallery.onChange = () => { $('gallery-total').textContent = bytes(gallery.bytes); };
   gallery.onChange();
   const [cached] = await Promise.all([refreshCache(), showShipped(), adapters.refresh()]);
+  await catalogue.show(caps);
+  if (!cached.length) ($('catalogue-panel') as HTMLDetailsElement).open = true;
   setState('idle');
   // A model named in the link, or the last one used if it is stored here, loads by itself.
   const url = settings.model ? new URL(settings.model, location.href).href : '';

@@ -47,6 +47,14 @@ before(async () => {
     mounts: { '/packs': packDir, '/fixtures': fixture('.') },
     onRequest: (req, res) => {
       requests.push({ path: decodeURIComponent(req.url), range: req.headers.range ?? '' });
+      // A model repository as Hugging Face lays one out: /OWNER/NAME/resolve/main/PATH answers with a redirect to
+      // where the file is stored (here the fixture's folder), and CORS headers on both.
+      const hub = /^\/hub\/websd-test\/tiny-sd1\/resolve\/main\/(.*)$/.exec(req.url);
+      if (hub) {
+        res.writeHead(302, { Location: `/fixtures/tiny-sd1/model/${hub[1]}`, 'Access-Control-Allow-Origin': '*' });
+        res.end();
+        return true;
+      }
       if (holdShardOnce && req.url.endsWith('.safetensors') && !req.headers.range) {
         const file = fs.readFileSync(path.join(packDir, decodeURIComponent(req.url).replace(/^\/packs\//, '')));
         res.writeHead(200, { 'Content-Length': file.length, 'Content-Type': 'application/octet-stream' });
@@ -1004,6 +1012,65 @@ test('GPU kernel tuning in the page: cancelled it keeps nothing; done it is stor
     await p.reload();
     assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
     assert.equal(await p.textContent('#tuning-summary'), 'built-in rules');
+  } finally {
+    await ctx.close();
+  }
+});
+
+// The model catalogue: the shipped list is well formed (every entry a repository URL, a license, sizes); against a
+// local server laid out as a model repository (redirects included), an entry too big for the storage says so and is
+// refused, and one click loads a model that fits and draws diffusers' image; it then shows as stored.
+test('the model catalogue: entries say whether they fit; one click loads a model from a repository layout with redirects', { timeout: TIMEOUT }, async () => {
+  const shipped = JSON.parse(fs.readFileSync(path.join(web, 'dist/catalogue.json'), 'utf8')).models;
+  assert.ok(shipped.length >= 8);
+  for (const m of shipped) {
+    assert.equal(m.url, `https://huggingface.co/${m.repository}/resolve/main/`, m.id);
+    assert.ok(m.license && m.family && m.downloadBytes > 0 && m.gpuBytes >= 0, m.id);
+    assert.ok(['model', 'taesd'].includes(m.kind), m.id);
+  }
+  for (const id of ['sd15', 'sd21-base', 'sd-turbo', 'sdxl-turbo', 'sdxl-base', 'lcm-dreamshaper-v7', 'taesd', 'taesdxl']) {
+    assert.ok(shipped.some((m) => m.id === id), `the catalogue offers ${id}`);
+  }
+  const model = fixture('tiny-sd1/model');
+  const size = (dir) => fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) =>
+    n + (e.isDirectory() ? size(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size), 0);
+  const local = { models: [
+    { id: 'tiny', name: 'tiny-sd1 (test repository)', kind: 'model', family: 'SD 1.x', repository: 'websd-test/tiny-sd1',
+      url: `${server.url}/hub/websd-test/tiny-sd1/resolve/main/`, license: 'test', native: 64, variant: 'f32',
+      downloadBytes: size(model), gpuBytes: 64 << 20, estimate: false, description: 'the fixture, served as a repository' },
+    { id: 'huge', name: 'A huge model', kind: 'model', family: 'SDXL', repository: 'websd-test/huge',
+      url: `${server.url}/hub/websd-test/huge/resolve/main/`, license: 'test', native: 1024, variant: 'f16',
+      downloadBytes: 2 ** 44, gpuBytes: 2 ** 34, estimate: true, description: 'more than any browser stores' },
+  ] };
+  const ctx = await watchCsp(await browser.newContext({ serviceWorkers: 'block' }));
+  try {
+    const p = await ctx.newPage();
+    await p.route('**/catalogue.json', (route) => route.fulfill({ json: local }));
+    await p.goto(`${server.url}/`);
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.ok(await p.evaluate(() => document.getElementById('catalogue-panel').open), 'open while nothing is stored');
+    const fit = (id) => p.textContent(`#catalogue li[data-id="${id}"] .fit`);
+    assert.match(await fit('tiny'), /^Fits: [\d.]+ MiB to download, .* of storage free; needs 64 MiB of GPU memory \(browsers do not say how much a GPU has\)/);
+    assert.match(await fit('huge'), /^Does not fit: needs 16 TiB of storage but this browser has .* free for websd/);
+    await shot('08-catalogue', p);
+    await p.click('#catalogue li[data-id="huge"] button');
+    assert.equal(await waitForState(['error'], p), 'error');
+    assert.match(await p.textContent('#message'), /A huge model does not fit: needs 16 TiB of storage/);
+
+    const before = requests.length;
+    await p.click('#catalogue li[data-id="tiny"] button');
+    await p.waitForFunction(() => document.getElementById('app').dataset.state !== 'error');  // the refusal's, before
+    assert.equal(await waitForState(['idle', 'error'], p), 'idle', await p.textContent('#message'));
+    assert.match(await p.textContent('#model-info'), /^websd-test\/tiny-sd1: sd1, /);
+    const hubRequests = requests.slice(before).filter((r) => r.path.startsWith('/hub/'));
+    assert.ok(hubRequests.some((r) => r.path.endsWith('/unet/diffusion_pytorch_model.safetensors')), 'weights came by the repository URL');
+    await fillRun(p, { prompt: reference.prompt, negative: reference.negative_prompt, seed: reference.seed,
+      steps: reference.steps, scheduler: 'pndm' });
+    await p.fill('#scheduler-options', '');
+    await generateIn(p);
+    await expectImage(p, tensors.get('pndm/image_u8').data, 'tiny-sd1 from the catalogue');
+    assert.match(await fit('tiny'), /^Fits: stored in this browser: loads with no download/);
+    await expectNoCspViolations(p);
   } finally {
     await ctx.close();
   }
