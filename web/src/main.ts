@@ -61,6 +61,12 @@ const control = new ControlImage(engine, { map: $<HTMLCanvasElement>('control-ma
 
 const catalogue = new Catalogue($<HTMLUListElement>('catalogue'), {
   load: loadFromCatalogue,
+  example: async (entry, prompt) => {
+    $<HTMLTextAreaElement>('prompt').value = prompt;
+    persist();
+    if (loadedUrl !== entry.url) await loadFromCatalogue(entry);
+    if (loadedUrl === entry.url) await generate();
+  },
   storedUrls: async () => (await engine.request<CachedModel[]>({ type: 'cache-list' }).catch(() => [] as CachedModel[]))
     .filter((m) => m.complete).map((m) => m.url),
 });

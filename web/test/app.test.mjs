@@ -1037,7 +1037,8 @@ test('the model catalogue: entries say whether they fit; one click loads a model
   const local = { models: [
     { id: 'tiny', name: 'tiny-sd1 (test repository)', kind: 'model', family: 'SD 1.x', repository: 'websd-test/tiny-sd1',
       url: `${server.url}/hub/websd-test/tiny-sd1/resolve/main/`, license: 'test', native: 64, variant: 'f32',
-      downloadBytes: size(model), gpuBytes: 64 << 20, estimate: false, description: 'the fixture, served as a repository' },
+      downloadBytes: size(model), gpuBytes: 64 << 20, estimate: false, description: 'the fixture, served as a repository',
+      examples: [reference.prompt] },
     { id: 'huge', name: 'A huge model', kind: 'model', family: 'SDXL', repository: 'websd-test/huge',
       url: `${server.url}/hub/websd-test/huge/resolve/main/`, license: 'test', native: 1024, variant: 'f16',
       downloadBytes: 2 ** 44, gpuBytes: 2 ** 34, estimate: true, description: 'more than any browser stores' },
@@ -1070,8 +1071,61 @@ test('the model catalogue: entries say whether they fit; one click loads a model
     await generateIn(p);
     await expectImage(p, tensors.get('pndm/image_u8').data, 'tiny-sd1 from the catalogue');
     assert.match(await fit('tiny'), /^Fits: stored in this browser: loads with no download/);
+    // Its example prompt, one click away, draws with the form's settings.
+    await p.fill('#prompt', 'something else');
+    await p.click(`#catalogue li[data-id="tiny"] .examples button`);
+    assert.equal(await waitForState(['done', 'error'], p), 'done', await p.textContent('#message'));
+    assert.equal(await p.inputValue('#prompt'), reference.prompt);
+    await expectImage(p, tensors.get('pndm/image_u8').data, 'tiny-sd1 from its example prompt');
     await expectNoCspViolations(p);
   } finally {
     await ctx.close();
+  }
+});
+
+// Accessibility and layout: axe-core's WCAG 2.1 A/AA and best-practice rules find nothing on the page with a model
+// loaded, an image made and every panel open, in the light and the dark theme (which follows the system); the
+// layout holds on a phone (nothing wider than the screen) and on a wide screen. Screenshots of each land in
+// web/test-results/.
+test('accessibility (axe-core) in light and dark, and a layout that holds on a phone and a wide screen', { timeout: TIMEOUT }, async () => {
+  const axe = fs.readFileSync(path.join(web, 'node_modules/axe-core/axe.min.js'), 'utf8');
+  for (const colorScheme of ['light', 'dark']) {
+    const ctx = await watchCsp(await browser.newContext({ serviceWorkers: 'block', colorScheme, viewport: { width: 1400, height: 900 } }));
+    try {
+      const p = await openTinyModel(ctx);
+      await fillRun(p, { prompt: reference.prompt, negative: reference.negative_prompt, seed: reference.seed,
+        steps: 2, scheduler: 'pndm' });
+      await p.fill('#scheduler-options', '');
+      await generateIn(p);
+      await p.evaluate(() => { for (const d of document.querySelectorAll('details')) d.open = true; });
+      await p.evaluate(axe);  // evaluated by the test driver, not a page script: the CSP does not apply to it
+      const violations = await p.evaluate(async () => (await window.axe.run(document, { runOnly:
+        ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })).violations.map((v) =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(', ')}` +
+        `${v.nodes.length > 4 ? ` and ${v.nodes.length - 4} more` : ''}`));
+      for (const v of violations) console.log(`  axe, ${colorScheme}: ${v}`);
+      assert.deepEqual(violations, [], `axe-core found problems in the ${colorScheme} theme`);
+      await shot(`09-desktop-${colorScheme}`, p);
+      for (const [name, width, height] of [['phone', 390, 844], ['wide', 1920, 1080]]) {
+        await p.setViewportSize({ width, height });
+        const overflow = await p.evaluate(() => [...document.querySelectorAll('#app *')].filter((e) => {
+          const r = e.getBoundingClientRect();
+          return r.width > 0 && (r.right > document.documentElement.clientWidth + 1 || r.left < -1);
+        }).map((e) => e.id || e.tagName.toLowerCase()).slice(0, 10));
+        assert.deepEqual(overflow, [], `nothing wider than the ${name} screen`);
+        await shot(`09-${name}-${colorScheme}`, p);
+      }
+      // The seed's "keep" stays beside the seed, clear of the scheduler, at every width.
+      for (const width of [390, 700, 1000, 1400]) {
+        await p.setViewportSize({ width, height: 900 });
+        const [keep, scheduler] = await Promise.all(['label:has(#seed-lock)', '#scheduler'].map((s) =>
+          p.locator(s).boundingBox()));
+        const apart = keep.x + keep.width <= scheduler.x || scheduler.x + scheduler.width <= keep.x ||
+          keep.y + keep.height <= scheduler.y || scheduler.y + scheduler.height <= keep.y;
+        assert.ok(apart, `at ${width} px the "keep" label overlaps the scheduler: ${JSON.stringify({ keep, scheduler })}`);
+      }
+    } finally {
+      await ctx.close();
+    }
   }
 });

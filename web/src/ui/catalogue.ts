@@ -26,6 +26,7 @@ export interface CatalogueEntry {
 
 interface Actions {
   load: (entry: CatalogueEntry) => Promise<void>;
+  example: (entry: CatalogueEntry, prompt: string) => Promise<void>;  // load it if need be, then draw the prompt
   storedUrls: () => Promise<string[]>;   // models (and add-ons) complete in this browser's storage
 }
 
@@ -111,6 +112,21 @@ export class Catalogue {
       row.className = 'row';
       row.append(load, repo);
       li.append(title, description, fit, row);
+      if (entry.examples?.length) {
+        const examples = document.createElement('ul');
+        examples.className = 'examples';
+        examples.setAttribute('aria-label', `Example prompts for ${entry.name}`);
+        for (const prompt of entry.examples) {
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.textContent = prompt;
+          b.onclick = () => void this.actions.example(entry, prompt);
+          const item = document.createElement('li');
+          item.append(b);
+          examples.append(item);
+        }
+        li.append(examples);
+      }
       this.list.append(li);
     }
   }
